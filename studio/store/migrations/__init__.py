@@ -1,0 +1,1 @@
+"""Alembic migration scripts of the experiment store (run by studio.store.migrate)."""

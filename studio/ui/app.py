@@ -1,0 +1,54 @@
+"""Assemble the tabs into the studio's Blocks app and launch it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import gradio as gr
+
+from studio import __version__
+from studio.services import Services, create_services
+from studio.ui.playground import build_playground_tab
+
+CSS_PATH = Path(__file__).with_name("studio.css")
+
+
+def build_app(services: Services | None = None) -> gr.Blocks:
+    """The whole studio UI. Tabs are added here as their features land."""
+    services = services or create_services()
+    with gr.Blocks(title="Instruct Studio", analytics_enabled=False) as app:
+        gr.Markdown(
+            f"## Instruct Studio <small>v{__version__}</small>\n"
+            "Draft prompts, measure them, tune adapters, measure again. "
+            f"Data: `{services.settings.home}` · store: `{services.store.url}`",
+            elem_id="studio-header",
+        )
+        with gr.Tabs():
+            with gr.Tab("Playground", id="playground"):
+                build_playground_tab(services)
+    app.queue(default_concurrency_limit=1)
+    app.studio_services = services  # type: ignore[attr-defined]  # for tests and the CLI
+    return app
+
+
+def launch(
+    services: Services | None = None,
+    host: str | None = None,
+    port: int | None = None,
+    share: bool = False,
+    inbrowser: bool = False,
+    prevent_thread_lock: bool = False,
+) -> gr.Blocks:
+    """Build and serve the app. host/port default to GRADIO_SERVER_NAME/PORT, then 127.0.0.1:7860."""
+    app = build_app(services)
+    app.launch(
+        server_name=host,
+        server_port=port,
+        share=share,
+        inbrowser=inbrowser,
+        prevent_thread_lock=prevent_thread_lock,
+        css_paths=[CSS_PATH],
+        footer_links=["api", "settings"],
+        show_error=True,
+    )
+    return app

@@ -1,0 +1,33 @@
+"""Per-session stop signals for streamed work, so one user's Stop never stops another's."""
+
+from __future__ import annotations
+
+import threading
+
+
+class StopRegistry:
+    """Maps a browser session to the stop event of the work it is running."""
+
+    def __init__(self) -> None:
+        self._events: dict[str, threading.Event] = {}
+        self._lock = threading.Lock()
+
+    def begin(self, session: str | None) -> threading.Event:
+        event = threading.Event()
+        with self._lock:
+            self._events[session or ""] = event
+        return event
+
+    def stop(self, session: str | None) -> bool:
+        """Signal the session's running work; False when nothing was running."""
+        with self._lock:
+            event = self._events.get(session or "")
+        if event is None:
+            return False
+        event.set()
+        return True
+
+    def end(self, session: str | None, event: threading.Event) -> None:
+        with self._lock:
+            if self._events.get(session or "") is event:
+                del self._events[session or ""]

@@ -1,0 +1,58 @@
+"""Shared fixtures: an isolated STUDIO_HOME per test session, the real bundled model, the store."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = ROOT.parent / "shared" / "data"
+ARTIFACTS = ROOT / "test-artifacts"
+
+
+@pytest.fixture(scope="session")
+def model_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A STUDIO_HOME reused by every test that loads the real model, so GGUF conversion runs once.
+
+    STUDIO_TEST_MODEL_HOME keeps it across runs (the Makefile sets it under .venv).
+    """
+    kept = os.environ.get("STUDIO_TEST_MODEL_HOME")
+    if kept:
+        path = Path(kept)
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+    return tmp_path_factory.mktemp("studio-home")
+
+
+@pytest.fixture
+def fresh_home(tmp_path: Path, model_home: Path) -> Path:
+    """A new STUDIO_HOME (empty store) that shares the converted-model cache of model_home."""
+    home = tmp_path / "home"
+    home.mkdir()
+    (model_home / "models").mkdir(parents=True, exist_ok=True)
+    os.symlink(model_home / "models", home / "models")
+    return home
+
+
+@pytest.fixture
+def settings(fresh_home: Path, monkeypatch: pytest.MonkeyPatch):
+    from studio.settings import load_settings
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    return load_settings(home=fresh_home, offline=True)
+
+
+@pytest.fixture(scope="session")
+def artifacts() -> Path:
+    ARTIFACTS.mkdir(exist_ok=True)
+    return ARTIFACTS
+
+
+def copy_artifact(src: Path, name: str) -> Path:
+    ARTIFACTS.mkdir(exist_ok=True)
+    dst = ARTIFACTS / name
+    shutil.copy(src, dst)
+    return dst
