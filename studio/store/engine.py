@@ -98,10 +98,13 @@ def check_connection(engine: Engine) -> None:
             pass
     except DBAPIError as exc:
         engine.dispose()
+        if engine.dialect.name == "sqlite":
+            fix = "check that the path is a writable SQLite database file (or a new one)"
+        else:
+            fix = "check that the server is running and reachable and the credentials are right"
         raise StoreError(
-            f"cannot open the database {masked(engine.url)} ({exc.orig}); check that the server "
-            "is running and reachable and the credentials are right, or for SQLite that the path "
-            "is a writable database file, or set STUDIO_DB_URL to another database"
+            f"cannot open the database {masked(engine.url)} ({exc.orig}); {fix}, "
+            "or set STUDIO_DB_URL to another database"
         ) from exc
 
 
@@ -146,9 +149,7 @@ def _sqlite_engine(url: URL) -> Engine:
     if database in ("", ":memory:") or url.query.get("mode") == "memory":
         # One shared connection, or each pooled connection would see its own empty database.
         # Only for single-threaded use such as tests.
-        engine = _create(
-            url, poolclass=StaticPool, connect_args={"check_same_thread": False}
-        )
+        engine = _create(url, poolclass=StaticPool, connect_args={"check_same_thread": False})
     else:
         if not url.query.get("uri"):
             _ensure_parent(Path(database))

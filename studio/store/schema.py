@@ -96,9 +96,7 @@ class ExchangeRow(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     conversation_id: Mapped[str] = mapped_column(String(CONVERSATION_ID_LENGTH), index=True)
     turn: Mapped[int] = mapped_column(Integer)
-    model_id: Mapped[int] = mapped_column(
-        ForeignKey("models.id", ondelete="RESTRICT"), index=True
-    )
+    model_id: Mapped[int] = mapped_column(ForeignKey("models.id", ondelete="RESTRICT"), index=True)
     quantization: Mapped[str] = mapped_column(String(VOCABULARY_LENGTH))
     mode: Mapped[str] = mapped_column(String(VOCABULARY_LENGTH))
     system_prompt: Mapped[str | None] = mapped_column(Text)

@@ -6,6 +6,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from studio.store import Store
+from studio.store.engine import make_engine
 from studio.store.migrate import current_revision, head_revision
 
 THREADS = 8
@@ -56,4 +57,8 @@ def test_stores_opened_at_once_migrate_and_write_safely(tmp_path: Path, make_rec
     with Store(url) as check:
         assert len(check.list_exchanges(limit=100)) == 40
         assert len(check.models_used()) == 5
-        assert current_revision(check._engine) == head_revision()
+    engine = make_engine(url)
+    try:
+        assert current_revision(engine) == head_revision()
+    finally:
+        engine.dispose()

@@ -130,7 +130,7 @@ def test_conversation_in_turn_order_up_to_an_id(store: Store, make_record) -> No
     ]
     store.log_exchange(make_record(conversation_id="other", turn=0))
     turns = store.conversation(conversation)
-    assert [(r.id, r.turn) for r in turns] == list(zip(ids, [0, 1, 2]))
+    assert [(r.id, r.turn) for r in turns] == list(zip(ids, [0, 1, 2], strict=True))
     assert [r.turn for r in store.conversation(conversation, upto_id=ids[1])] == [0, 1]
     assert store.conversation("unknown") == []
 

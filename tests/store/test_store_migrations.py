@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import logging
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -163,3 +165,15 @@ def test_opening_leaves_logging_configuration_alone(db_url: str) -> None:
         pass
     after = (root.level, list(root.handlers), logging.getLogger("alembic").handlers[:])
     assert after == before
+
+
+def test_store_imports_no_ui_or_ml_libraries() -> None:
+    code = (
+        "import sys, studio.store; "
+        "print(sorted({'gradio', 'torch', 'transformers'} & {m.split('.')[0] "
+        "for m in sys.modules}))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == "[]"

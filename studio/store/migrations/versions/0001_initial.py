@@ -19,6 +19,11 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
+    _create_models()
+    _create_playground_exchanges()
+
+
+def _create_models() -> None:
     op.create_table(
         "models",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -30,6 +35,9 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_models")),
         sa.UniqueConstraint("spec", name=op.f("uq_models_spec")),
     )
+
+
+def _create_playground_exchanges() -> None:
     op.create_table(
         "playground_exchanges",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -60,9 +68,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_playground_exchanges")),
     )
     for column in ("conversation_id", "created_at", "model_id"):
-        op.create_index(
-            op.f(f"ix_playground_exchanges_{column}"), "playground_exchanges", [column]
-        )
+        op.create_index(op.f(f"ix_playground_exchanges_{column}"), "playground_exchanges", [column])
 
 
 def downgrade() -> None:

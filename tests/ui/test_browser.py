@@ -1,0 +1,82 @@
+"""Drive the real UI in Debian chromium: chat in the Playground, watch the answer stream in."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT
+
+pytestmark = [pytest.mark.browser, pytest.mark.model]
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+README_SCREENSHOT = ROOT / "assets" / "screenshots" / "playground.png"
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not Path(CHROMIUM).exists():
+        pytest.skip("Debian chromium is not installed (make test installs it: apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        yield browser
+        browser.close()
+
+
+def last_bot_text(page) -> str:
+    bots = page.locator("#playground-chat .message.bot, #playground-chat [data-testid='bot']")
+    if bots.count() == 0:
+        return ""
+    return bots.last.inner_text().strip()
+
+
+def test_chat_in_the_playground_streams_and_logs(browser, studio_server, artifacts: Path) -> None:
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.goto(studio_server.url)
+    page.get_by_role("tab", name="Playground").wait_for()
+    page.locator("#playground-message textarea").fill("Give me three tips for writing clear prompts.")
+    page.locator("#playground-send").click()
+
+    seen: list[str] = []
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        text = last_bot_text(page)
+        if text and (not seen or seen[-1] != text):
+            seen.append(text)
+        stats = page.locator("#playground-stats").inner_text()
+        if "finish:" in stats:
+            break
+        time.sleep(0.05)
+    else:
+        pytest.fail(f"no finished answer in the UI; last text: {seen[-1:]}")
+    final = last_bot_text(page)
+    assert len(final) > 20
+    assert len(seen) >= 3, f"the answer should stream in pieces, saw {len(seen)} states"
+    assert "new tokens" in page.locator("#playground-stats").inner_text()
+
+    # The exchange shows up in the History panel without a manual refresh.
+    history = page.locator("#playground-history")
+    page.wait_for_function(
+        "() => document.querySelector('#playground-history').innerText.includes('three tips')",
+        timeout=30_000,
+    )
+    assert "smollm2-135m-instruct" in history.inner_text()
+
+    shot = artifacts / "playground.png"
+    page.screenshot(path=str(shot), full_page=True)
+    README_SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy(shot, README_SCREENSHOT)
+    page.close()
