@@ -2,13 +2,16 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: run test setup setup-dev lint format test-fast bench clean
+.PHONY: run test setup setup-dev lint lint-only format test-fast bench clean
 
 run: setup  ## set up if needed, then serve the studio on 127.0.0.1:7860
 	$(VENV)/bin/studio serve
 
+# Converted test models persist here between local runs (a fresh clone converts once).
+export STUDIO_TEST_MODEL_HOME ?= $(abspath $(VENV))/studio-test-home
+
 test: setup-dev  ## set up (with dev + browser deps) if needed, lint, run the whole suite
-	$(PY) -m ruff check studio tests app.py benchmarks
+	@$(MAKE) --no-print-directory lint-only
 	$(PY) -m pytest
 
 setup:
@@ -17,7 +20,9 @@ setup:
 setup-dev:
 	@scripts/bootstrap.sh dev
 
-lint: setup-dev
+lint: setup-dev lint-only
+
+lint-only:
 	$(PY) -m ruff check studio tests app.py benchmarks
 	$(PY) -m ruff format --check studio tests app.py benchmarks
 	$(PY) -m mypy
@@ -30,6 +35,7 @@ test-fast: setup-dev  ## unit tests only (no model, no browser)
 	$(PY) -m pytest -m "not model and not browser"
 
 bench: setup-dev
+	$(PY) benchmarks/startup.py
 	$(PY) benchmarks/model_load.py
 
 clean:

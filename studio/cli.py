@@ -1,4 +1,4 @@
-"""`studio` command line: serve the UI, list and prepare models. Heavy imports happen per command."""
+"""`studio` command line: serve the UI, list and prepare models (heavy imports per command)."""
 
 from __future__ import annotations
 
@@ -51,15 +51,21 @@ def _prepare(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="studio",
-        description="Instruct Studio: prompt templates, comparisons and QLoRA tuning on real models.",
+        description="Instruct Studio: prompt templates, comparisons and QLoRA tuning.",
     )
     sub = parser.add_subparsers(dest="command", required=True)
     serve = sub.add_parser("serve", help="serve the web UI (127.0.0.1:7860 by default)")
-    serve.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
-                       help="interface to bind (env GRADIO_SERVER_NAME; 0.0.0.0 for all)")
-    serve.add_argument("--port", type=int,
-                       default=int(os.environ.get("GRADIO_SERVER_PORT", "7860")),
-                       help="port (env GRADIO_SERVER_PORT)")
+    serve.add_argument(
+        "--host",
+        default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
+        help="interface to bind (env GRADIO_SERVER_NAME; 0.0.0.0 for all)",
+    )
+    serve.add_argument(
+        "--port",
+        type=int,
+        default=int(os.environ.get("GRADIO_SERVER_PORT", "7860")),
+        help="port (env GRADIO_SERVER_PORT)",
+    )
     serve.add_argument("--share", action="store_true", help="create a public gradio.live link")
     serve.add_argument("--inbrowser", action="store_true", help="open the UI in a browser")
     serve.set_defaults(func=_serve)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import threading
 import time
@@ -26,7 +27,7 @@ class ChatRequest:
 
     model: str
     user_message: str
-    params: SamplingParams = field(default_factory=SamplingParams)
+    params: SamplingParams = field(default_factory=lambda: SamplingParams())
     quantization: str = "none"
     mode: str = "auto"
     system_prompt: str = ""
@@ -124,10 +125,8 @@ class Playground:
         last = f"Loading {request.spec}…"
         yield Status(last)
         while worker.is_alive():
-            try:
+            with contextlib.suppress(queue.Empty):
                 last = messages.get(timeout=1.0)
-            except queue.Empty:
-                pass
             yield Status(f"{last} ({time.perf_counter() - started:.0f} s)")
         worker.join()
         if "error" in outcome:

@@ -1,4 +1,4 @@
-"""Streamed generation: tokens arrive as they are decoded, a stop event ends it at the next token."""
+"""Streamed generation: tokens arrive as decoded; a stop event ends it at the next token."""
 
 from __future__ import annotations
 
@@ -112,7 +112,14 @@ def stream_generate(
         raise outcome["error"]
     generated = outcome["ids"][0][prompt_len:]
     yield _finish(
-        tokenizer, generated, "".join(pieces), params, stop_event, seed, prompt_len, started,
+        tokenizer,
+        generated,
+        "".join(pieces),
+        params,
+        stop_event,
+        seed,
+        prompt_len,
+        started,
         first_token_s,
     )
 

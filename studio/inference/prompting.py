@@ -9,7 +9,7 @@ Mode = Literal["chat", "completion"]
 
 
 def choose_mode(requested: str, tokenizer: Any) -> Mode:
-    """'auto' means chat when the tokenizer has a chat template (instruct models), else completion."""
+    """'auto' is chat when the tokenizer has a chat template (instruct models), else completion."""
     has_template = bool(getattr(tokenizer, "chat_template", None))
     if requested == "auto":
         return "chat" if has_template else "completion"

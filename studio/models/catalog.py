@@ -1,4 +1,4 @@
-"""What models a user can pick: bundled ones, converted GGUFs, and models in the Hugging Face cache."""
+"""The models a user can pick: bundled ones and models in the Hugging Face cache."""
 
 from __future__ import annotations
 
@@ -38,7 +38,8 @@ def _bundled_entry(alias: str, models_dir: Path) -> CatalogEntry:
     if bundled.installed():
         note = f"{bundled.description} Converted from GGUF on first use (one time, ~20-60 s)."
         return CatalogEntry(alias, "bundled", None, True, note)
-    return CatalogEntry(alias, "bundled", None, False, f"Not installed: {bundled.install}")
+    note = f"Not installed ({bundled.install}); online, it loads {bundled.hub_id} instead."
+    return CatalogEntry(alias, "bundled", None, False, note)
 
 
 def _hub_cache_entries() -> list[CatalogEntry]:
@@ -52,9 +53,7 @@ def _hub_cache_entries() -> list[CatalogEntry]:
     for repo in sorted(info.repos, key=lambda r: r.repo_id):
         if repo.repo_type != "model":
             continue
-        has_config = any(
-            f.file_name == "config.json" for rev in repo.revisions for f in rev.files
-        )
+        has_config = any(f.file_name == "config.json" for rev in repo.revisions for f in rev.files)
         if has_config:
             entries.append(
                 CatalogEntry(repo.repo_id, "hub-cache", repo.size_on_disk, True, "In the HF cache.")

@@ -37,7 +37,9 @@ def is_converted(folder: Path) -> bool:
     return (folder / _MARKER).is_file() and (folder / "config.json").is_file()
 
 
-def ensure_converted(source: ModelSource, models_dir: Path, progress: Progress | None = None) -> Path:
+def ensure_converted(
+    source: ModelSource, models_dir: Path, progress: Progress | None = None
+) -> Path:
     """Return a loadable folder for a bundled or .gguf source, converting it the first time."""
     target = converted_dir(source, models_dir)
     if is_converted(target):
@@ -81,7 +83,7 @@ def _convert(gguf: Path, target: Path) -> None:
                 "transformers supports (llama, mistral, qwen2, gemma3, …) or a safetensors folder."
             ) from exc
         # The dequantized weights are plain tensors; detach the GGUF quantizer so they save as such.
-        model.hf_quantizer = None
+        model.hf_quantizer = None  # type: ignore[assignment]
         if hasattr(model.config, "quantization_config"):
             del model.config.quantization_config
         model.save_pretrained(work)

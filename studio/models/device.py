@@ -52,5 +52,7 @@ def plan_device(device: str = "auto", dtype: str = "auto") -> DevicePlan:
             # Half precision on CPU is slow and lossy for training; fp32 is the safe default.
             dtype = "float32"
     if dtype not in ("float32", "bfloat16", "float16"):
-        raise ValueError(f"dtype '{dtype}' is not supported; use auto, float32, bfloat16 or float16.")
+        raise ValueError(
+            f"dtype '{dtype}' is not supported; use auto, float32, bfloat16 or float16."
+        )
     return DevicePlan(device=device, dtype_name=dtype)

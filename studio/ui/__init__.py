@@ -1,4 +1,4 @@
-"""The Gradio UI: one builder per tab, assembled by build_app(). The only package importing gradio."""
+"""The Gradio UI: one builder per tab, assembled by build_app(); the only gradio importer."""
 
 from studio.ui.app import build_app, launch
 

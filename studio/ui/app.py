@@ -23,11 +23,10 @@ def build_app(services: Services | None = None) -> gr.Blocks:
             f"Data: `{services.settings.home}` · store: `{services.store.url}`",
             elem_id="studio-header",
         )
-        with gr.Tabs():
-            with gr.Tab("Playground", id="playground"):
-                build_playground_tab(services)
+        with gr.Tabs(), gr.Tab("Playground", id="playground"):
+            build_playground_tab(services)
     app.queue(default_concurrency_limit=1)
-    app.studio_services = services  # type: ignore[attr-defined]  # for tests and the CLI
+    app.studio_services = services  # for tests and the CLI
     return app
 
 
@@ -39,7 +38,7 @@ def launch(
     inbrowser: bool = False,
     prevent_thread_lock: bool = False,
 ) -> gr.Blocks:
-    """Build and serve the app. host/port default to GRADIO_SERVER_NAME/PORT, then 127.0.0.1:7860."""
+    """Build and serve the app; host/port default to GRADIO_SERVER_NAME/PORT or 127.0.0.1:7860."""
     app = build_app(services)
     app.launch(
         server_name=host,

@@ -16,16 +16,18 @@ COLUMNS = ["id", "when", "model", "quant", "message", "new tokens", "latency s",
 def history_rows(services: Services, search: str = "") -> list[list[Any]]:
     rows = []
     for item in services.store.list_exchanges(limit=100, search=search or None):
-        rows.append([
-            item.id,
-            item.created_at.strftime("%Y-%m-%d %H:%M:%S"),
-            item.model_spec,
-            item.quantization,
-            item.preview,
-            item.completion_tokens,
-            round(item.latency_ms / 1000, 2),
-            item.finish_reason,
-        ])
+        rows.append(
+            [
+                item.id,
+                item.created_at.strftime("%Y-%m-%d %H:%M:%S"),
+                item.model_spec,
+                item.quantization,
+                item.preview,
+                item.completion_tokens,
+                round(item.latency_ms / 1000, 2),
+                item.finish_reason,
+            ]
+        )
     return rows
 
 
@@ -52,8 +54,9 @@ class HistoryPanel:
             exchange_id = int(rows.iloc[row, 0])
             return self.restore(exchange_id)
 
-        self.table.select(reload, self.table, [*reload_outputs, self.detail],
-                          api_visibility="private")
+        self.table.select(
+            reload, self.table, [*reload_outputs, self.detail], api_visibility="private"
+        )
 
     def restore(self, exchange_id: int) -> tuple[Any, ...]:
         record = self.services.store.get_exchange(exchange_id)
@@ -63,24 +66,43 @@ class HistoryPanel:
         messages = conversation_messages(records)
         p = record.parameters
         conv = {"id": record.conversation_id, "messages": messages}
-        detail = (f"Reloaded conversation `{record.conversation_id[:8]}` up to exchange "
-                  f"#{exchange_id} ({len(records)} turns). Sending continues it.")
-        return (conv, messages, record.model_spec, record.quantization, record.mode,
-                record.system_prompt or "", p.get("temperature", 0.7), p.get("top_p", 0.9),
-                p.get("top_k", 50), p.get("max_new_tokens", 256),
-                p.get("repetition_penalty", 1.0), "\n".join(p.get("stop", [])), p.get("seed"),
-                record.prompt_text, detail)
+        detail = (
+            f"Reloaded conversation `{record.conversation_id[:8]}` up to exchange "
+            f"#{exchange_id} ({len(records)} turns). Sending continues it."
+        )
+        return (
+            conv,
+            messages,
+            record.model_spec,
+            record.quantization,
+            record.mode,
+            record.system_prompt or "",
+            p.get("temperature", 0.7),
+            p.get("top_p", 0.9),
+            p.get("top_k", 50),
+            p.get("max_new_tokens", 256),
+            p.get("repetition_penalty", 1.0),
+            "\n".join(p.get("stop", [])),
+            p.get("seed"),
+            record.prompt_text,
+            detail,
+        )
 
 
 def build_history_panel(services: Services) -> HistoryPanel:
     with gr.Accordion("History — every exchange is stored; select a row to reload it", open=True):
         with gr.Row():
-            search = gr.Textbox(placeholder="Search messages and responses", show_label=False,
-                                scale=4)
+            search = gr.Textbox(
+                placeholder="Search messages and responses", show_label=False, scale=4
+            )
             refresh = gr.Button("Refresh", scale=1)
         table = gr.Dataframe(
-            value=lambda: history_rows(services), headers=COLUMNS, interactive=False, wrap=True,
-            max_height=320, elem_id="playground-history",
+            value=lambda: history_rows(services),
+            headers=COLUMNS,
+            interactive=False,
+            wrap=True,
+            max_height=320,
+            elem_id="playground-history",
         )
         detail = gr.Markdown("")
     return HistoryPanel(services, search, refresh, table, detail)

@@ -23,7 +23,9 @@ def _model_choices(services: Services) -> list[str]:
     return [entry.spec for entry in list_models(services.settings.models_dir) if entry.ready]
 
 
-def _params(temperature, top_p, top_k, max_new_tokens, repetition_penalty, stop, seed) -> SamplingParams:
+def _params(
+    temperature, top_p, top_k, max_new_tokens, repetition_penalty, stop, seed
+) -> SamplingParams:
     try:
         return SamplingParams(
             temperature=temperature,
@@ -31,7 +33,7 @@ def _params(temperature, top_p, top_k, max_new_tokens, repetition_penalty, stop,
             top_k=int(top_k),
             max_new_tokens=int(max_new_tokens),
             repetition_penalty=repetition_penalty,
-            stop=stop or "",
+            stop=tuple((stop or "").split("\n")),
             seed=None if seed in (None, "") else int(seed),
         )
     except ValidationError as exc:
@@ -93,15 +95,42 @@ def build_playground_tab(services: Services) -> None:
             top_p = gr.Slider(0.05, 1, value=0.9, step=0.05, label="Top-p")
             top_k = gr.Slider(0, 200, value=50, step=1, label="Top-k (0 = off)")
             max_new_tokens = gr.Slider(1, 2048, value=256, step=1, label="Max new tokens")
-            repetition_penalty = gr.Slider(0.8, 2.0, value=1.0, step=0.01, label="Repetition penalty")
+            repetition_penalty = gr.Slider(
+                0.8, 2.0, value=1.0, step=0.01, label="Repetition penalty"
+            )
             stop_strings = gr.Textbox(label="Stop strings (one per line)", lines=2)
             seed = gr.Number(label="Seed (blank = random, recorded)", precision=0, value=None)
 
-    settings_inputs = [model, quantization, mode, system_prompt, temperature, top_p, top_k,
-                       max_new_tokens, repetition_penalty, stop_strings, seed]
+    settings_inputs = [
+        model,
+        quantization,
+        mode,
+        system_prompt,
+        temperature,
+        top_p,
+        top_k,
+        max_new_tokens,
+        repetition_penalty,
+        stop_strings,
+        seed,
+    ]
 
-    def respond(user_text, conv, model_spec, quant, chat_mode, system, temp, p, k, max_new, rep,
-                stop_text, seed_value, request: gr.Request) -> Iterator[tuple[Any, ...]]:
+    def respond(
+        user_text,
+        conv,
+        model_spec,
+        quant,
+        chat_mode,
+        system,
+        temp,
+        p,
+        k,
+        max_new,
+        rep,
+        stop_text,
+        seed_value,
+        request: gr.Request,
+    ) -> Iterator[tuple[Any, ...]]:
         params = _params(temp, p, k, max_new, rep, stop_text, seed_value)
         conv = {"id": conv.get("id") or str(uuid.uuid4()), "messages": list(conv["messages"])}
         try:
@@ -118,7 +147,7 @@ def build_playground_tab(services: Services) -> None:
         except ValueError as exc:
             raise gr.Error(str(exc)) from None
         shown = [*conv["messages"], {"role": "user", "content": chat.user_message}]
-        yield conv, shown + [{"role": "assistant", "content": ""}], "", "", gr.skip(), gr.skip()
+        yield conv, [*shown, {"role": "assistant", "content": ""}], "", "", gr.skip(), gr.skip()
         event = stops.begin(request.session_hash)
         try:
             for item in services.playground.stream(chat, event):
@@ -128,9 +157,18 @@ def build_playground_tab(services: Services) -> None:
                     reply = {"role": "assistant", "content": item.text}
                     yield conv, [*shown, reply], "", "", gr.skip(), gr.skip()
                 elif isinstance(item, Finished):
-                    conv["messages"] = [*shown, {"role": "assistant", "content": item.record.response}]
-                    yield (conv, conv["messages"], "", "", stats_markdown(item),
-                           item.record.prompt_text)
+                    conv["messages"] = [
+                        *shown,
+                        {"role": "assistant", "content": item.record.response},
+                    ]
+                    yield (
+                        conv,
+                        conv["messages"],
+                        "",
+                        "",
+                        stats_markdown(item),
+                        item.record.prompt_text,
+                    )
         except (ModelError, ValueError) as exc:
             raise gr.Error(str(exc)) from None
         finally:
@@ -148,11 +186,20 @@ def build_playground_tab(services: Services) -> None:
     stop.click(request_stop, None, None, queue=False, api_name="stop")
     new_chat.click(
         lambda: ({"id": None, "messages": []}, [], "", "", ""),
-        None, [conversation, chatbot, status, stats, prompt_view], api_visibility="private",
+        None,
+        [conversation, chatbot, status, stats, prompt_view],
+        api_visibility="private",
     )
     history = build_history_panel(services)
     history.connect(
-        reload_outputs=[conversation, chatbot, model, quantization, mode, *settings_inputs[3:],
-                        prompt_view],
+        reload_outputs=[
+            conversation,
+            chatbot,
+            model,
+            quantization,
+            mode,
+            *settings_inputs[3:],
+            prompt_view,
+        ],
         refresh_after=send_event,
     )

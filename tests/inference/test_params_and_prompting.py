@@ -33,7 +33,10 @@ class BaseTokenizer:
 
 
 def test_completion_mode_continues_the_document() -> None:
-    history = [{"role": "user", "content": "Once upon"}, {"role": "assistant", "content": " a time"}]
+    history = [
+        {"role": "user", "content": "Once upon"},
+        {"role": "assistant", "content": " a time"},
+    ]
     text = build_prompt(BaseTokenizer(), "completion", "Story:", history, ", there")
     assert text == "Story:\n\nOnce upon a time, there"
 

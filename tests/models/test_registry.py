@@ -52,9 +52,9 @@ def test_impossible_specs_say_what_to_do(spec: str, needle: str) -> None:
 
 
 def test_folder_without_a_model_is_explained(tmp_path: Path) -> None:
-    with pytest.raises(ModelNotFoundError, match="no config.json"):
+    with pytest.raises(ModelNotFoundError, match=r"no config\.json"):
         resolve_spec(str(tmp_path))
     text = tmp_path / "notes.txt"
     text.write_text("hi")
-    with pytest.raises(ModelNotFoundError, match="not a .gguf"):
+    with pytest.raises(ModelNotFoundError, match=r"not a \.gguf"):
         resolve_spec(str(text))

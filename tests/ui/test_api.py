@@ -13,7 +13,7 @@ def test_chat_endpoint_streams_logs_and_shows_in_history(studio_server) -> None:
     from gradio_client import Client
 
     client = Client(studio_server.url, verbose=False)
-    conversation, textbox, status, stats, prompt = client.predict(
+    conversation, textbox, _status, stats, prompt = client.predict(
         "What is the capital of France?",
         "smollm2-135m-instruct",
         "none",
@@ -54,12 +54,34 @@ def test_invalid_setting_is_a_clear_error(studio_server) -> None:
     client = Client(studio_server.url, verbose=False)
     with pytest.raises(Exception, match="Invalid setting 'seed'"):
         client.predict(
-            "hi", "smollm2-135m-instruct", "none", "auto", "", 0.7, 0.9, 50, 8, 1.0, "", -5,
+            "hi",
+            "smollm2-135m-instruct",
+            "none",
+            "auto",
+            "",
+            0.7,
+            0.9,
+            50,
+            8,
+            1.0,
+            "",
+            -5,
             api_name="/chat",
         )
     with pytest.raises(Exception, match="less than minimum"):  # the slider's own range check
         client.predict(
-            "hi", "smollm2-135m-instruct", "none", "auto", "", 0.7, 0.0, 50, 8, 1.0, "", 1,
+            "hi",
+            "smollm2-135m-instruct",
+            "none",
+            "auto",
+            "",
+            0.7,
+            0.0,
+            50,
+            8,
+            1.0,
+            "",
+            1,
             api_name="/chat",
         )
 
@@ -70,6 +92,17 @@ def test_unknown_model_offline_is_a_clear_error(studio_server) -> None:
     client = Client(studio_server.url, verbose=False)
     with pytest.raises(Exception, match="offline"):
         client.predict(
-            "hi", "someone/not-cached", "none", "auto", "", 0.7, 0.9, 50, 8, 1.0, "", 1,
+            "hi",
+            "someone/not-cached",
+            "none",
+            "auto",
+            "",
+            0.7,
+            0.9,
+            50,
+            8,
+            1.0,
+            "",
+            1,
             api_name="/chat",
         )

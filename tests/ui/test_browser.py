@@ -27,7 +27,9 @@ README_SCREENSHOT = ROOT / "assets" / "screenshots" / "playground.png"
 @pytest.fixture(scope="module")
 def browser():
     if not Path(CHROMIUM).exists():
-        pytest.skip("Debian chromium is not installed (make test installs it: apt-get install chromium)")
+        pytest.skip(
+            "Debian chromium is not installed (make test installs it: apt-get install chromium)"
+        )
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:
@@ -47,7 +49,9 @@ def test_chat_in_the_playground_streams_and_logs(browser, studio_server, artifac
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     page.goto(studio_server.url)
     page.get_by_role("tab", name="Playground").wait_for()
-    page.locator("#playground-message textarea").fill("Give me three tips for writing clear prompts.")
+    page.locator("#playground-message textarea").fill(
+        "Give me three tips for writing clear prompts."
+    )
     page.locator("#playground-send").click()
 
     seen: list[str] = []
