@@ -37,6 +37,7 @@ test-fast: setup-dev  ## unit tests only (no model, no browser)
 bench: setup-dev
 	$(PY) benchmarks/startup.py
 	$(PY) benchmarks/model_load.py
+	$(PY) benchmarks/generation.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

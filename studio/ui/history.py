@@ -83,7 +83,7 @@ class HistoryPanel:
             p.get("max_new_tokens", 256),
             p.get("repetition_penalty", 1.0),
             "\n".join(p.get("stop", [])),
-            p.get("seed"),
+            "" if p.get("seed") is None else str(p["seed"]),
             record.prompt_text,
             detail,
         )

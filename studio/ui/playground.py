@@ -23,6 +23,16 @@ def _model_choices(services: Services) -> list[str]:
     return [entry.spec for entry in list_models(services.settings.models_dir) if entry.ready]
 
 
+def _seed(value: Any) -> int | None:
+    text = "" if value is None else str(value).strip()
+    if not text:
+        return None
+    try:
+        return int(float(text)) if float(text).is_integer() else int(text)
+    except ValueError:
+        raise gr.Error(f"Invalid setting 'seed': '{text}' is not a whole number.") from None
+
+
 def _params(
     temperature, top_p, top_k, max_new_tokens, repetition_penalty, stop, seed
 ) -> SamplingParams:
@@ -34,7 +44,7 @@ def _params(
             max_new_tokens=int(max_new_tokens),
             repetition_penalty=repetition_penalty,
             stop=tuple((stop or "").split("\n")),
-            seed=None if seed in (None, "") else int(seed),
+            seed=_seed(seed),
         )
     except ValidationError as exc:
         first = exc.errors()[0]
@@ -99,7 +109,10 @@ def build_playground_tab(services: Services) -> None:
                 0.8, 2.0, value=1.0, step=0.01, label="Repetition penalty"
             )
             stop_strings = gr.Textbox(label="Stop strings (one per line)", lines=2)
-            seed = gr.Number(label="Seed (blank = random, recorded)", precision=0, value=None)
+            seed = gr.Textbox(
+                label="Seed", placeholder="blank = random (the seed used is recorded)",
+                elem_id="playground-seed",
+            )
 
     settings_inputs = [
         model,
@@ -147,7 +160,7 @@ def build_playground_tab(services: Services) -> None:
         except ValueError as exc:
             raise gr.Error(str(exc)) from None
         shown = [*conv["messages"], {"role": "user", "content": chat.user_message}]
-        yield conv, [*shown, {"role": "assistant", "content": ""}], "", "", gr.skip(), gr.skip()
+        yield conv, [*shown, {"role": "assistant", "content": ""}], "", "", "", gr.skip()
         event = stops.begin(request.session_hash)
         try:
             for item in services.playground.stream(chat, event):

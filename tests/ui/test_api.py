@@ -3,30 +3,39 @@
 from __future__ import annotations
 
 import sqlite3
+from typing import Any
 
 import pytest
 
 pytestmark = pytest.mark.model
 
+DEFAULTS: dict[str, Any] = {
+    "model_spec": "smollm2-135m-instruct",
+    "quant": "none",
+    "chat_mode": "auto",
+    "system": "",
+    "temp": 0.7,
+    "p": 0.9,
+    "k": 50,
+    "max_new": 24,
+    "rep": 1.0,
+    "stop_text": "",
+    "seed_value": "",
+}
+
+
+def chat(url: str, message: str, **settings: Any) -> tuple[Any, ...]:
+    from gradio_client import Client
+
+    client = Client(url, verbose=False)
+    return client.predict(message, *{**DEFAULTS, **settings}.values(), api_name="/chat")
+
 
 def test_chat_endpoint_streams_logs_and_shows_in_history(studio_server) -> None:
     from gradio_client import Client
 
-    client = Client(studio_server.url, verbose=False)
-    conversation, textbox, _status, stats, prompt = client.predict(
-        "What is the capital of France?",
-        "smollm2-135m-instruct",
-        "none",
-        "auto",
-        "",
-        0.0,  # greedy
-        0.9,
-        50,
-        24,
-        1.0,
-        "",
-        7,
-        api_name="/chat",
+    conversation, textbox, _status, stats, prompt = chat(
+        studio_server.url, "What is the capital of France?", temp=0.0, seed_value="7"
     )
     assert textbox == ""
     assert conversation[-1]["role"] == "assistant"
@@ -38,7 +47,7 @@ def test_chat_endpoint_streams_logs_and_shows_in_history(studio_server) -> None:
     assert prompt.rstrip().endswith("<|im_start|>assistant")
     assert "<|im_start|>user\nWhat is the capital of France?<|im_end|>" in prompt
 
-    table = client.predict("capital", api_name="/history")
+    table = Client(studio_server.url, verbose=False).predict("capital", api_name="/history")
     rows = table["data"]
     assert rows and rows[0][2] == "smollm2-135m-instruct"
     assert "capital of France" in rows[0][4]
@@ -48,61 +57,23 @@ def test_chat_endpoint_streams_logs_and_shows_in_history(studio_server) -> None:
     assert count >= 1
 
 
-def test_invalid_setting_is_a_clear_error(studio_server) -> None:
-    from gradio_client import Client
-
-    client = Client(studio_server.url, verbose=False)
-    with pytest.raises(Exception, match="Invalid setting 'seed'"):
-        client.predict(
-            "hi",
-            "smollm2-135m-instruct",
-            "none",
-            "auto",
-            "",
-            0.7,
-            0.9,
-            50,
-            8,
-            1.0,
-            "",
-            -5,
-            api_name="/chat",
-        )
-    with pytest.raises(Exception, match="less than minimum"):  # the slider's own range check
-        client.predict(
-            "hi",
-            "smollm2-135m-instruct",
-            "none",
-            "auto",
-            "",
-            0.7,
-            0.0,
-            50,
-            8,
-            1.0,
-            "",
-            1,
-            api_name="/chat",
-        )
+def test_blank_seed_is_random_and_recorded(studio_server) -> None:
+    *_, stats, _prompt = chat(studio_server.url, "Say hi.", max_new=4)
+    seed = int(stats.split("seed ")[1].split()[0])
+    assert 0 <= seed < 2**32
 
 
-def test_unknown_model_offline_is_a_clear_error(studio_server) -> None:
-    from gradio_client import Client
-
-    client = Client(studio_server.url, verbose=False)
-    with pytest.raises(Exception, match="offline"):
-        client.predict(
-            "hi",
-            "someone/not-cached",
-            "none",
-            "auto",
-            "",
-            0.7,
-            0.9,
-            50,
-            8,
-            1.0,
-            "",
-            1,
-            api_name="/chat",
-        )
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"seed_value": "-5"}, "Invalid setting 'seed'"),
+        ({"seed_value": "abc"}, "'abc' is not a whole number"),
+        ({"p": 0.0}, "less than minimum"),  # the slider's own range check
+        ({"model_spec": "someone/not-cached"}, "offline"),
+        ({"model_spec": "./no/such/dir"}, "does not exist"),
+        ({"model_spec": "gemma-3-270m", "chat_mode": "chat"}, "no chat template"),
+    ],
+)
+def test_bad_input_is_a_clear_error(studio_server, settings, message) -> None:
+    with pytest.raises(Exception, match=message):
+        chat(studio_server.url, "hi", max_new=4, **settings)

@@ -79,6 +79,23 @@ def test_chat_in_the_playground_streams_and_logs(browser, studio_server, artifac
     )
     assert "smollm2-135m-instruct" in history.inner_text()
 
+    # Stop: a long answer ends early at the next token and is logged as stopped.
+    page.locator("#playground-message textarea").fill("Write a very long story about a dragon.")
+    page.locator("#playground-send").click()
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        streaming = last_bot_text(page) not in ("", final)
+        if streaming and "finish:" not in page.locator("#playground-stats").inner_text():
+            break
+        time.sleep(0.05)
+    else:
+        pytest.fail("the second answer never started streaming")
+    page.locator("#playground-stop").click()
+    page.wait_for_function(
+        "() => document.querySelector('#playground-stats').innerText.includes('finish: stopped')",
+        timeout=60_000,
+    )
+
     shot = artifacts / "playground.png"
     page.screenshot(path=str(shot), full_page=True)
     README_SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
