@@ -1,7 +1,10 @@
 """Entry point for Hugging Face Spaces and `python app.py`: build the studio UI and serve it."""
 
-from studio.ui import launch
+import sys
+
+from studio.cli import main
 
 if __name__ == "__main__":
-    # GRADIO_SERVER_NAME / GRADIO_SERVER_PORT choose the address (Spaces sets them).
-    launch()
+    # Same as `studio serve`: GRADIO_SERVER_NAME / GRADIO_SERVER_PORT choose the address
+    # (Spaces sets them), and bad settings end with a one-line error instead of a traceback.
+    sys.exit(main(["serve", *sys.argv[1:]]))

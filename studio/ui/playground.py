@@ -20,7 +20,7 @@ from studio.ui.stops import StopRegistry
 
 
 def _model_choices(services: Services) -> list[str]:
-    return [entry.spec for entry in list_models(services.settings.models_dir) if entry.ready]
+    return [entry.spec for entry in list_models(services.settings.models_dir) if entry.usable]
 
 
 def _seed(value: Any) -> int | None:
@@ -110,7 +110,8 @@ def build_playground_tab(services: Services) -> None:
             )
             stop_strings = gr.Textbox(label="Stop strings (one per line)", lines=2)
             seed = gr.Textbox(
-                label="Seed", placeholder="blank = random (the seed used is recorded)",
+                label="Seed",
+                placeholder="blank = random (the seed used is recorded)",
                 elem_id="playground-seed",
             )
 
