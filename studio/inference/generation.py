@@ -9,18 +9,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from studio.inference import compute
 from studio.inference.params import SamplingParams
 from studio.models.loading import LoadedModel
-
-# One generate() at a time per model: concurrent calls on two CPU cores only slow each other down,
-# and a shared model object is not guaranteed to be safe for concurrent generate().
-_model_locks: dict[int, threading.Lock] = {}
-_locks_guard = threading.Lock()
-
-
-def _lock_for(model: Any) -> threading.Lock:
-    with _locks_guard:
-        return _model_locks.setdefault(id(model), threading.Lock())
 
 
 @dataclass(frozen=True)
@@ -88,7 +79,7 @@ def stream_generate(
 
     def run() -> None:
         try:
-            with _lock_for(model), torch.inference_mode():
+            with torch.inference_mode():
                 torch.manual_seed(seed)
                 outcome["ids"] = model.generate(**inputs, streamer=streamer, **kwargs)
         except BaseException as exc:  # surfaced in the caller's thread below
@@ -97,17 +88,25 @@ def stream_generate(
 
     started = time.perf_counter()
     first_token_s: float | None = None
-    worker = threading.Thread(target=run, name="studio-generate", daemon=True)
-    worker.start()
+    if compute.on_compute_thread():
+        raise RuntimeError("stream_generate must be consumed outside the compute thread")
+    done = compute.submit(run)
     pieces: list[str] = []
-    for piece in streamer:
-        if not piece:
-            continue
-        if first_token_s is None:
-            first_token_s = time.perf_counter() - started
-        pieces.append(piece)
-        yield piece
-    worker.join()
+    streamed_to_end = False
+    try:
+        for piece in streamer:
+            if not piece:
+                continue
+            if first_token_s is None:
+                first_token_s = time.perf_counter() - started
+            pieces.append(piece)
+            yield piece
+        streamed_to_end = True
+    finally:
+        if not streamed_to_end:
+            # The consumer went away (closed browser, cancelled request): free the compute thread.
+            stop_event.set()
+    done.result()
     if "error" in outcome:
         raise outcome["error"]
     generated = outcome["ids"][0][prompt_len:]

@@ -74,6 +74,7 @@ def quantization_config(quantization: str, plan: DevicePlan) -> Any:
         )
     from transformers import BitsAndBytesConfig
 
+    _drop_hub_kernel_warning()
     if quantization == "8bit":
         return BitsAndBytesConfig(load_in_8bit=True)
     return BitsAndBytesConfig(
@@ -82,6 +83,20 @@ def quantization_config(quantization: str, plan: DevicePlan) -> Any:
         bnb_4bit_use_double_quant=True,
         bnb_4bit_compute_dtype=plan.dtype,
     )
+
+
+def _drop_hub_kernel_warning() -> None:
+    # On CPUs with AVX512-BF16, bitsandbytes tries to fetch an optional faster 4-bit kernel from
+    # the Hub through the `kernels` package and warns when it cannot. The studio is offline-first
+    # and the built-in kernel is correct, so that warning only confuses users.
+    bnb_logger = logging.getLogger("bitsandbytes.backends.cpu.ops")
+    if not any(isinstance(f, _HubKernelFilter) for f in bnb_logger.filters):
+        bnb_logger.addFilter(_HubKernelFilter())
+
+
+class _HubKernelFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "kernels-community" not in str(record.msg)
 
 
 def hub_reachable(timeout: float = 2.0) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from studio.inference import compute
 from studio.models.cache import LRUByteCache
 from studio.models.loading import LoadedModel, LoadRequest, Progress, load_model
 from studio.settings import Settings
@@ -17,7 +18,10 @@ class ModelManager:
         )
 
     def get(self, request: LoadRequest, progress: Progress | None = None) -> LoadedModel:
-        return self.cache.get_or_load(request, lambda: load_model(request, self.settings, progress))
+        # Loaded on the compute thread, where the model will also generate (see compute.py).
+        return self.cache.get_or_load(
+            request, lambda: compute.run(load_model, request, self.settings, progress)
+        )
 
     def is_loaded(self, request: LoadRequest) -> bool:
         return self.cache.get(request) is not None

@@ -35,6 +35,29 @@ def test_full_precision_then_4bit_quantized(settings) -> None:
     assert four.footprint_bytes < 0.5 * full.footprint_bytes
 
 
+def test_8bit_uses_bitsandbytes_int8_layers(settings) -> None:
+    import bitsandbytes as bnb
+
+    eight = load_model(LoadRequest(SMOL, quantization="8bit"), settings)
+    assert isinstance(eight.model.model.layers[0].mlp.down_proj, bnb.nn.Linear8bitLt)
+    assert eight.footprint_bytes < 0.5 * 538_000_000  # fp32 SmolLM2 is ~538 MB
+
+
+def test_a_user_gguf_file_converts_into_its_own_cache_folder(settings) -> None:
+    from studio.models.registry import BUNDLED_MODELS
+
+    gguf = BUNDLED_MODELS[SMOL].gguf_path(settings.models_dir)
+    loaded = load_model(LoadRequest(str(gguf)), settings)
+    assert loaded.source.kind == "gguf"
+    folder = loaded.location
+    assert folder.startswith(str(settings.models_dir / "SmolLM2-135M-Instruct.Q4_1-"))
+    assert loaded.has_chat_template
+    # A second load of the same file reuses the folder without converting again.
+    messages: list[str] = []
+    assert load_model(LoadRequest(str(gguf)), settings, messages.append).location == folder
+    assert not any("Converting" in m for m in messages)
+
+
 def test_second_load_uses_the_converted_folder(settings) -> None:
     load_model(LoadRequest(SMOL), settings)  # converts if this is the first test to run
     messages: list[str] = []
