@@ -123,3 +123,23 @@ def test_completion_mode_on_the_base_gemma(services) -> None:
     assert finished.record.mode == "completion"
     assert finished.record.prompt_text == "The capital of France is"
     assert finished.result.completion_tokens > 0
+
+
+def test_an_abandoned_stream_stops_generating(services) -> None:
+    stop = threading.Event()
+    request = ChatRequest(
+        model="smollm2-135m-instruct",
+        user_message="Write a long story about a dragon.",
+        params=SamplingParams(temperature=0, max_new_tokens=400),
+    )
+    stream = services.playground.stream(request, stop)
+    for event in stream:
+        if isinstance(event, Delta):
+            break
+    stream.close()  # what happens when a browser tab closes mid-answer
+    assert stop.is_set()
+    # The compute thread is free again: the next exchange runs and finishes normally.
+    _, finished = run(
+        services, ChatRequest(model="smollm2-135m-instruct", user_message="Hi", params=GREEDY)
+    )
+    assert finished.result.finish_reason in ("eos", "length")

@@ -96,6 +96,18 @@ def test_chat_in_the_playground_streams_and_logs(browser, studio_server, artifac
         timeout=60_000,
     )
 
+    # History: start a new chat, then select a past exchange to reload its conversation.
+    page.get_by_role("button", name="New chat").click()
+    page.wait_for_function(
+        "() => !document.querySelector('#playground-chat').innerText.includes('three tips')"
+    )
+    history.get_by_text("Give me three tips", exact=False).last.click()
+    page.wait_for_function(
+        "() => document.querySelector('#playground-chat').innerText.includes('three tips')",
+        timeout=30_000,
+    )
+    page.get_by_text("Reloaded conversation", exact=False).wait_for(timeout=30_000)
+
     shot = artifacts / "playground.png"
     page.screenshot(path=str(shot), full_page=True)
     README_SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
