@@ -80,6 +80,9 @@ def build_parser() -> argparse.ArgumentParser:
     prepare.add_argument("spec", help="bundled alias, HF id, local folder or .gguf file")
     prepare.add_argument("--quantization", choices=["none", "8bit", "4bit"], default="none")
     prepare.set_defaults(func=_prepare)
+    from studio.cli_compare import add_compare_parser
+
+    add_compare_parser(sub)
     return parser
 
 
@@ -94,6 +97,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from studio.settings import SettingsError
         from studio.store import StoreError
 
+        # Every user-facing error (templates, datasets, settings) is a ValueError subclass.
         if isinstance(exc, (ModelError, SettingsError, StoreError, ValueError)):
             print(f"studio: error: {exc}", file=sys.stderr)
             return 2

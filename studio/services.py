@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from studio.compare.engine import ComparisonRunner, process_alive
 from studio.models.manager import ModelManager
 from studio.playground import Playground
 from studio.settings import Settings, get_settings
@@ -18,6 +19,7 @@ class Services:
     store: Store
     models: ModelManager
     playground: Playground
+    comparisons: ComparisonRunner
 
     def close(self) -> None:
         self.models.cache.clear()
@@ -29,5 +31,9 @@ def create_services(settings: Settings | None = None) -> Services:
     settings = settings or get_settings()
     settings.home.mkdir(parents=True, exist_ok=True)
     store = Store(settings.database_url)
+    # Runs left "running" by a process that has since died were interrupted, not finished.
+    store.mark_dead_runs_interrupted(process_alive)
     models = ModelManager(settings)
-    return Services(settings, store, models, Playground(store, models))
+    return Services(
+        settings, store, models, Playground(store, models), ComparisonRunner(store, models)
+    )

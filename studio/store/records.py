@@ -1,7 +1,8 @@
 """Values that cross the store's boundary.
 
 Owns the frozen dataclasses callers pass in and get back (they never see ORM rows) and the
-vocabularies of the short string fields, checked before anything is written.
+vocabularies of the short string fields, checked before anything is written (the checks of
+templates, datasets and comparisons are in studio.store.checks).
 """
 
 from __future__ import annotations
@@ -15,6 +16,10 @@ QUANTIZATIONS = ("none", "8bit", "4bit")
 MODES = ("chat", "completion")
 FINISH_REASONS = ("eos", "length", "stop_string", "stopped", "error")
 PREVIEW_CHARS = 80
+RUN_STATUSES = ("running", "completed", "stopped", "interrupted", "failed")
+FINISHED_STATUSES = ("completed", "stopped", "interrupted", "failed")
+SCORINGS = ("loglik", "generate")
+SELECTIONS = ("first", "random", "balanced", "similar")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -78,6 +83,108 @@ class ModelUse:
     first_used_at: datetime
     last_used_at: datetime
     exchanges: int
+
+
+@dataclass(frozen=True)
+class TemplateVersion:
+    """One saved content of a prompt template; ``used_by_runs`` counts the runs using it."""
+
+    id: int
+    template_name: str
+    version: int
+    content_hash: str
+    content: str
+    created_at: datetime
+    used_by_runs: int
+
+
+@dataclass(frozen=True)
+class DatasetRecord:
+    """A dataset file as registered; ``columns`` are its column names in file order."""
+
+    id: int
+    name: str
+    path: str | None
+    format: str
+    content_hash: str
+    n_rows: int
+    columns: list[str]
+    created_at: datetime
+
+
+@dataclass(frozen=True, kw_only=True)
+class ComparisonConfigSpec:
+    """One config of a comparison run to create; ``selection`` picks the few-shot examples."""
+
+    model_spec: str
+    template_version_id: int
+    shots: int
+    seed: int
+    selection: str
+    label: str
+
+
+@dataclass(frozen=True)
+class ComparisonConfig:
+    """One stored config of a run, at ``position`` (0-based, in the order given)."""
+
+    id: int
+    run_id: int
+    position: int
+    model_spec: str
+    template_version_id: int
+    template_name: str
+    template_version: int
+    shots: int
+    seed: int
+    selection: str
+    label: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class ComparisonResult:
+    """One scored example of one config, as logged and as read back.
+
+    For loglik scoring ``correct_norm`` is the length-normalised verdict (acc_norm) and
+    ``choice_scores`` holds ``{"choice", "logprob", "length"}`` per choice; for generate scoring
+    ``output`` is the generated text and ``score`` e.g. token F1. ``id`` is set by the store and
+    ``created_at`` defaults to the time of logging.
+    """
+
+    config_id: int
+    example_index: int
+    prompt_text: str
+    gold: str
+    prediction: str | None
+    correct: bool
+    latency_ms: float
+    prompt_tokens: int
+    correct_norm: bool | None = None
+    choice_scores: list[dict[str, Any]] | None = None
+    output: str | None = None
+    score: float | None = None
+    completion_tokens: int | None = None
+    id: int | None = None
+    created_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class ComparisonRun:
+    """A comparison run with its configs; ``results_done`` counts results over all configs."""
+
+    id: int
+    name: str | None
+    status: str
+    scoring: str
+    config: dict[str, Any]
+    dataset: DatasetRecord
+    shot_pool: DatasetRecord | None
+    n_examples: int
+    created_at: datetime
+    finished_at: datetime | None
+    error: str | None
+    configs: list[ComparisonConfig]
+    results_done: int
 
 
 def check_choice(name: str, value: object, allowed: tuple[str, ...]) -> None:

@@ -2,14 +2,14 @@
 
 Owns the table layout; nothing outside studio.store sees these classes. Every change here needs a
 matching migration in migrations/versions. Naming scheme, kept by the tables later migrations add
-(prompt_templates, prompt_template_versions, datasets, comparison_runs, comparison_results,
-tuning_runs, metric_points, adapters):
+(tuning_runs, metric_points, adapters):
 
 - tables are plural snake_case; the primary key is an integer ``id``;
 - a foreign key is ``<singular>_id`` (``model_id``, ``tuning_run_id``);
 - timestamps end in ``_at`` and are timezone-aware UTC (``UTCDateTime``);
 - open-ended settings and metrics are ``JSON`` dicts;
-- constraint and index names come from ``NAMING_CONVENTION`` so migrations are deterministic.
+- constraint and index names come from ``NAMING_CONVENTION`` so migrations are deterministic
+  (a unique constraint is named after all its columns).
 
 Only portable types are used, so the same schema runs on SQLite and PostgreSQL.
 """
@@ -21,6 +21,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    Boolean,
     DateTime,
     Dialect,
     Float,
@@ -30,12 +31,13 @@ from sqlalchemy import (
     String,
     Text,
     TypeDecorator,
+    UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
-    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
     "ck": "ck_%(table_name)s_%(constraint_name)s",
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
@@ -44,6 +46,10 @@ NAMING_CONVENTION = {
 SPEC_LENGTH = 512
 CONVERSATION_ID_LENGTH = 36
 VOCABULARY_LENGTH = 16
+HASH_LENGTH = 64
+TEMPLATE_NAME_LENGTH = 64
+NAME_LENGTH = 256
+LABEL_LENGTH = 1024
 
 
 def utcnow() -> datetime:
@@ -114,3 +120,125 @@ class ExchangeRow(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
 
     model: Mapped[ModelRow] = relationship(lazy="joined", innerjoin=True)
+
+
+class PromptTemplateRow(Base):
+    """A named prompt template; its content lives in its versions."""
+
+    __tablename__ = "prompt_templates"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(TEMPLATE_NAME_LENGTH), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class TemplateVersionRow(Base):
+    """One saved content of a template (its YAML), numbered from 1 per template."""
+
+    __tablename__ = "template_versions"
+    __table_args__ = (
+        UniqueConstraint("template_id", "content_hash"),
+        UniqueConstraint("template_id", "version"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    template_id: Mapped[int] = mapped_column(ForeignKey("prompt_templates.id", ondelete="RESTRICT"))
+    version: Mapped[int] = mapped_column(Integer)
+    content_hash: Mapped[str] = mapped_column(String(HASH_LENGTH))
+    content: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    template: Mapped[PromptTemplateRow] = relationship(lazy="joined", innerjoin=True)
+
+
+class DatasetRow(Base):
+    """A dataset file the studio has read, identified by the hash of its content."""
+
+    __tablename__ = "datasets"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(NAME_LENGTH))
+    path: Mapped[str | None] = mapped_column(Text)
+    format: Mapped[str] = mapped_column(String(VOCABULARY_LENGTH))
+    content_hash: Mapped[str] = mapped_column(String(HASH_LENGTH), unique=True)
+    n_rows: Mapped[int] = mapped_column(Integer)
+    columns: Mapped[list[str]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class ComparisonRunRow(Base):
+    """One zero/few-shot comparison: several configs scored on the same dataset examples."""
+
+    __tablename__ = "comparison_runs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str | None] = mapped_column(String(NAME_LENGTH))
+    status: Mapped[str] = mapped_column(String(VOCABULARY_LENGTH))
+    scoring: Mapped[str] = mapped_column(String(VOCABULARY_LENGTH))
+    config: Mapped[dict[str, Any]] = mapped_column(JSON)
+    dataset_id: Mapped[int] = mapped_column(
+        ForeignKey("datasets.id", ondelete="RESTRICT"), index=True
+    )
+    shot_pool_id: Mapped[int | None] = mapped_column(
+        ForeignKey("datasets.id", ondelete="RESTRICT"), index=True
+    )
+    n_examples: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    error: Mapped[str | None] = mapped_column(Text)
+    host: Mapped[str | None] = mapped_column(String(NAME_LENGTH))
+    pid: Mapped[int | None] = mapped_column(Integer)
+
+    dataset: Mapped[DatasetRow] = relationship(
+        foreign_keys=[dataset_id], lazy="joined", innerjoin=True
+    )
+    shot_pool: Mapped[DatasetRow | None] = relationship(foreign_keys=[shot_pool_id], lazy="joined")
+    configs: Mapped[list[ComparisonConfigRow]] = relationship(
+        lazy="selectin", order_by="ComparisonConfigRow.position", passive_deletes=True
+    )
+
+
+class ComparisonConfigRow(Base):
+    """One column of a comparison: a model, a template version, shots, seed and selection."""
+
+    __tablename__ = "comparison_configs"
+    __table_args__ = (UniqueConstraint("run_id", "position"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("comparison_runs.id", ondelete="CASCADE"))
+    position: Mapped[int] = mapped_column(Integer)
+    model_spec: Mapped[str] = mapped_column(String(SPEC_LENGTH))
+    template_version_id: Mapped[int] = mapped_column(
+        ForeignKey("template_versions.id", ondelete="RESTRICT"), index=True
+    )
+    shots: Mapped[int] = mapped_column(Integer)
+    seed: Mapped[int] = mapped_column(Integer)
+    selection: Mapped[str] = mapped_column(String(VOCABULARY_LENGTH))
+    label: Mapped[str] = mapped_column(String(LABEL_LENGTH))
+
+    template_version: Mapped[TemplateVersionRow] = relationship(lazy="joined", innerjoin=True)
+
+
+class ComparisonResultRow(Base):
+    """One scored example of one config: the exact prompt, the gold answer and the outcome."""
+
+    __tablename__ = "comparison_results"
+    __table_args__ = (UniqueConstraint("config_id", "example_index"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    config_id: Mapped[int] = mapped_column(
+        ForeignKey("comparison_configs.id", ondelete="CASCADE"), index=True
+    )
+    example_index: Mapped[int] = mapped_column(Integer)
+    prompt_text: Mapped[str] = mapped_column(Text)
+    gold: Mapped[str] = mapped_column(Text)
+    prediction: Mapped[str | None] = mapped_column(Text)
+    correct: Mapped[bool] = mapped_column(Boolean)
+    correct_norm: Mapped[bool | None] = mapped_column(Boolean)
+    choice_scores: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON(none_as_null=True))
+    output: Mapped[str | None] = mapped_column(Text)
+    score: Mapped[float | None] = mapped_column(Float)
+    latency_ms: Mapped[float] = mapped_column(Float)
+    prompt_tokens: Mapped[int] = mapped_column(Integer)
+    completion_tokens: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -1,4 +1,4 @@
-"""Fixtures for the store tests: a real SQLite file per test and a record factory."""
+"""Fixtures for the store tests: a real SQLite file per test and record and run factories."""
 
 from __future__ import annotations
 
@@ -8,7 +8,14 @@ from typing import Any
 
 import pytest
 
-from studio.store import ExchangeRecord, Store
+from studio.store import (
+    ComparisonConfigSpec,
+    ComparisonResult,
+    ComparisonRun,
+    ExchangeRecord,
+    Store,
+    TemplateVersion,
+)
 
 RecordFactory = Callable[..., ExchangeRecord]
 
@@ -49,3 +56,87 @@ def make_record() -> RecordFactory:
         return ExchangeRecord(**fields)
 
     return build
+
+
+SpecFactory = Callable[..., ComparisonConfigSpec]
+ResultFactory = Callable[..., ComparisonResult]
+RunFactory = Callable[..., ComparisonRun]
+
+
+@pytest.fixture
+def make_result() -> ResultFactory:
+    """Build a valid loglik ComparisonResult; keyword arguments override any field."""
+
+    def build(config_id: int, example_index: int, **overrides: Any) -> ComparisonResult:
+        fields: dict[str, Any] = {
+            "config_id": config_id,
+            "example_index": example_index,
+            "prompt_text": f"Review: example {example_index}\nSentiment:",
+            "gold": "positive",
+            "prediction": "positive",
+            "correct": True,
+            "correct_norm": True,
+            "choice_scores": [
+                {"choice": "positive", "logprob": -0.25, "length": 1},
+                {"choice": "negative", "logprob": -1.5, "length": 1},
+            ],
+            "latency_ms": 12.5,
+            "prompt_tokens": 9,
+        }
+        fields.update(overrides)
+        return ComparisonResult(**fields)
+
+    return build
+
+
+@pytest.fixture
+def make_run(store: Store) -> RunFactory:
+    """Create a loglik run over a registered dataset with one config per template version.
+
+    With no `versions`, saves two versions of template "sst2-sentiment" and uses v1, v2, v2.
+    """
+
+    def create(versions: list[TemplateVersion] | None = None, **overrides: Any) -> ComparisonRun:
+        if versions is None:
+            v1 = store.save_template_version("sst2-sentiment", "template: v1", "hash-v1")
+            v2 = store.save_template_version("sst2-sentiment", "template: v2", "hash-v2")
+            versions = [v1, v2, v2]
+        dataset = store.register_dataset("sst2", "/data/sst2.csv", "csv", "d" * 64, 100, ["x"])
+        fields: dict[str, Any] = {
+            "name": "sentiment sweep",
+            "scoring": "loglik",
+            "config": {"models": ["smollm2"], "shots": [0, 5], "seeds": [1]},
+            "dataset_id": dataset.id,
+            "shot_pool_id": None,
+            "n_examples": 20,
+            "configs": [_config_spec(v, shots=5 * i) for i, v in enumerate(versions)],
+            "host": "lab-1",
+            "pid": 4242,
+        }
+        fields.update(overrides)
+        return store.create_comparison_run(**fields)
+
+    return create
+
+
+def _config_spec(version: TemplateVersion, **overrides: Any) -> ComparisonConfigSpec:
+    fields: dict[str, Any] = {
+        "model_spec": "smollm2-135m-instruct",
+        "template_version_id": version.id,
+        "shots": 0,
+        "seed": 1,
+        "selection": "first",
+    }
+    fields.update(overrides)
+    fields.setdefault(
+        "label",
+        f"smollm2 · {version.template_name}@v{version.version} · {fields['shots']}-shot · "
+        f"seed {fields['seed']}",
+    )
+    return ComparisonConfigSpec(**fields)
+
+
+@pytest.fixture
+def make_spec() -> SpecFactory:
+    """Build a ComparisonConfigSpec for a template version; keyword arguments override."""
+    return _config_spec

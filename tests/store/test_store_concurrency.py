@@ -62,3 +62,40 @@ def test_stores_opened_at_once_migrate_and_write_safely(tmp_path: Path, make_rec
         assert current_revision(engine) == head_revision()
     finally:
         engine.dispose()
+
+
+def test_results_from_four_threads_to_different_configs_all_land(
+    store: Store, make_run, make_spec, make_result
+) -> None:
+    version = store.save_template_version("t", "x", "h")
+    run = make_run(configs=[make_spec(version, seed=seed) for seed in range(4)])
+    rows = 30
+
+    def write(config_id: int) -> list[int]:
+        return [store.add_comparison_result(make_result(config_id, index)) for index in range(rows)]
+
+    config_ids = [config.id for config in run.configs]
+    with ThreadPoolExecutor(4) as pool:
+        ids = [result_id for batch in pool.map(write, config_ids) for result_id in batch]
+    assert len(set(ids)) == 4 * rows
+    for config_id in config_ids:
+        assert store.done_indices(config_id) == set(range(rows))
+    stored = store.get_comparison_run(run.id)
+    assert stored is not None and stored.results_done == 4 * rows
+    results = store.comparison_results(run.id)
+    assert [(r.config_id, r.example_index) for r in results] == [
+        (config_id, index) for config_id in config_ids for index in range(rows)
+    ]
+
+
+def test_saving_template_versions_from_threads_numbers_them_in_turn(store: Store) -> None:
+    def save(worker: int) -> list[int]:
+        return [
+            store.save_template_version("shared", f"{worker}-{n}", f"h{worker}-{n}").version
+            for n in range(5)
+        ]
+
+    with ThreadPoolExecutor(4) as pool:
+        versions = [v for batch in pool.map(save, range(4)) for v in batch]
+    assert sorted(versions) == list(range(1, 21))
+    assert [v.version for v in store.template_versions("shared")] == list(range(1, 21))

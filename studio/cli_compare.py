@@ -1,0 +1,205 @@
+"""`studio compare` and `studio runs`: the comparison engine and the store, headless."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+
+def add_compare_parser(sub: Any) -> None:
+    p = sub.add_parser(
+        "compare",
+        help="run a comparison grid (models × templates × shots × seeds) and store every row",
+        description="Run a comparison grid headlessly; same engine and store as the Compare tab.",
+    )
+    p.add_argument("--config", help="run.yaml with the same settings (flags override it)")
+    p.add_argument("--data", help="evaluation data: CSV, TSV, JSONL, JSON or Parquet")
+    p.add_argument("--template", action="append", dest="templates", metavar="FILE_OR_NAME")
+    p.add_argument("--model", action="append", dest="models", metavar="SPEC")
+    p.add_argument("--shots", type=_ints, help="shot counts, e.g. 0,5")
+    p.add_argument("--seeds", type=_ints, help="seeds, e.g. 1,2")
+    p.add_argument("--shot-pool", dest="shot_pool", help="file the shots come from")
+    p.add_argument("--pool-size", dest="pool_size", type=int, help="rows split off as shot pool")
+    p.add_argument("--limit", type=int, help="evaluate the first N examples only")
+    p.add_argument("--scoring", choices=["loglik", "generate"])
+    p.add_argument("--selection", choices=["first", "random", "balanced", "similar"])
+    p.add_argument("--quantization", choices=["none", "8bit", "4bit"])
+    p.add_argument("--metric", choices=["exact", "contains", "regex", "f1"])
+    p.add_argument("--regex")
+    p.add_argument("--max-new-tokens", dest="max_new_tokens", type=int)
+    p.add_argument("--temperature", type=float)
+    p.add_argument("--batch-rows", dest="batch_rows", type=int)
+    p.add_argument("--label-column", dest="label_column")
+    p.add_argument("--name")
+    p.add_argument("--json", dest="json_out", metavar="OUT.json", help="write per-config results")
+    p.set_defaults(func=run_compare)
+
+    runs = sub.add_parser("runs", help="stored runs")
+    runs_sub = runs.add_subparsers(dest="runs_command", required=True)
+    listing = runs_sub.add_parser("list", help="list stored comparison runs")
+    listing.add_argument("--json", action="store_true")
+    listing.add_argument("--limit", type=int, default=50)
+    listing.set_defaults(func=run_runs_list)
+
+
+def _ints(text: str) -> list[int]:
+    try:
+        return [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"'{text}' is not a comma-separated list of integers"
+        ) from None
+
+
+SETTINGS = (
+    "data",
+    "templates",
+    "models",
+    "shots",
+    "seeds",
+    "shot_pool",
+    "pool_size",
+    "limit",
+    "scoring",
+    "selection",
+    "quantization",
+    "metric",
+    "regex",
+    "max_new_tokens",
+    "temperature",
+    "batch_rows",
+    "label_column",
+    "name",
+)
+
+
+def _config(args: argparse.Namespace) -> Any:
+    from studio.compare.config import build_config, load_config
+
+    given = {key: getattr(args, key) for key in SETTINGS if getattr(args, key) is not None}
+    if args.config:
+        return load_config(args.config, **given)
+    return build_config(**given)
+
+
+def run_compare(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from studio.compare import ComparisonRunner
+    from studio.compare.engine import RowDone, RunFinished, RunStarted
+    from studio.compare.summary import format_table, summarize_run
+    from studio.services import create_services
+
+    config = _config(args)
+    services = create_services()
+    runner = ComparisonRunner(services.store, services.models)
+    stop = threading.Event()
+    bar = None
+    status, run_id = "failed", None
+    try:
+        for event in runner.run(config, stop):
+            if isinstance(event, RunStarted):
+                run_id = event.run_id
+                bar = tqdm(total=event.total, unit="ex", desc=f"run #{run_id}", file=sys.stderr)
+            elif isinstance(event, RowDone) and bar is not None:
+                bar.update(1)
+            elif isinstance(event, RunFinished):
+                status = event.status
+    except KeyboardInterrupt:
+        stop.set()
+        status = "stopped"
+    finally:
+        if bar is not None:
+            bar.close()
+    if run_id is None:
+        return 1
+    summaries = summarize_run(services.store, run_id)
+    print(f"run #{run_id}: {status}")
+    print(format_table(summaries))
+    if args.json_out:
+        _write_json(Path(args.json_out), run_id, status, summaries)
+    return 0 if status == "completed" else (130 if status == "stopped" else 1)
+
+
+def _write_json(path: Path, run_id: int, status: str, summaries: list[Any]) -> None:
+    rows = []
+    for s in summaries:
+        row = {
+            "run_id": run_id,
+            "status": status,
+            "model": s.model,
+            "template": s.template,
+            "template_version": s.template_version,
+            "shots": s.shots,
+            "seed": s.seed,
+            "n": s.n,
+            "accuracy": s.accuracy.value,
+            "ci_low": s.accuracy.low,
+            "ci_high": s.accuracy.high,
+            "examples_per_s": s.examples_per_s,
+        }
+        if s.acc_norm is not None:
+            row.update(
+                acc_norm=s.acc_norm.value,
+                acc_norm_ci_low=s.acc_norm.low,
+                acc_norm_ci_high=s.acc_norm.high,
+            )
+        if s.mean_score is not None:
+            row.update(
+                score=s.mean_score.value,
+                score_ci_low=s.mean_score.low,
+                score_ci_high=s.mean_score.high,
+            )
+        rows.append(row)
+    path.write_text(json.dumps(rows, indent=2) + "\n", encoding="utf-8")
+
+
+def run_runs_list(args: argparse.Namespace) -> int:
+    from studio.services import create_services
+
+    store = create_services().store
+    runs = store.list_comparison_runs(limit=args.limit)
+    if args.json:
+        print(json.dumps([_run_json(r) for r in runs], indent=2, default=str))
+        return 0
+    print(f"{'ID':>4}  {'STATUS':<11} {'CREATED':<19}  {'DATA':<22} {'CONFIGS':>7} {'ROWS':>11}")
+    for r in runs:
+        rows = f"{r.results_done}/{r.n_examples * len(r.configs)}"
+        created = r.created_at.strftime("%Y-%m-%d %H:%M:%S")
+        print(
+            f"{r.id:>4}  {r.status:<11} {created:<19}  {r.dataset.name[:22]:<22} "
+            f"{len(r.configs):>7} {rows:>11}"
+        )
+    return 0
+
+
+def _run_json(run: Any) -> dict[str, Any]:
+    return {
+        "id": run.id,
+        "name": run.name,
+        "status": run.status,
+        "scoring": run.scoring,
+        "created_at": run.created_at.isoformat(),
+        "finished_at": run.finished_at.isoformat() if run.finished_at else None,
+        "dataset": {"name": run.dataset.name, "content_hash": run.dataset.content_hash},
+        "n_examples": run.n_examples,
+        "results_done": run.results_done,
+        "error": run.error,
+        "configs": [
+            {
+                "id": c.id,
+                "label": c.label,
+                "model": c.model_spec,
+                "template": c.template_name,
+                "template_version": c.template_version,
+                "shots": c.shots,
+                "seed": c.seed,
+            }
+            for c in run.configs
+        ],
+        "config": run.config,
+    }

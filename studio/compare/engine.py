@@ -1,0 +1,156 @@
+"""Run a prepared grid: every cell over every example, each result stored the moment it is known.
+
+A stop, a crash or a closed browser keeps every finished row; the run is marked stopped (or, if the
+process died, interrupted at the next start-up) rather than lost.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from studio.compare.config import CompareConfig
+from studio.compare.prepare import GridCell, Prepared, prepare_run
+from studio.compare.scoring import score_cell
+from studio.models.loading import LoadRequest
+from studio.models.manager import ModelManager
+from studio.store import Store
+from studio.store.records import ComparisonConfigSpec, ComparisonResult
+
+__all__ = ["ComparisonRunner", "Prepared", "prepare_run"]
+
+
+@dataclass(frozen=True)
+class RunStarted:
+    run_id: int
+    total: int  # examples × cells
+
+
+@dataclass(frozen=True)
+class CellStarted:
+    position: int
+    label: str
+
+
+@dataclass(frozen=True)
+class RowDone:
+    position: int
+    result: ComparisonResult
+    done: int
+    total: int
+    examples_per_s: float
+
+
+@dataclass(frozen=True)
+class RunFinished:
+    run_id: int
+    status: str  # completed | stopped | failed
+    error: str | None = None
+
+
+Event = RunStarted | CellStarted | RowDone | RunFinished
+
+
+class ComparisonRunner:
+    """Executes comparison runs against the store and the shared model manager."""
+
+    def __init__(self, store: Store, models: ModelManager) -> None:
+        self.store = store
+        self.models = models
+
+    def run(self, config: CompareConfig, stop: threading.Event | None = None) -> Iterator[Event]:
+        prepared = prepare_run(config)  # all validation happens before anything is stored
+        stop = stop or threading.Event()
+        run_id, config_ids = self._create(prepared)
+        total = len(prepared.evaluation) * len(prepared.cells)
+        yield RunStarted(run_id, total)
+        done, started = 0, time.perf_counter()
+        try:
+            for cell in prepared.cells:
+                yield CellStarted(cell.position, cell.label)
+                for result in self._run_cell(prepared, cell, config_ids[cell.position], stop):
+                    self.store.add_comparison_result(result)
+                    done += 1
+                    rate = done / max(time.perf_counter() - started, 1e-9)
+                    yield RowDone(cell.position, result, done, total, rate)
+                if stop.is_set():
+                    break
+        except Exception as exc:
+            self.store.finish_comparison_run(run_id, "failed", f"{type(exc).__name__}: {exc}")
+            yield RunFinished(run_id, "failed", str(exc))
+            raise
+        except BaseException:  # the consumer went away (GeneratorExit) or the process is stopping
+            self.store.finish_comparison_run(run_id, "stopped", "stopped before it finished")
+            raise
+        status = "stopped" if stop.is_set() else "completed"
+        self.store.finish_comparison_run(run_id, status)
+        yield RunFinished(run_id, status)
+
+    def _create(self, prepared: Prepared) -> tuple[int, dict[int, int]]:
+        versions = {
+            t.name: self.store.save_template_version(t.name, t.to_yaml(), t.content_hash())
+            for t in prepared.templates
+        }
+        data = _register(self.store, prepared.evaluation_source)
+        pool = _register(self.store, prepared.pool) if prepared.pool is not None else None
+        specs = [
+            ComparisonConfigSpec(
+                model_spec=cell.model,
+                template_version_id=versions[cell.template.name].id,
+                shots=cell.shots,
+                seed=cell.seed,
+                selection=prepared.config.selection,
+                label=cell.label,
+            )
+            for cell in prepared.cells
+        ]
+        run = self.store.create_comparison_run(
+            name=prepared.config.name,
+            scoring=prepared.config.scoring,
+            config=prepared.config.model_dump(mode="json"),
+            dataset_id=data.id,
+            shot_pool_id=pool.id if pool else None,
+            n_examples=len(prepared.evaluation),
+            configs=specs,
+            host=socket.gethostname(),
+            pid=os.getpid(),
+        )
+        return run.id, {c.position: c.id for c in run.configs}
+
+    def _run_cell(
+        self, prepared: Prepared, cell: GridCell, config_id: int, stop: threading.Event
+    ) -> Iterator[ComparisonResult]:
+        request = LoadRequest(cell.model, quantization=prepared.config.quantization)
+        loaded = self.models.get(request)
+        yield from score_cell(prepared, cell, config_id, loaded, stop)
+
+
+def _register(store: Store, dataset: Any) -> Any:
+    return store.register_dataset(
+        dataset.name,
+        dataset.path,
+        dataset.format,
+        dataset.content_hash,
+        len(dataset),
+        dataset.columns,
+    )
+
+
+def process_alive(host: str | None, pid: int | None) -> bool:
+    """Whether the process that started a run still runs (only knowable on this host)."""
+    if pid is None or host != socket.gethostname():
+        return host != socket.gethostname() and host is not None
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

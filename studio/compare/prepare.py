@@ -1,0 +1,101 @@
+"""Turn a CompareConfig into checked inputs: templates, data, shot pool and the grid of configs.
+
+Everything that can be wrong with a run is found here, before anything is written to the store.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from studio.compare.config import CompareConfig, CompareConfigError
+from studio.datasets import Dataset, load_dataset, require_columns, split_dataset
+from studio.fewshot import check_disjoint
+from studio.templates import PromptTemplate, load_template
+
+
+@dataclass(frozen=True)
+class GridCell:
+    """One configuration of the grid (one column of the side-by-side view)."""
+
+    position: int
+    model: str
+    template: PromptTemplate
+    shots: int
+    seed: int
+
+    @property
+    def label(self) -> str:
+        return f"{self.model} · {self.template.name} · {self.shots}-shot · seed {self.seed}"
+
+
+@dataclass(frozen=True)
+class Prepared:
+    config: CompareConfig
+    templates: list[PromptTemplate]
+    evaluation: Dataset  # the rows evaluated (after limit)
+    pool: Dataset | None
+    cells: list[GridCell]
+    evaluation_source: Dataset  # the whole evaluation data as read: recorded with its hash
+
+
+def prepare_run(config: CompareConfig) -> Prepared:
+    templates = [load_template(spec) for spec in config.templates]
+    if config.scoring == "loglik":
+        missing = [t.name for t in templates if not t.choices]
+        if missing:
+            raise CompareConfigError(
+                f"log-likelihood scoring needs `choices` in every template; {', '.join(missing)} "
+                "has none. Fix: add choices to the template, or use scoring: generate."
+            )
+    if config.metric == "regex" and not config.regex:
+        raise CompareConfigError("metric 'regex' needs a pattern: set regex.")
+    source, pool = _data(config)
+    evaluation = _head(source, config.limit) if config.limit is not None else source
+    for template in templates:
+        require_columns(evaluation, sorted(template.variables()), f"template '{template.name}'")
+        if pool is not None:
+            require_columns(pool, sorted(template.variables()), f"template '{template.name}'")
+    cells = [
+        GridCell(i, model, template, shots, seed)
+        for i, (model, template, shots, seed) in enumerate(
+            (m, t, k, s)
+            for m in config.models
+            for t in templates
+            for k in config.shots
+            for s in config.seeds
+        )
+    ]
+    return Prepared(config, templates, evaluation, pool, cells, source)
+
+
+def _data(config: CompareConfig) -> tuple[Dataset, Dataset | None]:
+    data = load_dataset(config.data)
+    needs_pool = max(config.shots) > 0
+    if config.shot_pool is not None:
+        if Path(config.shot_pool).resolve() == Path(config.data).resolve():
+            raise CompareConfigError(
+                f"shot_pool and data are the same file ({config.data}): shots would leak from "
+                "the evaluation set. Fix: give a separate shot-pool file, or leave shot_pool "
+                "unset to split the file into a pool and an evaluation set."
+            )
+        pool = load_dataset(config.shot_pool)
+        evaluation = data
+    elif needs_pool:
+        if len(data) <= config.pool_size:
+            raise CompareConfigError(
+                f"{config.data} has {len(data)} rows, not enough to hold out a shot pool of "
+                f"{config.pool_size}. Fix: lower pool_size or give a shot_pool file."
+            )
+        pool, evaluation = split_dataset(data, config.pool_size, seed=0)
+    else:
+        pool, evaluation = None, data
+    if pool is not None and needs_pool:
+        check_disjoint(pool.rows, evaluation.rows, None)
+    return evaluation, pool if needs_pool else None
+
+
+def _head(dataset: Dataset, n: int) -> Dataset:
+    # The limited view keeps the source's hash on purpose: the store records which data the
+    # run read (by hash) and the run's own config records the limit.
+    return replace(dataset, rows=dataset.rows[:n])

@@ -1,0 +1,162 @@
+"""Score one grid cell: build every example's exact prompt, then score by log-likelihood or by
+generating, producing one stored result per example."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from studio.compare.prepare import GridCell, Prepared
+from studio.fewshot import ShotSelector
+from studio.inference.batch_generation import generate_batch
+from studio.inference.params import SamplingParams
+from studio.inference.scoring import score_choices
+from studio.metrics import contains, exact_match, first_choice_in, regex_match, token_f1
+from studio.store.records import ComparisonResult
+from studio.templates import BuiltPrompt, TemplateError, build_prompt
+
+
+@dataclass(frozen=True)
+class _Item:
+    index: int
+    built: BuiltPrompt
+
+
+def build_cell_prompts(prepared: Prepared, cell: GridCell, tokenizer: Any) -> list[_Item]:
+    """The exact prompt of every evaluation example for this cell (shots chosen per the config)."""
+    config = prepared.config
+    selector = None
+    if cell.shots > 0 and prepared.pool is not None:
+        selector = ShotSelector(
+            prepared.pool.rows,
+            cell.shots,
+            strategy=config.selection,
+            seed=cell.seed,
+            label_column=config.label_column or _label_column(cell),
+        )
+    items = []
+    for index, row in enumerate(prepared.evaluation.rows):
+        shots = selector.select(row) if selector else []
+        items.append(_Item(index, build_prompt(cell.template, row, shots, tokenizer)))
+    return items
+
+
+def _label_column(cell: GridCell) -> str | None:
+    # The answer's single variable is the natural label for balanced selection.
+    from jinja2 import Environment, meta
+
+    # Parsing only (nothing is rendered), so a plain environment is safe here.
+    names = meta.find_undeclared_variables(Environment().parse(cell.template.answer))
+    return next(iter(names)) if len(names) == 1 else None
+
+
+def score_cell(
+    prepared: Prepared, cell: GridCell, config_id: int, loaded: Any, stop: threading.Event
+) -> Iterator[ComparisonResult]:
+    items = build_cell_prompts(prepared, cell, loaded.tokenizer)
+    if prepared.config.scoring == "loglik":
+        yield from _loglik(prepared, cell, config_id, loaded, items, stop)
+    else:
+        yield from _generate(prepared, cell, config_id, loaded, items, stop)
+
+
+def _loglik(prepared, cell, config_id, loaded, items, stop) -> Iterator[ComparisonResult]:
+    choices = list(cell.template.choices or [])
+    for item in items:
+        if item.built.answer not in choices:
+            raise TemplateError(
+                f"template '{cell.template.name}': gold answer '{item.built.answer}' of example "
+                f"{item.index} is not one of its choices {choices}. Fix: add a label_map entry "
+                "or extend choices."
+            )
+    continuations = [[item.built.continuation_prefix + c for c in choices] for item in items]
+    scored = score_choices(
+        loaded,
+        [item.built.text for item in items],
+        continuations,
+        batch_rows=prepared.config.batch_rows,
+        add_special_tokens=cell.template.mode == "completion",
+        stop=stop,
+    )
+    for example in scored:
+        item = items[example.index]
+        logprobs = [s.logprob for s in example.scores]
+        best = max(range(len(choices)), key=lambda j: logprobs[j])
+        # acc_norm as lm-evaluation-harness computes it: log-likelihood per character of the choice.
+        best_norm = max(range(len(choices)), key=lambda j: logprobs[j] / max(len(choices[j]), 1))
+        gold = item.built.answer
+        yield ComparisonResult(
+            config_id=config_id,
+            example_index=item.index,
+            prompt_text=item.built.text,
+            gold=gold,
+            prediction=choices[best],
+            correct=choices[best] == gold,
+            correct_norm=choices[best_norm] == gold,
+            choice_scores=[
+                # -inf (a choice the model deems impossible) is not storable JSON; clamp it.
+                {"choice": c, "logprob": max(s.logprob, -1e30), "length": s.length}
+                for c, s in zip(choices, example.scores, strict=True)
+            ],
+            latency_ms=example.latency_s * 1000,
+            prompt_tokens=example.prompt_tokens,
+        )
+
+
+def _generate(prepared, cell, config_id, loaded, items, stop) -> Iterator[ComparisonResult]:
+    config = prepared.config
+    # Answers are one line in completion mode; chat answers end at the end of the turn anyway.
+    stops = ("\n",) if cell.template.mode == "completion" else ()
+    params = SamplingParams(
+        temperature=config.temperature,
+        max_new_tokens=config.max_new_tokens,
+        seed=cell.seed,
+        stop=stops,
+        top_k=0,
+        top_p=1.0,
+    )
+    generated = generate_batch(
+        loaded,
+        [item.built.text for item in items],
+        params,
+        batch_size=max(1, config.batch_rows // 2),
+        add_special_tokens=cell.template.mode == "completion",
+        stop=stop,
+    )
+    for out in generated:
+        item = items[out.index]
+        gold = item.built.answer
+        text = out.text.strip()
+        prediction = text
+        if cell.template.choices:
+            prediction = first_choice_in(text, cell.template.choices) or text
+        correct, score = _judge(config.metric, config.regex, prediction, gold)
+        yield ComparisonResult(
+            config_id=config_id,
+            example_index=item.index,
+            prompt_text=item.built.text,
+            gold=gold,
+            prediction=prediction,
+            correct=correct,
+            output=out.text,
+            score=score,
+            latency_ms=out.latency_s * 1000,
+            prompt_tokens=out.prompt_tokens,
+            completion_tokens=out.completion_tokens,
+        )
+
+
+def _judge(metric: str, pattern: str | None, prediction: str, gold: str) -> tuple[bool, float]:
+    if metric == "exact":
+        ok = exact_match(prediction, gold)
+        return ok, float(ok)
+    if metric == "contains":
+        ok = contains(prediction, gold)
+        return ok, float(ok)
+    if metric == "regex":
+        ok = regex_match(prediction, pattern or "")
+        return ok, float(ok)
+    f1 = token_f1(prediction, gold)
+    return f1 >= 0.5, f1

@@ -1,0 +1,548 @@
+"""Prompt templates: the YAML library in prompts/, strict validation, sandboxed Jinja2 rendering,
+and the exact few-shot prompt text a model sees in chat or completion mode."""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import os
+import re
+import tempfile
+from collections.abc import Mapping, Sequence
+from contextvars import ContextVar
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import jinja2
+import yaml
+from jinja2 import StrictUndefined, meta, nodes
+from jinja2.exceptions import SecurityError, TemplateSyntaxError, UndefinedError
+from jinja2.runtime import Context
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+PROMPTS_DIR = Path(__file__).resolve().parents[1] / "prompts"
+NAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
+JINJA_FIELDS = ("system", "template", "answer")
+_SANDBOX_NOTE = (
+    "That is not allowed: templates run in a sandbox and may use only the data's variables, "
+    "Jinja2 filters and tests."
+)
+# What construction errors name: parse_template sets the file, else the template's own name.
+_SOURCE: ContextVar[str | None] = ContextVar("template_source", default=None)
+
+
+class TemplateError(ValueError):
+    """A template that fails to load, validate or render; the message says where, and the fix."""
+
+
+class _Sandbox(ImmutableSandboxedEnvironment):
+    # The sandbox blocks attribute escapes but not arithmetic: '{{ 9 ** 9 ** 9 }}' or
+    # "{{ 'x' * 10 ** 10 }}" would hang or exhaust the memory of a shared (Spaces) studio.
+    intercepted_binops = frozenset({"*", "**"})
+    max_result_bits = 1 << 16
+    max_repeat = 100_000
+
+    def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
+        if _too_big(operator, left, right, self.max_result_bits, self.max_repeat):
+            raise SecurityError(
+                f"'{operator}' on these values builds a result too large to render."
+            )
+        return super().call_binop(context, operator, left, right)
+
+
+def _too_big(operator: str, left: Any, right: Any, max_bits: int, max_repeat: int) -> bool:
+    ints = all(isinstance(v, int) for v in (left, right))
+    if operator == "**":
+        return ints and abs(left) > 1 and left.bit_length() * abs(right) > max_bits
+    if ints:
+        return bool(left.bit_length() + right.bit_length() > max_bits)
+    sized = [v for v in (left, right) if isinstance(v, str | list | tuple)]
+    count = [v for v in (left, right) if isinstance(v, int)]
+    return bool(sized and count and len(sized[0]) * count[0] > max_repeat)
+
+
+_ENV = _Sandbox(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=False)
+
+
+@functools.lru_cache(maxsize=512)
+def _compiled(source: str) -> jinja2.Template:
+    # Comparisons render the same few sources thousands of times; compiling is the slow part.
+    return _ENV.from_string(source)
+
+
+@functools.lru_cache(maxsize=512)
+def _variables_of(source: str) -> frozenset[str]:
+    return frozenset(meta.find_undeclared_variables(_ENV.parse(source)))
+
+
+def _is_private(name: object) -> bool:
+    # Dunders and name-mangled privates are how sandbox escapes start; a plain '_id' key is data.
+    return isinstance(name, str) and name.startswith("_") and "__" in name
+
+
+def _private_names(ast: nodes.Template) -> list[str]:
+    """Private attribute names a template spells out, caught at save time rather than at render."""
+    names: list[Any] = [node.attr for node in ast.find_all(nodes.Getattr)]
+    names += [n.arg.value for n in ast.find_all(nodes.Getitem) if isinstance(n.arg, nodes.Const)]
+    for node in ast.find_all(nodes.Filter):
+        if node.name == "attr" and node.args and isinstance(node.args[0], nodes.Const):
+            names.append(node.args[0].value)
+    return sorted({name for name in names if _is_private(name)})
+
+
+class PromptTemplate(BaseModel):
+    """One prompt template: how a dataset row becomes a prompt and its gold answer."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+    name: str = Field(description="slug, also the file name: prompts/<name>.yaml")
+    description: str = Field("", description="what the template is for")
+    mode: Literal["chat", "completion"] = Field(
+        "chat", description="chat: the model's chat template, shots as turns; completion: raw text"
+    )
+    system: str | None = Field(None, description="Jinja2 system message / completion preamble")
+    template: str = Field(description="Jinja2 prompt; its variables are the dataset's columns")
+    answer: str = Field("{{ label }}", description="Jinja2 gold answer, rendered after label_map")
+    label_map: dict[str, str] | None = Field(None, description="raw label text -> answer word")
+    choices: list[str] | None = Field(None, description="answers to score by log-likelihood")
+    shot_separator: str = Field("\n\n", description="completion mode: between shots and query")
+    target_delimiter: str = Field(" ", description="completion mode: between prompt and answer")
+
+    def __init__(self, **data: Any) -> None:
+        # Built from UI fields or code, a bad template raises the same TemplateError as a file.
+        try:
+            super().__init__(**data)
+        except ValidationError as exc:
+            name = data.get("name")
+            source = _SOURCE.get() or (
+                f"template '{name}'" if isinstance(name, str) else "template"
+            )
+            raise TemplateError(_describe(exc, source)) from exc
+
+    @field_validator("name")
+    @classmethod
+    def _name_is_slug(cls, value: str) -> str:
+        if not NAME_PATTERN.fullmatch(value):
+            raise ValueError(
+                f"{value!r} is not a valid name (it becomes the file name). Fix: use 1-64 "
+                "lowercase letters, digits, '.', '_' or '-', starting with a letter or digit, "
+                "e.g. 'my-template'"
+            )
+        return value
+
+    @field_validator(*JINJA_FIELDS)
+    @classmethod
+    def _jinja_parses(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None:
+            return value
+        try:
+            ast = _ENV.parse(value)
+        except TemplateSyntaxError as exc:
+            raise ValueError(
+                f"Jinja2 syntax error on line {exc.lineno} of {info.field_name}: "
+                f"{(exc.message or '').rstrip('.')}. "
+                "Fix: close every '{{' with '}}' and every '{%' with '%}' on that line"
+            ) from None
+        private = _private_names(ast)
+        if private:
+            raise ValueError(f"uses the private attribute(s) {', '.join(private)}. {_SANDBOX_NOTE}")
+        return value
+
+    @field_validator("label_map", mode="before")
+    @classmethod
+    def _integer_keys_as_text(cls, value: Any) -> Any:
+        # YAML reads an unquoted `0: negative` as the integer 0; labels are matched as text anyway.
+        if isinstance(value, dict):
+            return {
+                str(k) if isinstance(k, int) and not isinstance(k, bool) else k: v
+                for k, v in value.items()
+            }
+        return value
+
+    @field_validator("label_map")
+    @classmethod
+    def _label_map_not_empty(cls, value: dict[str, str] | None) -> dict[str, str] | None:
+        if value is not None and not value:
+            raise ValueError("is empty. Fix: map each raw label to its word, or leave the key out")
+        return value
+
+    @field_validator("choices")
+    @classmethod
+    def _choices_unique(cls, value: list[str] | None) -> list[str] | None:
+        if value is not None and not value:
+            raise ValueError("is empty. Fix: list the answers to score, or leave the key out")
+        repeated = sorted({choice for choice in value or [] if value and value.count(choice) > 1})
+        if repeated:
+            raise ValueError(f"lists {', '.join(map(repr, repeated))} more than once")
+        return value
+
+    @model_validator(mode="after")
+    def _answers_are_choices(self) -> PromptTemplate:
+        if not (self.label_map and self.choices):
+            return self
+        names = _variables_of(self.answer)
+        for word in dict.fromkeys(self.label_map.values()):
+            rendered = _render(self, "answer", dict.fromkeys(names, word))
+            if rendered not in self.choices:
+                raise ValueError(
+                    f"answer renders {rendered!r} for the label_map value {word!r}, which is not "
+                    f"one of choices ({', '.join(self.choices)}). Fix: make every label_map value "
+                    "a choice, with answer: '{{ label }}'"
+                )
+        return self
+
+    def __hash__(self) -> int:
+        # The default frozen-model hash fails on the dict and list fields; content is identity.
+        return hash(self.content_hash())
+
+    def variables(self) -> set[str]:
+        """Names the system, template and answer read from a row (the columns they need)."""
+        sources = (self.system, self.template, self.answer)
+        return set().union(*(_variables_of(s) for s in sources if s is not None))
+
+    def content_hash(self) -> str:
+        """sha256 of all fields as canonical JSON: same content, same hash; any change, new hash."""
+        canonical = json.dumps(
+            self.model_dump(mode="json"), sort_keys=True, ensure_ascii=False, separators=(",", ":")
+        )
+        return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+    def to_yaml(self, header: str | None = None) -> str:
+        """The template as a library file: a '# ...' comment header, then the keys in order."""
+        lines = [
+            line if line.startswith("#") else f"# {line}".rstrip()
+            for line in (header or self._default_header()).strip("\n").splitlines()
+        ]
+        return "\n".join(lines) + "\n" + _dump_yaml(self.model_dump(exclude_none=True))
+
+    def _default_header(self) -> str:
+        columns = ", ".join(sorted(self.variables())) or "none"
+        scoring = (
+            f"log-likelihood of each choice ({', '.join(self.choices)})"
+            if self.choices
+            else "generated text against the answer"
+        )
+        return "\n".join(
+            [
+                *(
+                    f"{self.name}: {self.description}" if self.description else self.name
+                ).splitlines(),
+                f"Use: studio compare --template {self.name} ...  (or pick it in the Prompts tab)",
+                f"Data columns: {columns}. Mode: {self.mode}.",
+                f"Scored by {scoring}.",
+            ]
+        )
+
+
+class _BlockDumper(yaml.SafeDumper):
+    """Writes multi-line strings as '|' blocks, so saved templates read like hand-written ones."""
+
+
+def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+    style = None
+    if "\n" in value:
+        style = "|" if value.strip() else '"'
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+_BlockDumper.add_representer(str, _represent_str)
+
+
+def _dump_yaml(data: dict[str, Any]) -> str:
+    options: dict[str, Any] = {"sort_keys": False, "allow_unicode": True, "width": 100}
+    text = yaml.dump(data, Dumper=_BlockDumper, **options)
+    # PyYAML's block style mangles rare line breaks such as U+0085; plain quoting never does.
+    if yaml.safe_load(text) != data:
+        text = yaml.safe_dump(data, **options)
+    return text
+
+
+def _describe(exc: ValidationError, source: str) -> str:
+    return "\n".join(_describe_error(dict(error), source) for error in exc.errors())
+
+
+def _describe_error(error: dict[str, Any], source: str) -> str:
+    key = ".".join(str(part) for part in error["loc"])
+    if error["type"] == "extra_forbidden":
+        allowed = ", ".join(PromptTemplate.model_fields)
+        return f"{source}: unknown key '{key}'; allowed: {allowed}"
+    if error["type"] == "missing":
+        return f"{source}: key '{key}' is missing. Fix: add it (it is required)"
+    if error["type"] == "value_error":
+        message = str(error["ctx"]["error"])
+    else:
+        value = error["input"]
+        shown = repr(value) if len(repr(value)) <= 60 else repr(value)[:57] + "..."
+        message = f"{error['msg']} (got {type(value).__name__} {shown}){_yaml_hint(key, value)}"
+    return f"{source}: key '{key}': {message}" if key else f"{source}: {message}"
+
+
+def _yaml_hint(key: str, value: Any) -> str:
+    if isinstance(value, bool):
+        return ". Fix: quote it; YAML reads unquoted yes/no/true/false/on/off as booleans"
+    if value is None:
+        return ". Fix: write '' or leave the key out; YAML reads an empty value as null"
+    if isinstance(value, dict) and key in JINJA_FIELDS:
+        return f'. Fix: quote it, e.g. {key}: "{{{{ label }}}}"; YAML reads {{...}} as a mapping'
+    return ""
+
+
+@dataclass(frozen=True)
+class RenderedExample:
+    """One row through a template: the prompt, the verbalized gold answer, the system text."""
+
+    prompt: str
+    answer: str
+    system: str | None
+
+
+@dataclass(frozen=True)
+class BuiltPrompt:
+    """A full few-shot prompt, exactly as the model sees it, and what the answer must follow."""
+
+    text: str
+    messages: list[dict[str, str]] | None
+    answer: str
+    continuation_prefix: str
+
+
+def _render(template: PromptTemplate, key: str, context: Mapping[str, Any]) -> str:
+    source = getattr(template, key)
+    try:
+        # A `key: |` block scalar ends in a newline that belongs to YAML, not to the prompt.
+        return _compiled(source).render(context).rstrip("\n")
+    except SecurityError as exc:
+        raise TemplateError(f"template '{template.name}' ({key}): {exc} {_SANDBOX_NOTE}") from exc
+    except UndefinedError as exc:
+        raise TemplateError(_undefined_message(template, key, exc, context)) from exc
+    except Exception as exc:  # user-written template code can raise anything, e.g. 1 / 0
+        raise TemplateError(
+            f"template '{template.name}' ({key}): rendering failed: {type(exc).__name__}: {exc}. "
+            "Fix: check the expressions against the row's values"
+        ) from exc
+
+
+def _undefined_message(
+    template: PromptTemplate, key: str, exc: UndefinedError, context: Mapping[str, Any]
+) -> str:
+    match = re.fullmatch(r"'(.+)' is undefined", exc.message or "")
+    if match is None:  # an attribute or item of a value, not a top-level column
+        return (
+            f"template '{template.name}' ({key}): {exc.message}. "
+            "Fix: check the attribute or key name against the data"
+        )
+    return (
+        f"template '{template.name}': variable '{match.group(1)}' is not a column of the data "
+        f"(columns: {', '.join(sorted(context))}). Fix: rename the variable or map a column to it."
+    )
+
+
+def _answer_context(template: PromptTemplate, row: Mapping[str, Any]) -> dict[str, Any]:
+    """The row with label_map applied to every value the answer reads (raw str(v) -> word)."""
+    context = dict(row)
+    if template.label_map is None:
+        return context
+    for name in sorted(_variables_of(template.answer) & row.keys()):
+        raw = str(row[name])
+        if raw not in template.label_map:
+            known = ", ".join(repr(k) for k in template.label_map)
+            raise TemplateError(
+                f"template '{template.name}': label value {raw!r} (column '{name}') has no entry "
+                f"in label_map (keys: {known}). Fix: add it to label_map or drop those rows."
+            )
+        context[name] = template.label_map[raw]
+    return context
+
+
+def _prompt_and_answer(template: PromptTemplate, row: Mapping[str, Any]) -> tuple[str, str]:
+    prompt = _render(template, "template", row)
+    return prompt, _render(template, "answer", _answer_context(template, row))
+
+
+def render_fields(template: PromptTemplate, row: Mapping[str, Any]) -> RenderedExample:
+    """Render one row: prompt from the raw row, answer from label-mapped values, system if any."""
+    prompt, answer = _prompt_and_answer(template, row)
+    system = None if template.system is None else _render(template, "system", row)
+    return RenderedExample(prompt=prompt, answer=answer, system=system)
+
+
+def fewshot_block(template: PromptTemplate, shots: Sequence[Mapping[str, Any]]) -> str:
+    """The shots alone as text (UI preview): prompt, delimiter, answer; shot_separator between."""
+    pairs = (_prompt_and_answer(template, shot) for shot in shots)
+    return template.shot_separator.join(p + template.target_delimiter + a for p, a in pairs)
+
+
+def build_prompt(
+    template: PromptTemplate,
+    query_row: Mapping[str, Any],
+    shots: Sequence[Mapping[str, Any]],
+    tokenizer: Any | None = None,
+) -> BuiltPrompt:
+    """The exact text for a k-shot query: the chat template over turns, or joined text blocks."""
+    if template.mode == "chat":
+        _require_chat_template(template, tokenizer)
+    query = render_fields(template, query_row)
+    if template.mode == "completion":
+        blocks = [query.system] if query.system else []
+        blocks += [fewshot_block(template, shots)] if shots else []
+        text = template.shot_separator.join([*blocks, query.prompt])
+        return BuiltPrompt(text, None, query.answer, template.target_delimiter)
+    messages = [{"role": "system", "content": query.system}] if query.system else []
+    for shot in shots:
+        prompt, answer = _prompt_and_answer(template, shot)
+        messages += [{"role": "user", "content": prompt}, {"role": "assistant", "content": answer}]
+    messages.append({"role": "user", "content": query.prompt})
+    return BuiltPrompt(
+        _apply_chat_template(template, tokenizer, messages), messages, query.answer, ""
+    )
+
+
+def _require_chat_template(template: PromptTemplate, tokenizer: Any | None) -> None:
+    if tokenizer is None:
+        raise TemplateError(
+            f"template '{template.name}' is in chat mode, which needs the model's tokenizer for "
+            "its chat template. Fix: pass the tokenizer, or use mode: completion"
+        )
+    if not getattr(tokenizer, "chat_template", None):
+        raise TemplateError(
+            f"template '{template.name}' is in chat mode but model has no chat template "
+            "(a base model); use mode: completion"
+        )
+
+
+def _apply_chat_template(
+    template: PromptTemplate, tokenizer: Any, messages: list[dict[str, str]]
+) -> str:
+    try:
+        text = tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+    except jinja2.TemplateError as exc:  # e.g. a chat template that refuses a system turn
+        raise TemplateError(
+            f"template '{template.name}': the model's chat template rejected the messages: {exc}. "
+            "Fix: remove the system key, or use mode: completion"
+        ) from exc
+    return str(text)
+
+
+def parse_template(text: str, source: str = "<text>") -> PromptTemplate:
+    """A template from YAML text; every problem is a TemplateError naming source and key."""
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" on line {mark.line + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise TemplateError(
+            f"{source}: YAML syntax error{where}: {problem}. Fix: check the indentation, and quote "
+            "values that start with '{' or contain ': '"
+        ) from exc
+    if not isinstance(data, dict):
+        raise TemplateError(
+            f"{source}: a template is a YAML mapping of keys (name, template, ...), not "
+            f"{type(data).__name__}. Fix: write one `key: value` per line, e.g. name: my-template"
+        )
+    unknown = [key for key in data if key not in PromptTemplate.model_fields]
+    if unknown:  # checked here too because non-text keys (`1: x`) cannot be keyword arguments
+        allowed = ", ".join(PromptTemplate.model_fields)
+        raise TemplateError(
+            "\n".join(f"{source}: unknown key '{key}'; allowed: {allowed}" for key in unknown)
+        )
+    token = _SOURCE.set(source)
+    try:
+        return PromptTemplate(**data)
+    finally:
+        _SOURCE.reset(token)
+
+
+def _read(path: Path) -> PromptTemplate:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise TemplateError(f"{path}: no such template file. Fix: check the path") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise TemplateError(f"{path}: cannot read it as UTF-8 text ({exc})") from exc
+    return parse_template(text, source=str(path))
+
+
+def _library_files(library: Path) -> list[Path]:
+    return sorted([*library.glob("*.yaml"), *library.glob("*.yml")]) if library.is_dir() else []
+
+
+def _read_library_file(path: Path) -> PromptTemplate:
+    template = _read(path)
+    # Lookup by name opens <name>.yaml, so a file must be called what its template is called.
+    if template.name != path.stem:
+        raise TemplateError(
+            f"{path}: name '{template.name}' does not match the file name. Fix: set "
+            f"name: {path.stem}, or rename the file to {template.name}.yaml"
+        )
+    return template
+
+
+def load_template(spec: str | Path, library: Path = PROMPTS_DIR) -> PromptTemplate:
+    """A template from a .yaml/.yml path, or by name from the library (library/<name>.yaml)."""
+    text = str(spec)
+    if isinstance(spec, Path) or text.endswith((".yaml", ".yml")) or "/" in text or os.sep in text:
+        return _read(Path(spec))
+    available = ", ".join(path.stem for path in _library_files(library)) or "none"
+    if NAME_PATTERN.fullmatch(text):
+        for path in (library / f"{text}.yaml", library / f"{text}.yml"):
+            if path.is_file():
+                return _read_library_file(path)
+    raise TemplateError(
+        f"no template named {text!r} in {library} (available: {available}). "
+        "Fix: use one of these names, or give the path of a .yaml file"
+    )
+
+
+def list_templates(library: Path = PROMPTS_DIR) -> list[PromptTemplate]:
+    """Every template in the library, sorted by name; a broken file raises naming it."""
+    templates: dict[str, PromptTemplate] = {}
+    for path in _library_files(library):
+        template = _read_library_file(path)
+        if template.name in templates:
+            raise TemplateError(f"{path}: a second file for '{template.name}'. Fix: delete one")
+        templates[template.name] = template
+    return [templates[name] for name in sorted(templates)]
+
+
+def save_template(
+    template: PromptTemplate, library: Path = PROMPTS_DIR, overwrite: bool = True
+) -> Path:
+    """Write library/<name>.yaml atomically; returns its path."""
+    # The name pattern admits no '/' and no leading '.', so the file stays inside the library.
+    if not NAME_PATTERN.fullmatch(template.name):
+        raise TemplateError(f"template name {template.name!r} is not a valid file name")
+    target = library / f"{template.name}.yaml"
+    if not overwrite and target.exists():
+        raise TemplateError(
+            f"{target} already exists. Fix: choose another name, or save with overwrite"
+        )
+    library.mkdir(parents=True, exist_ok=True)
+    _write_atomically(target, template.to_yaml())
+    return target
+
+
+def _write_atomically(target: Path, text: str) -> None:
+    # Readers (another tab, a running comparison) see the old file or the new one, never half.
+    fd, temp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(temp, 0o644)  # mkstemp makes 0600; a library file is shared like source code
+        os.replace(temp, target)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
