@@ -47,7 +47,7 @@ class TemplateError(ValueError):
 
 
 class _Sandbox(ImmutableSandboxedEnvironment):
-    # The sandbox blocks attribute escapes but not arithmetic: '{{ 9 ** 9 ** 9 }}' or
+    # The sandbox blocks attribute escapes but not arithmetic: '{{ 3 ** (10 ** 9) }}' or
     # "{{ 'x' * 10 ** 10 }}" would hang or exhaust the memory of a shared (Spaces) studio.
     intercepted_binops = frozenset({"*", "**"})
     max_result_bits = 1 << 16
@@ -102,7 +102,11 @@ def _private_names(ast: nodes.Template) -> list[str]:
 
 
 class PromptTemplate(BaseModel):
-    """One prompt template: how a dataset row becomes a prompt and its gold answer."""
+    """One prompt template: how a dataset row becomes a prompt and its gold answer.
+
+    Build it as PromptTemplate(**fields) or with parse_template: both raise TemplateError.
+    (model_validate raises pydantic's ValidationError around the same message.)
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
@@ -180,9 +184,11 @@ class PromptTemplate(BaseModel):
     @field_validator("choices")
     @classmethod
     def _choices_unique(cls, value: list[str] | None) -> list[str] | None:
-        if value is not None and not value:
+        if value is None:
+            return value
+        if not value:
             raise ValueError("is empty. Fix: list the answers to score, or leave the key out")
-        repeated = sorted({choice for choice in value or [] if value and value.count(choice) > 1})
+        repeated = sorted({choice for choice in value if value.count(choice) > 1})
         if repeated:
             raise ValueError(f"lists {', '.join(map(repr, repeated))} more than once")
         return value
@@ -475,7 +481,7 @@ def _read(path: Path) -> PromptTemplate:
 
 
 def _library_files(library: Path) -> list[Path]:
-    return sorted([*library.glob("*.yaml"), *library.glob("*.yml")]) if library.is_dir() else []
+    return sorted(library.glob("*.yaml")) if library.is_dir() else []
 
 
 def _read_library_file(path: Path) -> PromptTemplate:
@@ -490,15 +496,14 @@ def _read_library_file(path: Path) -> PromptTemplate:
 
 
 def load_template(spec: str | Path, library: Path = PROMPTS_DIR) -> PromptTemplate:
-    """A template from a .yaml/.yml path, or by name from the library (library/<name>.yaml)."""
+    """A template from a .yaml or .yml path, or by name from the library (library/<name>.yaml)."""
     text = str(spec)
     if isinstance(spec, Path) or text.endswith((".yaml", ".yml")) or "/" in text or os.sep in text:
         return _read(Path(spec))
+    path = library / f"{text}.yaml"
+    if NAME_PATTERN.fullmatch(text) and path.is_file():
+        return _read_library_file(path)
     available = ", ".join(path.stem for path in _library_files(library)) or "none"
-    if NAME_PATTERN.fullmatch(text):
-        for path in (library / f"{text}.yaml", library / f"{text}.yml"):
-            if path.is_file():
-                return _read_library_file(path)
     raise TemplateError(
         f"no template named {text!r} in {library} (available: {available}). "
         "Fix: use one of these names, or give the path of a .yaml file"
@@ -507,13 +512,8 @@ def load_template(spec: str | Path, library: Path = PROMPTS_DIR) -> PromptTempla
 
 def list_templates(library: Path = PROMPTS_DIR) -> list[PromptTemplate]:
     """Every template in the library, sorted by name; a broken file raises naming it."""
-    templates: dict[str, PromptTemplate] = {}
-    for path in _library_files(library):
-        template = _read_library_file(path)
-        if template.name in templates:
-            raise TemplateError(f"{path}: a second file for '{template.name}'. Fix: delete one")
-        templates[template.name] = template
-    return [templates[name] for name in sorted(templates)]
+    templates = [_read_library_file(path) for path in _library_files(library)]
+    return sorted(templates, key=lambda template: template.name)
 
 
 def save_template(
