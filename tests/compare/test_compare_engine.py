@@ -115,6 +115,6 @@ def test_invalid_settings_store_nothing(services) -> None:
         grid(shots=[-1])
     with pytest.raises(CompareConfigError, match="same file"):
         list(services.comparisons.run(grid(shot_pool=str(SST2 / "validation.tsv"))))
-    with pytest.raises(ValueError, match="no_such_column|not a column|missing column"):
+    with pytest.raises(ValueError, match=r"missing column|not a column"):
         list(services.comparisons.run(grid(templates=["qa-short-answer"], scoring="generate")))
     assert services.store.list_comparison_runs() == []
