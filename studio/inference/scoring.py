@@ -105,21 +105,20 @@ def score_choices(
 
 
 def _batches(examples: list[_Encoded], batch_rows: int) -> Iterator[list[_Encoded]]:
+    """Groups of examples with the same number of choices, at most batch_rows sequences each."""
     batch: list[_Encoded] = []
-    rows = 0
     for example in examples:
         n = len(example.continuations)
-        if batch and rows + n > batch_rows:
+        if batch and (len(batch) + 1 > max(1, batch_rows // n) or n != len(batch[0].continuations)):
             yield batch
-            batch, rows = [], 0
+            batch = []
         batch.append(example)
-        rows += n
     if batch:
         yield batch
 
 
 def _prefix_state(model: Any, prefix_ids: list[int]) -> tuple[Any, Any] | None:
-    """Run the shared prefix once: its KV cache and the log-probs of the token after it."""
+    """Run the shared prefix once and keep its KV cache."""
     import torch
 
     if not prefix_ids:
@@ -127,8 +126,7 @@ def _prefix_state(model: Any, prefix_ids: list[int]) -> tuple[Any, Any] | None:
     with torch.inference_mode():
         ids = torch.tensor([prefix_ids], device=model.device)
         out = model(input_ids=ids, use_cache=True, logits_to_keep=1)
-        cache = getattr(out, "cache", None) or out.past_key_values
-        return cache, torch.log_softmax(out.logits[0, -1].float(), dim=-1)
+        return getattr(out, "cache", None) or out.past_key_values, None
 
 
 def _score_batch(
@@ -138,41 +136,98 @@ def _score_batch(
     batch: list[_Encoded],
     tokenizer: Any,
 ) -> list[list[float]]:
-    """One forward pass over every (example, choice) row of the batch, left-padded."""
+    """Score a batch in at most two forward passes.
+
+    Pass 1 runs each example's own prompt tokens once (left-padded, after the shared prefix) and
+    reads the distribution of the next token: that scores every choice's first token. Pass 2 runs
+    only when some choice has more tokens: its cache is the pass-1 cache repeated per choice, and
+    it feeds the choices' remaining tokens. The prompt is never recomputed per choice.
+    """
     import torch
 
-    rows = [(e, c) for e in batch for c in e.continuations]
-    seqs = [e.prompt_ids[prefix_len:] + c for e, c in rows]
-    width = max(len(s) for s in seqs)
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-    ids = torch.tensor([[pad] * (width - len(s)) + s for s in seqs], device=model.device)
-    mask = torch.tensor([[0] * (width - len(s)) + [1] * len(s) for s in seqs], device=model.device)
-    # Positions continue after the prefix and skip the left padding.
-    positions = (prefix_len + mask.cumsum(-1) - 1).clamp(min=prefix_len)
-    keep = max(len(c) for _, c in rows) + 1
-    kwargs: dict[str, Any] = {"position_ids": positions, "logits_to_keep": keep}
+    queries = [e.prompt_ids[prefix_len:] for e in batch]
+    ids, mask = _left_padded(queries, pad, model.device)
+    cache = None
     if prefix is not None:
         cache = copy.deepcopy(prefix[0])
-        cache.batch_repeat_interleave(len(seqs))
-        kwargs["cache"] = cache
-        ones = torch.ones((len(seqs), prefix_len), dtype=mask.dtype, device=model.device)
-        mask = torch.cat([ones, mask], dim=-1)
+        cache.batch_repeat_interleave(len(batch))
+    full_mask = _with_prefix(mask, prefix_len)
+    positions = (prefix_len + mask.cumsum(-1) - 1).clamp(min=prefix_len)
     with torch.inference_mode():
-        logits = model(input_ids=ids, attention_mask=mask, use_cache=prefix is not None, **kwargs)
-        logits = logits.logits.float()
-    scores: list[list[float]] = [[] for _ in batch]
-    owner = {id(e): i for i, e in enumerate(batch)}
-    for r, (example, cont) in enumerate(rows):
-        scores[owner[id(example)]].append(_continuation_logprob(logits[r], cont, keep))
+        out = model(
+            input_ids=ids,
+            attention_mask=full_mask,
+            position_ids=positions,
+            cache=cache,
+            use_cache=True,
+            logits_to_keep=1,
+        )
+        first = torch.log_softmax(out.logits[:, -1].float(), dim=-1)
+    scores = [[float(first[i, c[0]]) for c in e.continuations] for i, e in enumerate(batch)]
+    if any(len(c) > 1 for e in batch for c in e.continuations):
+        cache = getattr(out, "cache", None) or out.past_key_values
+        _add_continuation_tails(model, cache, full_mask, batch, queries, prefix_len, pad, scores)
     return scores
 
 
-def _continuation_logprob(logits: Any, cont: list[int], keep: int) -> float:
-    """Sum of log p(cont) from the kept logits: position t of the row is predicted by t - 1."""
+def _left_padded(seqs: list[list[int]], pad: int, device: Any) -> tuple[Any, Any]:
     import torch
 
-    # The kept logits cover the last `keep` positions; the continuation is the last len(cont).
-    start = keep - len(cont) - 1
-    window = torch.log_softmax(logits[start : start + len(cont)], dim=-1)
-    target = torch.tensor(cont, device=window.device)
-    return float(window.gather(1, target[:, None]).sum())
+    width = max(len(s) for s in seqs)
+    ids = torch.tensor([[pad] * (width - len(s)) + s for s in seqs], device=device)
+    mask = torch.tensor([[0] * (width - len(s)) + [1] * len(s) for s in seqs], device=device)
+    return ids, mask
+
+
+def _with_prefix(mask: Any, prefix_len: int) -> Any:
+    import torch
+
+    if prefix_len == 0:
+        return mask
+    ones = torch.ones((mask.shape[0], prefix_len), dtype=mask.dtype, device=mask.device)
+    return torch.cat([ones, mask], dim=-1)
+
+
+def _add_continuation_tails(
+    model: Any,
+    cache: Any,
+    mask: Any,
+    batch: list[_Encoded],
+    queries: list[list[int]],
+    prefix_len: int,
+    pad: int,
+    scores: list[list[float]],
+) -> None:
+    """Pass 2: tokens 2..n of every choice, right-padded, each row on its example's cache."""
+    import torch
+
+    n_choices = len(batch[0].continuations)
+    tails = [c[:-1] for e in batch for c in e.continuations]  # inputs predicting tokens 2..n
+    width = max(len(t) for t in tails)
+    ids = torch.tensor([t + [pad] * (width - len(t)) for t in tails], device=mask.device)
+    tail_mask = torch.tensor(
+        [[1] * len(t) + [0] * (width - len(t)) for t in tails], device=mask.device
+    )
+    cache.batch_repeat_interleave(n_choices)
+    rows_mask = torch.cat([mask.repeat_interleave(n_choices, dim=0), tail_mask], dim=-1)
+    starts = torch.tensor(
+        [prefix_len + len(q) for q in queries], device=mask.device
+    ).repeat_interleave(n_choices)
+    positions = starts[:, None] + torch.arange(width, device=mask.device)[None, :]
+    with torch.inference_mode():
+        logits = model(
+            input_ids=ids,
+            attention_mask=rows_mask,
+            position_ids=positions,
+            cache=cache,
+            use_cache=True,
+        ).logits.float()
+    for i, example in enumerate(batch):
+        for j, cont in enumerate(example.continuations):
+            if len(cont) < 2:
+                continue
+            row = i * n_choices + j
+            window = torch.log_softmax(logits[row, : len(cont) - 1], dim=-1)
+            target = torch.tensor(cont[1:], device=window.device)
+            scores[i][j] += float(window.gather(1, target[:, None]).sum())

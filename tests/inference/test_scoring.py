@@ -73,3 +73,15 @@ def test_shared_prefix_length() -> None:
     assert shared_prefix_length([[1, 2, 3, 4], [1, 2, 5]]) == 2
     assert shared_prefix_length([[1, 2, 3], [1, 2, 3]]) == 2  # one own token is always left
     assert shared_prefix_length([]) == 0
+
+
+def test_multi_token_choices_of_different_lengths(smol) -> None:
+    choices = [[" no", " absolutely positive and uplifting", " rather negative"]] * len(PROMPTS)
+    lengths = {len(smol.tokenizer(c, add_special_tokens=False)["input_ids"]) for c in choices[0]}
+    assert len(lengths) == 3  # one, a few and many tokens: both passes are exercised
+    for reuse in (False, True):
+        scored = by_index(score_choices(smol, PROMPTS, choices, batch_rows=6, reuse_prefix=reuse))
+        for i, prompt in enumerate(PROMPTS):
+            for choice_score in scored[i].scores:
+                expected = direct_logprob(smol, prompt, choice_score.choice)
+                assert choice_score.logprob == pytest.approx(expected, abs=1e-4)
