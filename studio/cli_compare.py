@@ -34,6 +34,14 @@ def add_compare_parser(sub: Any) -> None:
     p.add_argument("--temperature", type=float)
     p.add_argument("--batch-rows", dest="batch_rows", type=int)
     p.add_argument("--label-column", dest="label_column")
+    p.add_argument(
+        "--map",
+        dest="column_map",
+        action="append",
+        type=_mapping,
+        metavar="VARIABLE=COLUMN",
+        help="feed a data column to a template variable",
+    )
     p.add_argument("--name")
     p.add_argument("--json", dest="json_out", metavar="OUT.json", help="write per-config results")
     p.set_defaults(func=run_compare)
@@ -53,6 +61,13 @@ def _ints(text: str) -> list[int]:
         raise argparse.ArgumentTypeError(
             f"'{text}' is not a comma-separated list of integers"
         ) from None
+
+
+def _mapping(text: str) -> tuple[str, str]:
+    variable, sep, column = text.partition("=")
+    if not sep or not variable.strip() or not column.strip():
+        raise argparse.ArgumentTypeError(f"'{text}' is not VARIABLE=COLUMN")
+    return variable.strip(), column.strip()
 
 
 SETTINGS = (
@@ -81,6 +96,8 @@ def _config(args: argparse.Namespace) -> Any:
     from studio.compare.config import build_config, load_config
 
     given = {key: getattr(args, key) for key in SETTINGS if getattr(args, key) is not None}
+    if args.column_map:
+        given["column_map"] = dict(args.column_map)
     if args.config:
         return load_config(args.config, **given)
     return build_config(**given)

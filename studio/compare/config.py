@@ -46,6 +46,10 @@ class CompareConfig(BaseModel):
     max_new_tokens: int = Field(16, ge=1, le=2048, description="Generation length limit.")
     temperature: float = Field(0.0, ge=0.0, le=5.0, description="0 = greedy decoding.")
     label_column: str | None = Field(None, description="Column balanced selection groups by.")
+    column_map: dict[str, str] = Field(
+        default_factory=dict,
+        description="Template variable -> data column, e.g. {sentence: text, label: stars}.",
+    )
 
     @field_validator("shots")
     @classmethod

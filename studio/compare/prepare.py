@@ -69,8 +69,18 @@ def prepare_run(config: CompareConfig) -> Prepared:
     return Prepared(config, templates, evaluation, pool, cells, source)
 
 
+def map_columns(dataset: Dataset, column_map: dict[str, str]) -> Dataset:
+    """Expose data columns under the template's variable names (the originals stay)."""
+    if not column_map:
+        return dataset
+    require_columns(dataset, sorted(set(column_map.values())), "the column mapping")
+    rows = [{**row, **{var: row[col] for var, col in column_map.items()}} for row in dataset.rows]
+    columns = list(dict.fromkeys([*dataset.columns, *column_map]))
+    return replace(dataset, rows=rows, columns=columns)
+
+
 def _data(config: CompareConfig) -> tuple[Dataset, Dataset | None]:
-    data = load_dataset(config.data)
+    data = map_columns(load_dataset(config.data), config.column_map)
     needs_pool = max(config.shots) > 0
     if config.shot_pool is not None:
         if Path(config.shot_pool).resolve() == Path(config.data).resolve():
@@ -79,7 +89,7 @@ def _data(config: CompareConfig) -> tuple[Dataset, Dataset | None]:
                 "the evaluation set. Fix: give a separate shot-pool file, or leave shot_pool "
                 "unset to split the file into a pool and an evaluation set."
             )
-        pool = load_dataset(config.shot_pool)
+        pool = map_columns(load_dataset(config.shot_pool), config.column_map)
         evaluation = data
     elif needs_pool:
         if len(data) <= config.pool_size:
