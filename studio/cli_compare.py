@@ -44,6 +44,12 @@ def add_compare_parser(sub: Any) -> None:
     )
     p.add_argument("--name")
     p.add_argument("--json", dest="json_out", metavar="OUT.json", help="write per-config results")
+    p.add_argument(
+        "--resume",
+        type=int,
+        metavar="RUN_ID",
+        help="finish a stopped or interrupted run (only its missing rows are computed)",
+    )
     p.set_defaults(func=run_compare)
 
     runs = sub.add_parser("runs", help="stored runs")
@@ -107,21 +113,23 @@ def run_compare(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from studio.compare import ComparisonRunner
-    from studio.compare.engine import RowDone, RunFinished, RunStarted
+    from studio.compare.engine import CellStarted, RowDone, RunFinished, RunStarted
     from studio.compare.summary import format_table, summarize_run
     from studio.services import create_services
 
-    config = _config(args)
     services = create_services()
     runner = ComparisonRunner(services.store, services.models)
     stop = threading.Event()
+    events = runner.resume(args.resume, stop) if args.resume else runner.run(_config(args), stop)
     bar = None
     status, run_id = "failed", None
     try:
-        for event in runner.run(config, stop):
+        for event in events:
             if isinstance(event, RunStarted):
                 run_id = event.run_id
                 bar = tqdm(total=event.total, unit="ex", desc=f"run #{run_id}", file=sys.stderr)
+            elif isinstance(event, CellStarted) and bar is not None:
+                bar.set_postfix_str(event.label)
             elif isinstance(event, RowDone) and bar is not None:
                 bar.update(1)
             elif isinstance(event, RunFinished):

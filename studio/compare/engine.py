@@ -11,7 +11,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from studio.compare.config import CompareConfig
@@ -21,6 +21,7 @@ from studio.models.loading import LoadRequest
 from studio.models.manager import ModelManager
 from studio.store import Store
 from studio.store.records import ComparisonConfigSpec, ComparisonResult
+from studio.templates import parse_template
 
 __all__ = ["ComparisonRunner", "Prepared", "prepare_run"]
 
@@ -65,18 +66,56 @@ class ComparisonRunner:
 
     def run(self, config: CompareConfig, stop: threading.Event | None = None) -> Iterator[Event]:
         prepared = prepare_run(config)  # all validation happens before anything is stored
-        stop = stop or threading.Event()
         run_id, config_ids = self._create(prepared)
+        yield from self._execute(prepared, run_id, config_ids, {}, stop or threading.Event())
+
+    def resume(self, run_id: int, stop: threading.Event | None = None) -> Iterator[Event]:
+        """Continue a stopped, interrupted or failed run: only the missing rows are computed,
+        with the exact template versions and data the run started with."""
+        run = self.store.get_comparison_run(run_id)
+        if run is None:
+            raise ValueError(f"comparison run #{run_id} does not exist")
+        prepared = prepare_run(CompareConfig(**run.config))
+        if prepared.evaluation_source.content_hash != run.dataset.content_hash:
+            raise ValueError(
+                f"the data of run #{run_id} ({run.config['data']}) changed since it started "
+                "(its content hash differs); start a new run instead."
+            )
+        cells = []
+        for cfg in run.configs:
+            version = self.store.get_template_version(cfg.template_version_id)
+            assert version is not None  # versions used by runs are never deleted
+            template = parse_template(version.content, f"{cfg.template_name}@v{version.version}")
+            cells.append(GridCell(cfg.position, cfg.model_spec, template, cfg.shots, cfg.seed))
+        prepared = replace(prepared, cells=cells)
+        done = {cfg.position: self.store.done_indices(cfg.id) for cfg in run.configs}
+        self.store.resume_comparison_run(run_id, host=socket.gethostname(), pid=os.getpid())
+        config_ids = {cfg.position: cfg.id for cfg in run.configs}
+        yield from self._execute(prepared, run_id, config_ids, done, stop or threading.Event())
+
+    def _execute(
+        self,
+        prepared: Prepared,
+        run_id: int,
+        config_ids: dict[int, int],
+        done_before: dict[int, set[int]],
+        stop: threading.Event,
+    ) -> Iterator[Event]:
         total = len(prepared.evaluation) * len(prepared.cells)
         yield RunStarted(run_id, total)
-        done, started = 0, time.perf_counter()
+        done = sum(len(v) for v in done_before.values())
+        started, fresh = time.perf_counter(), 0
         try:
             for cell in prepared.cells:
+                skip = done_before.get(cell.position, set())
+                if len(skip) >= len(prepared.evaluation):
+                    continue
                 yield CellStarted(cell.position, cell.label)
-                for result in self._run_cell(prepared, cell, config_ids[cell.position], stop):
+                cell_rows = self._run_cell(prepared, cell, config_ids[cell.position], stop, skip)
+                for result in cell_rows:
                     self.store.add_comparison_result(result)
-                    done += 1
-                    rate = done / max(time.perf_counter() - started, 1e-9)
+                    done, fresh = done + 1, fresh + 1
+                    rate = fresh / max(time.perf_counter() - started, 1e-9)
                     yield RowDone(cell.position, result, done, total, rate)
                 if stop.is_set():
                     break
@@ -123,11 +162,16 @@ class ComparisonRunner:
         return run.id, {c.position: c.id for c in run.configs}
 
     def _run_cell(
-        self, prepared: Prepared, cell: GridCell, config_id: int, stop: threading.Event
+        self,
+        prepared: Prepared,
+        cell: GridCell,
+        config_id: int,
+        stop: threading.Event,
+        skip: set[int],
     ) -> Iterator[ComparisonResult]:
         request = LoadRequest(cell.model, quantization=prepared.config.quantization)
         loaded = self.models.get(request)
-        yield from score_cell(prepared, cell, config_id, loaded, stop)
+        yield from score_cell(prepared, cell, config_id, loaded, stop, skip)
 
 
 def _register(store: Store, dataset: Any) -> Any:

@@ -53,9 +53,16 @@ def _label_column(cell: GridCell) -> str | None:
 
 
 def score_cell(
-    prepared: Prepared, cell: GridCell, config_id: int, loaded: Any, stop: threading.Event
+    prepared: Prepared,
+    cell: GridCell,
+    config_id: int,
+    loaded: Any,
+    stop: threading.Event,
+    skip: set[int] | frozenset[int] = frozenset(),
 ) -> Iterator[ComparisonResult]:
+    """Results for every example of the cell except those in skip (already stored)."""
     items = build_cell_prompts(prepared, cell, loaded.tokenizer)
+    items = [item for item in items if item.index not in skip]
     if prepared.config.scoring == "loglik":
         yield from _loglik(prepared, cell, config_id, loaded, items, stop)
     else:

@@ -86,6 +86,27 @@ def test_stop_keeps_finished_rows_and_marks_the_run_stopped(services) -> None:
     assert 6 <= run.results_done < 40
 
 
+def test_a_stopped_run_resumes_with_only_the_missing_rows(services) -> None:
+    stop = threading.Event()
+    first = []
+    for event in services.comparisons.run(grid(shots=[0, 2], limit=8, batch_rows=4), stop):
+        first.append(event)
+        if isinstance(event, RowDone) and event.done == 5:
+            stop.set()
+    run_id = first[0].run_id
+    assert services.store.get_comparison_run(run_id).status == "stopped"
+    before = {(r.config_id, r.example_index): r for r in services.store.comparison_results(run_id)}
+    events = list(services.comparisons.resume(run_id))
+    assert events[-1].status == "completed"
+    fresh = [e for e in events if isinstance(e, RowDone)]
+    assert len(fresh) == 16 - len(before)  # nothing computed twice
+    after = services.store.comparison_results(run_id)
+    assert len(after) == 16
+    for r in after:  # rows stored before the stop are untouched
+        if (r.config_id, r.example_index) in before:
+            assert r.id == before[(r.config_id, r.example_index)].id
+
+
 def test_a_run_whose_process_died_is_marked_interrupted(services, settings) -> None:
     # A real child process starts a run and is killed mid-way; the next start-up notices.
     script = (

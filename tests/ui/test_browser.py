@@ -12,30 +12,7 @@ from tests.conftest import ROOT
 
 pytestmark = [pytest.mark.browser, pytest.mark.model]
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 README_SCREENSHOT = ROOT / "assets" / "screenshots" / "playground.png"
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not Path(CHROMIUM).exists():
-        pytest.skip(
-            "Debian chromium is not installed (make test installs it: apt-get install chromium)"
-        )
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        yield browser
-        browser.close()
 
 
 def last_bot_text(page) -> str:
@@ -48,7 +25,7 @@ def last_bot_text(page) -> str:
 def test_chat_in_the_playground_streams_and_logs(browser, studio_server, artifacts: Path) -> None:
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     page.goto(studio_server.url)
-    page.get_by_role("tab", name="Playground").wait_for()
+    page.get_by_role("tab", name="Playground").click()
     page.locator("#playground-message textarea").fill(
         "Give me three tips for writing clear prompts."
     )

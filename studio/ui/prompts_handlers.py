@@ -1,0 +1,188 @@
+"""Prompts tab handlers: thin calls into prompts_library / prompts_preview, errors for the UI.
+
+Preview problems (a missing column, a bad row index) are shown inline, since the preview reruns
+as the template is typed; a failed Save, Duplicate or Delete raises gr.Error with the message.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+
+from studio.datasets import DatasetError
+from studio.models.catalog import list_models
+from studio.models.errors import ModelError
+from studio.models.loading import LoadRequest
+from studio.services import Services
+from studio.store import StoreError
+from studio.templates import TemplateError
+from studio.ui import prompts_library as lib
+from studio.ui import prompts_preview as pv
+
+NO_PREVIEW = ("", "", "", "")
+_FAILURES = (TemplateError, DatasetError, ValueError, IndexError, ModelError, StoreError)
+
+
+def model_choices(services: Services) -> list[str]:
+    entries = list_models(services.settings.models_dir)
+    return [entry.spec for entry in entries if entry.usable] or [services.settings.default_model]
+
+
+def _fail(exc: Exception) -> str:
+    return "⚠ " + str(exc).replace("\n", "  \n⚠ ")
+
+
+def _whole(value: Any, default: int = 0) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return default
+
+
+@dataclass
+class PromptsHandlers:
+    services: Services
+    library: Path
+    data: pv.DatasetCache = field(default_factory=pv.DatasetCache)
+
+    # --- library ------------------------------------------------------------------------------
+
+    def refresh(self, selected: str | None = None) -> tuple[Any, Any]:
+        try:
+            rows = lib.library_rows(self.library, self.services.store)
+        except StoreError as exc:
+            raise gr.Error(str(exc)) from None
+        names = lib.library_names(self.library)
+        return rows, gr.Dropdown(choices=names, value=selected if selected in names else None)
+
+    def load(self, name: str | None) -> tuple[str, str]:
+        """(name, library file text) into states; shown by `show` only when this succeeded."""
+        if not name:
+            raise gr.Error("Choose a template to load (or select a row of the library table).")
+        try:
+            return name, lib.read_source(name, self.library)
+        except (TemplateError, OSError, UnicodeDecodeError) as exc:
+            raise gr.Error(str(exc)) from None
+
+    def load_selected(self, rows: Any, evt: gr.SelectData) -> tuple[str, str]:
+        row = evt.index[0] if isinstance(evt.index, (list, tuple)) else evt.index
+        return self.load(str(rows.iloc[row, 0]))
+
+    def show(self, name: str, text: str) -> tuple[Any, ...]:
+        """(picker, editor, loaded note, *versions) for a loaded template."""
+        return (gr.Dropdown(value=name), text, self.loaded_note(name), *self.versions(name))
+
+    def loaded_note(self, name: str) -> str:
+        if not name:
+            return "Nothing loaded: load a template from the library, or write one below."
+        return f"Editing **{name}** · library file `{self.library / (name + '.yaml')}`"
+
+    # --- editor and preview -------------------------------------------------------------------
+
+    def validate(self, text: str) -> str:
+        try:
+            return lib.describe_valid(lib.validate(text))
+        except TemplateError as exc:
+            return _fail(exc)
+
+    def preview(
+        self, text: str, data_path: str, index: Any, k: Any, model: str, load: bool
+    ) -> tuple[str, ...]:
+        """(validation, status, exact text, tokens, few-shot block, answer) for the tab."""
+        try:
+            template = lib.validate(text)
+        except TemplateError as exc:
+            return (_fail(exc), "Fix the template to see the preview.", *NO_PREVIEW)
+        valid = lib.describe_valid(template)
+        spec = (model or "").strip() or self.services.settings.default_model
+        row, shots = _whole(index), _whole(k)
+        try:
+            path = pv.resolve_data_path(data_path)
+            dataset = self.data.load(path)
+            tokenizer = self._tokenizer(spec, load)
+            shown = pv.build_preview(
+                template, dataset, row, shots, tokenizer or pv.TurnsTokenizer()
+            )
+        except _FAILURES as exc:
+            return (valid, _fail(exc), *NO_PREVIEW)
+        status = pv.row_summary(shown, row, shots, data_path)
+        tokens = self._tokens_note(tokenizer, shown, spec)
+        return (valid, status, shown.text, tokens, shown.fewshot, shown.answer)
+
+    def _tokenizer(self, spec: str, load: bool) -> Any | None:
+        """The model's tokenizer when asked to load it, or when it is loaded already."""
+        request = LoadRequest(spec)
+        if load or self.services.models.is_loaded(request):
+            return self.services.models.get(request).tokenizer
+        return None
+
+    def _tokens_note(self, tokenizer: Any | None, shown: pv.Preview, spec: str) -> str:
+        if tokenizer is None:
+            what = "apply its chat template and " if shown.mode == "chat" else ""
+            return f"Press **Preview** to load `{spec}`, {what}count the tokens."
+        count = pv.count_tokens(tokenizer, shown.text, shown.mode)
+        how = "chat template applied" if shown.mode == "chat" else "plain text"
+        return f"**{count} tokens** for `{spec}` ({how})"
+
+    # --- save and versions --------------------------------------------------------------------
+
+    def save(self, text: str) -> tuple[str, str]:
+        """(saved name, message) into states; `after_save` then updates what shows it."""
+        try:
+            saved = lib.save_version(text, self.library, self.services.store)
+        except (ValueError, OSError, StoreError) as exc:
+            raise gr.Error(str(exc)) from None
+        return saved.template.name, saved.message
+
+    def after_save(self, name: str, message: str) -> tuple[Any, ...]:
+        """(status, loaded note, library table, picker, *versions)."""
+        return (message, self.loaded_note(name), *self.refresh(name), *self.versions(name))
+
+    def versions(self, name: str) -> tuple[Any, ...]:
+        """(table rows, 'from' dropdown, 'to' dropdown, diff html): newest two preselected."""
+        found = self.services.store.template_versions(name) if name else []
+        choices = lib.version_choices(found)
+        new = found[-1].version if found else None
+        old = found[-2].version if len(found) > 1 else new
+        diff = lib.diff_versions(found, old, new)
+        return (
+            lib.version_rows(found),
+            gr.Dropdown(choices=choices, value=old),
+            gr.Dropdown(choices=choices, value=new),
+            lib.diff_html(diff, old, new if len(found) > 1 else None),
+        )
+
+    def diff(self, name: str, old: Any, new: Any) -> str:
+        found = self.services.store.template_versions(name) if name else []
+        a, b = (None if v is None else _whole(v) for v in (old, new))
+        return lib.diff_html(lib.diff_versions(found, a, b), a, b)
+
+    # --- duplicate and delete -----------------------------------------------------------------
+
+    def duplicate(self, text: str, new_name: str) -> tuple[str, str, str]:
+        """(copy's name, its file text, message) into states; shown as a loaded template."""
+        try:
+            copy = lib.duplicate(text, new_name, self.library)
+            source = lib.read_source(copy.name, self.library)
+        except (ValueError, OSError) as exc:
+            raise gr.Error(str(exc)) from None
+        return copy.name, source, f"duplicated as {copy.name}; it is now in the editor"
+
+    def delete(self, name: str, confirmed: bool) -> tuple[str, str]:
+        """('', message) into states: nothing is loaded any more."""
+        if not name:
+            raise gr.Error("Load the template to delete first.")
+        if not confirmed:
+            raise gr.Error(f"Tick 'Yes, delete' to confirm deleting {name}.")
+        try:
+            message = lib.delete(name, self.library, self.services.store)
+        except (ValueError, OSError, StoreError) as exc:
+            raise gr.Error(str(exc)) from None
+        return "", message + " The editor still holds its YAML: Save would bring it back."
+
+    def after_manage(self, name: str, message: str) -> tuple[Any, ...]:
+        """(status, confirm tick, library table, picker, loaded note, *versions)."""
+        return (message, False, *self.refresh(name), self.loaded_note(name), *self.versions(name))

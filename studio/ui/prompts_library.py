@@ -1,0 +1,176 @@
+"""Prompts tab, library side: list, read, save, version, diff, duplicate and delete templates.
+
+No gradio here, so it is unit-tested directly; every function takes the library folder, so tests
+work on a copy. A save writes prompts/<name>.yaml and stores a numbered version by content hash.
+"""
+
+from __future__ import annotations
+
+import difflib
+import html
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from studio.store import Store, TemplateVersion
+from studio.templates import (
+    NAME_PATTERN,
+    PromptTemplate,
+    TemplateError,
+    load_template,
+    parse_template,
+    save_template,
+)
+
+LIBRARY_COLUMNS = ["name", "mode", "description", "latest version"]
+VERSION_COLUMNS = ["version", "hash", "saved (UTC)", "used by runs"]
+EDITOR_SOURCE = "editor"
+
+
+def library_rows(library: Path, store: Store) -> list[list[Any]]:
+    """One row per library file; a broken file is listed with its error instead of hiding."""
+    latest = {v.template_name: v.version for v in store.latest_template_versions()}
+    rows: list[list[Any]] = []
+    for path in sorted(library.glob("*.yaml")) if library.is_dir() else []:
+        try:
+            template = load_template(path.stem, library)
+        except TemplateError as exc:
+            rows.append([path.stem, "error", str(exc).splitlines()[0], ""])
+            continue
+        version = latest.get(template.name)
+        rows.append(
+            [template.name, template.mode, template.description, f"v{version}" if version else ""]
+        )
+    return rows
+
+
+def library_names(library: Path) -> list[str]:
+    return [path.stem for path in sorted(library.glob("*.yaml"))] if library.is_dir() else []
+
+
+def check_name(name: str) -> str:
+    """A template name from a textbox, or a TemplateError saying what a valid name looks like."""
+    value = (name or "").strip()
+    if not NAME_PATTERN.fullmatch(value):
+        raise TemplateError(
+            f"{value!r} is not a valid template name (it becomes the file name). Fix: use 1-64 "
+            "lowercase letters, digits, '.', '_' or '-', starting with a letter or digit, "
+            "e.g. 'my-template'"
+        )
+    return value
+
+
+def read_source(name: str, library: Path) -> str:
+    """The library file's text as written (comments included); it need not be valid yet."""
+    path = library / f"{check_name(name)}.yaml"
+    if not path.is_file():
+        available = ", ".join(library_names(library)) or "none"
+        raise TemplateError(f"no template named {name!r} in {library} (available: {available})")
+    return path.read_text(encoding="utf-8")
+
+
+def validate(text: str) -> PromptTemplate:
+    """The editor's YAML as a template; TemplateError names the key or variable at fault."""
+    if not (text or "").strip():
+        raise TemplateError("the editor is empty. Fix: load a template or write one")
+    return parse_template(text, source=EDITOR_SOURCE)
+
+
+def describe_valid(template: PromptTemplate) -> str:
+    columns = ", ".join(sorted(template.variables())) or "none"
+    scoring = f"choices: {', '.join(template.choices)}" if template.choices else "generated"
+    return f"valid · `{template.name}` · {template.mode} mode · columns: {columns} · {scoring}"
+
+
+@dataclass(frozen=True)
+class Saved:
+    template: PromptTemplate
+    version: TemplateVersion
+    created: bool
+
+    @property
+    def message(self) -> str:
+        name, number = self.template.name, self.version.version
+        if self.created:
+            return f"saved {name} v{number}"
+        return f"unchanged — same as v{number} of {name}"
+
+
+def save_version(text: str, library: Path, store: Store) -> Saved:
+    """Write library/<name>.yaml and store the content as a new version, unless it is known."""
+    template = validate(text)
+    content, digest = template.to_yaml(), template.content_hash()
+    known = {v.content_hash for v in store.template_versions(template.name)}
+    save_template(template, library)
+    version = store.save_template_version(template.name, content, digest)
+    return Saved(template, version, digest not in known)
+
+
+def version_rows(versions: list[TemplateVersion]) -> list[list[Any]]:
+    return [
+        [
+            f"v{v.version}",
+            v.content_hash[:12],
+            v.created_at.strftime("%Y-%m-%d %H:%M:%S"),
+            v.used_by_runs,
+        ]
+        for v in versions
+    ]
+
+
+def version_choices(versions: list[TemplateVersion]) -> list[tuple[str, int]]:
+    return [(f"v{v.version} · {v.content_hash[:8]}", v.version) for v in versions]
+
+
+def diff_versions(versions: list[TemplateVersion], old: int | None, new: int | None) -> str:
+    """Unified diff of two stored versions' YAML; '' when either is missing."""
+    by_number = {v.version: v for v in versions}
+    if old not in by_number or new not in by_number:
+        return ""
+    a, b = by_number[old], by_number[new]
+    lines = difflib.unified_diff(
+        a.content.splitlines(keepends=True),
+        b.content.splitlines(keepends=True),
+        fromfile=f"{a.template_name} v{a.version}",
+        tofile=f"{b.template_name} v{b.version}",
+    )
+    return "".join(line if line.endswith("\n") else line + "\n" for line in lines)
+
+
+def diff_html(diff: str, old: int | None, new: int | None) -> str:
+    """The diff as coloured lines; a short note when there is nothing to compare."""
+    if old is None or new is None:
+        return "<p class='prompts-note'>Save a template twice to compare its versions.</p>"
+    if not diff:
+        return f"<p class='prompts-note'>v{old} and v{new} have the same content.</p>"
+    classes = {"+": "add", "-": "del", "@": "hunk"}
+    spans = []
+    for line in diff.splitlines():
+        kind = "head" if line.startswith(("+++", "---")) else classes.get(line[:1], "ctx")
+        spans.append(f"<span class='diff-{kind}'>{html.escape(line) or ' '}</span>")
+    return f"<pre class='prompts-diff'>{''.join(spans)}</pre>"
+
+
+def duplicate(text: str, new_name: str, library: Path) -> PromptTemplate:
+    """A copy of the editor's template under a new name, written to the library (never over)."""
+    template = validate(text)
+    name = check_name(new_name)
+    copy = PromptTemplate(**{**template.model_dump(), "name": name})
+    save_template(copy, library, overwrite=False)
+    return copy
+
+
+def delete(name: str, library: Path, store: Store) -> str:
+    """Remove library/<name>.yaml and the stored versions no run uses; says what was kept."""
+    name = check_name(name)
+    path = library / f"{name}.yaml"
+    before = len(store.template_versions(name))
+    existed = path.is_file()
+    path.unlink(missing_ok=True)
+    deleted = store.delete_template(name)
+    kept = before - deleted
+    parts = [f"deleted {name}: " + ("library file removed" if existed else "no library file")]
+    parts.append(f"{deleted} stored version{'s' if deleted != 1 else ''} deleted")
+    if kept:
+        parts.append(f"{kept} kept because stored runs use {'them' if kept != 1 else 'it'}")
+    return ", ".join(parts) + "."

@@ -1,0 +1,324 @@
+"""The Prompts tab without a browser: library, versions, diff, duplicate/delete and the preview,
+on a copy of prompts/ and a fresh store."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import gradio as gr
+import pytest
+
+from studio.datasets import DatasetError, load_dataset
+from studio.store import ComparisonConfigSpec, Store
+from studio.templates import PROMPTS_DIR, TemplateError, load_template
+from studio.ui import prompts_library as lib
+from studio.ui import prompts_preview as pv
+from studio.ui.prompts import build_prompts_tab
+from studio.ui.prompts_handlers import PromptsHandlers
+
+REVIEWS = pv.PROJECT_ROOT / "assets" / "sample" / "reviews.csv"
+COMPLETION = """\
+name: reviews-test
+description: test template
+mode: completion
+system: Label the review.
+template: "Review: {{ text }}\\nSentiment:"
+answer: "{{ label }}"
+"""
+
+
+@pytest.fixture
+def library(tmp_path: Path) -> Path:
+    copy = tmp_path / "prompts"
+    shutil.copytree(PROMPTS_DIR, copy)
+    return copy
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    opened = Store(f"sqlite:///{tmp_path / 'studio.db'}")
+    yield opened
+    opened.close()
+
+
+@pytest.fixture
+def reviews():
+    return load_dataset(REVIEWS)
+
+
+class FakeTokenizer:
+    chat_template = "fake"
+
+    def __init__(self) -> None:
+        self.calls: list[bool] = []
+
+    def __call__(self, text: str, add_special_tokens: bool) -> dict[str, list[int]]:
+        self.calls.append(add_special_tokens)
+        return {"input_ids": [0] * (len(text.split()) + int(add_special_tokens))}
+
+    def apply_chat_template(self, messages: list[dict[str, str]], **_: Any) -> str:
+        return "".join(f"<{m['role']}>{m['content']}</{m['role']}>" for m in messages) + "<bot>"
+
+
+# --- library -------------------------------------------------------------------------------
+
+
+def test_library_rows_list_every_template_and_flag_a_broken_file(library, store) -> None:
+    (library / "broken.yaml").write_text("name: broken\ntemplate: [\n", encoding="utf-8")
+    rows = {row[0]: row for row in lib.library_rows(library, store)}
+    assert rows["sst2-sentiment"][1:] == [
+        "chat",
+        load_template("sst2-sentiment", library).description,
+        "",
+    ]
+    assert rows["sst2-sentiment-completion"][1] == "completion"
+    assert rows["broken"][1] == "error" and "YAML syntax error" in rows["broken"][2]
+    lib.save_version(COMPLETION, library, store)
+    assert {row[0]: row for row in lib.library_rows(library, store)}["reviews-test"][3] == "v1"
+
+
+def test_read_source_keeps_comments_and_names_what_is_available(library) -> None:
+    text = lib.read_source("sst2-sentiment", library)
+    assert text.startswith("# sst2-sentiment:")
+    with pytest.raises(TemplateError, match=r"no template named 'nope'.*available: .*sst2"):
+        lib.read_source("nope", library)
+    with pytest.raises(TemplateError, match="not a valid template name"):
+        lib.read_source("../etc/passwd", library)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("", "the editor is empty"),
+        ("name: x\ntemplate: hi\ncolour: red\n", "editor: unknown key 'colour'"),
+        ("name: x\n", "key 'template' is missing"),
+        ("name: x\ntemplate: '{{ text '\n", "Jinja2 syntax error on line 1 of template"),
+        ("name: x\ntemplate: a: b: c\n", "YAML syntax error on line 2"),
+    ],
+)
+def test_validate_names_the_key_at_fault(text: str, message: str) -> None:
+    with pytest.raises(TemplateError, match=message):
+        lib.validate(text)
+
+
+def test_describe_valid_lists_columns_and_scoring() -> None:
+    note = lib.describe_valid(lib.validate(COMPLETION))
+    assert note == "valid · `reviews-test` · completion mode · columns: label, text · generated"
+
+
+def test_save_numbers_versions_by_content(library, store) -> None:
+    first = lib.save_version(COMPLETION, library, store)
+    assert first.message == "saved reviews-test v1"
+    assert (library / "reviews-test.yaml").read_text() == first.template.to_yaml()
+    assert lib.save_version(COMPLETION, library, store).message == (
+        "unchanged — same as v1 of reviews-test"
+    )
+    edited = COMPLETION.replace("test template", "edited")
+    assert lib.save_version(edited, library, store).message == "saved reviews-test v2"
+    # Back to the first content: that version is found again, and the file follows the editor.
+    assert lib.save_version(COMPLETION, library, store).message == (
+        "unchanged — same as v1 of reviews-test"
+    )
+    assert "description: test template" in (library / "reviews-test.yaml").read_text()
+    versions = store.template_versions("reviews-test")
+    assert [v.version for v in versions] == [1, 2]
+    assert versions[0].content == first.template.to_yaml()
+    rows = lib.version_rows(versions)
+    assert rows[0][0] == "v1" and rows[0][1] == versions[0].content_hash[:12]
+    assert rows[0][3] == 0
+    assert lib.version_choices(versions)[1] == (f"v2 · {versions[1].content_hash[:8]}", 2)
+
+
+def test_diff_shows_the_changed_lines_escaped(library, store) -> None:
+    lib.save_version(COMPLETION, library, store)
+    lib.save_version(COMPLETION.replace("test template", "<b>new</b>"), library, store)
+    versions = store.template_versions("reviews-test")
+    diff = lib.diff_versions(versions, 1, 2)
+    assert "--- reviews-test v1\n+++ reviews-test v2\n" in diff
+    assert "-description: test template\n+description: <b>new</b>\n" in diff
+    shown = lib.diff_html(diff, 1, 2)
+    assert "<span class='diff-add'>+description: &lt;b&gt;new&lt;/b&gt;</span>" in shown
+    assert "<span class='diff-del'>-description: test template</span>" in shown
+    assert "<span class='diff-hunk'>@@" in shown
+    assert lib.diff_versions(versions, 1, 7) == ""
+    assert "same content" in lib.diff_html(lib.diff_versions(versions, 2, 2), 2, 2)
+    assert "Save a template twice" in lib.diff_html("", None, None)
+
+
+def test_duplicate_writes_a_validated_copy_never_over_another(library) -> None:
+    source = lib.read_source("sst2-sentiment", library)
+    copy = lib.duplicate(source, " sst2-copy ", library)
+    assert copy.name == "sst2-copy"
+    again = load_template("sst2-copy", library)
+    assert again.template == load_template("sst2-sentiment", library).template
+    with pytest.raises(TemplateError, match="already exists"):
+        lib.duplicate(source, "sst2-copy", library)
+    with pytest.raises(TemplateError, match="'Bad Name' is not a valid template name"):
+        lib.duplicate(source, "Bad Name", library)
+
+
+def test_delete_keeps_versions_that_runs_use(library, store) -> None:
+    v1 = lib.save_version(COMPLETION, library, store).version
+    lib.save_version(COMPLETION.replace("test template", "v2"), library, store)
+    lib.save_version(COMPLETION.replace("test template", "v3"), library, store)
+    dataset = store.register_dataset("r", str(REVIEWS), "csv", "d" * 64, 60, ["text", "label"])
+    spec = ComparisonConfigSpec(
+        model_spec="m",
+        template_version_id=v1.id,
+        shots=0,
+        seed=1,
+        selection="first",
+        label="m · reviews-test@v1",
+    )
+    store.create_comparison_run(
+        name="uses v1",
+        scoring="generate",
+        config={},
+        dataset_id=dataset.id,
+        shot_pool_id=None,
+        n_examples=1,
+        configs=[spec],
+    )
+    message = lib.delete("reviews-test", library, store)
+    assert message == (
+        "deleted reviews-test: library file removed, 2 stored versions deleted, "
+        "1 kept because stored runs use it."
+    )
+    assert not (library / "reviews-test.yaml").exists()
+    assert [v.version for v in store.template_versions("reviews-test")] == [1]
+    assert lib.delete("reviews-test", library, store) == (
+        "deleted reviews-test: no library file, 0 stored versions deleted, "
+        "1 kept because stored runs use it."
+    )
+
+
+# --- preview -------------------------------------------------------------------------------
+
+
+def test_preview_uses_the_first_other_rows_as_shots(reviews) -> None:
+    template = lib.validate(COMPLETION)
+    shown = pv.build_preview(template, reviews, 1, 2, None)
+    row0, row1, row2 = reviews.rows[:3]
+    assert shown.row == row1 and shown.answer == row1["label"]
+    assert shown.fewshot == (
+        f"Review: {row0['text']}\nSentiment: {row0['label']}\n\n"
+        f"Review: {row2['text']}\nSentiment: {row2['label']}"
+    )
+    assert shown.text == (
+        f"Label the review.\n\n{shown.fewshot}\n\nReview: {row1['text']}\nSentiment:"
+    )
+    assert (shown.rows, shown.mode) == (60, "completion")
+    assert pv.build_preview(template, reviews, 0, 0, None).fewshot == ""
+
+
+def test_preview_errors_say_what_to_fix(library, reviews) -> None:
+    sst2 = load_template("sst2-sentiment-completion", library)
+    with pytest.raises(TemplateError, match=r"variable 'sentence' is not a column.*label, text"):
+        pv.build_preview(sst2, reviews, 0, 0, None)
+    template = lib.validate(COMPLETION)
+    with pytest.raises(IndexError, match=r"row 60 is not in .*60 rows \(0-59\)"):
+        pv.build_preview(template, reviews, 60, 0, None)
+    with pytest.raises(ValueError, match="between 0 and 8"):
+        pv.build_preview(template, reviews, 0, 9, None)
+    with pytest.raises(TemplateError, match="chat mode, which needs the model's tokenizer"):
+        pv.build_preview(load_template("reviews-sentiment", library), reviews, 0, 0, None)
+
+
+def test_chat_preview_without_a_model_shows_the_turns(library, reviews) -> None:
+    template = load_template("reviews-sentiment", library)
+    shown = pv.build_preview(template, reviews, 0, 1, pv.TurnsTokenizer())
+    assert shown.text.startswith(f"[system]\n{template.system}\n\n[user]\nReview: ")
+    assert f"[assistant]\n{reviews.rows[1]['label']}\n\n[user]\n" in shown.text
+    real = pv.build_preview(template, reviews, 0, 1, FakeTokenizer())
+    assert real.text.startswith("<system>") and real.text.endswith("</user><bot>")
+
+
+def test_count_tokens_adds_special_tokens_only_for_completion() -> None:
+    tokenizer = FakeTokenizer()
+    assert pv.count_tokens(tokenizer, "a b c", "completion") == 4
+    assert pv.count_tokens(tokenizer, "a b c", "chat") == 3
+    assert tokenizer.calls == [True, False]
+
+
+def test_data_paths_resolve_against_the_project_and_are_cached(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)  # not where app.py is: the project root is tried next
+    assert pv.resolve_data_path(pv.DEFAULT_DATA) == REVIEWS
+    with pytest.raises(DatasetError, match="no data file chosen"):
+        pv.resolve_data_path("  ")
+    data = tmp_path / "d.csv"
+    data.write_text("text,label\na,b\n", encoding="utf-8")
+    cache = pv.DatasetCache(size=1)
+    first = cache.load(data)
+    assert cache.load(data) is first
+    data.write_text("text,label\na,b\nc,d\n", encoding="utf-8")
+    os.utime(data, ns=(1, 1))  # a new size and mtime: read again
+    assert len(cache.load(data)) == 2
+    with pytest.raises(DatasetError, match="does not exist"):
+        cache.load(tmp_path / "missing.csv")
+
+
+# --- handlers and the built tab --------------------------------------------------------------
+
+
+@pytest.fixture
+def handlers(library, store) -> PromptsHandlers:
+    models = SimpleNamespace(is_loaded=lambda request: False, get=None)
+    settings = SimpleNamespace(default_model="smollm2-135m-instruct", models_dir=Path("/none"))
+    services: Any = SimpleNamespace(settings=settings, store=store, models=models)
+    return PromptsHandlers(services, library)
+
+
+def test_live_preview_never_loads_a_model(handlers, library) -> None:
+    chat = lib.read_source("reviews-sentiment", library)
+    valid, status, text, tokens, fewshot, answer = handlers.preview(
+        chat, pv.DEFAULT_DATA, 2, 1, "", load=False
+    )
+    assert valid.startswith("valid · `reviews-sentiment`")
+    assert "row 2 of 60" in status and "1 shot " in status
+    assert text.startswith("[system]") and answer == "positive"
+    assert tokens == (
+        "Press **Preview** to load `smollm2-135m-instruct`, apply its chat template and "
+        "count the tokens."
+    )
+    assert fewshot.startswith("Review: ")
+
+
+def test_preview_problems_are_shown_inline(handlers, library) -> None:
+    sst2 = lib.read_source("sst2-sentiment-completion", library)
+    valid, status, *rest = handlers.preview(sst2, pv.DEFAULT_DATA, 0, 0, "", load=False)
+    assert valid.startswith("valid")
+    assert status.startswith("⚠ template 'sst2-sentiment-completion': variable 'sentence'")
+    assert rest == ["", "", "", ""]
+    valid, status, *_ = handlers.preview("name: x\n", pv.DEFAULT_DATA, 0, 0, "", load=False)
+    assert valid == "⚠ editor: key 'template' is missing. Fix: add it (it is required)"
+    assert handlers.validate("") == "⚠ the editor is empty. Fix: load a template or write one"
+
+
+def test_actions_raise_clear_errors(handlers) -> None:
+    with pytest.raises(gr.Error, match="unknown key 'colour'"):
+        handlers.save("name: x\ntemplate: hi\ncolour: red\n")
+    with pytest.raises(gr.Error, match="Tick 'Yes, delete'"):
+        handlers.delete("sst2-sentiment", False)
+    with pytest.raises(gr.Error, match="Choose a template"):
+        handlers.load("")
+    name, message = handlers.save(COMPLETION)
+    assert (name, message) == ("reviews-test", "saved reviews-test v1")
+    status, note, rows, _picker, versions, *_ = handlers.after_save(name, message)
+    assert status == message and "reviews-test" in note
+    assert ["reviews-test", "completion", "test template", "v1"] in rows
+    assert versions[0][0] == "v1"
+
+
+def test_tab_builds_on_any_library(handlers, library) -> None:
+    with gr.Blocks() as app:
+        tab = build_prompts_tab(handlers.services, library)
+    ids = {block.elem_id for block in app.blocks.values() if block.elem_id}
+    assert {"prompts-editor", "prompts-preview-text", "prompts-diff", "prompts-delete"} <= ids
+    assert tab.picker.choices[0][0] == "alpaca-instruction-completion"
