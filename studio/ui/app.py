@@ -8,7 +8,9 @@ import gradio as gr
 
 from studio import __version__
 from studio.services import Services, create_services
+from studio.ui.compare import build_compare_tab
 from studio.ui.playground import build_playground_tab
+from studio.ui.prompts import build_prompts_tab
 
 CSS_PATH = Path(__file__).with_name("studio.css")
 
@@ -23,8 +25,13 @@ def build_app(services: Services | None = None) -> gr.Blocks:
             f"Data: `{services.settings.home}` · store: `{services.store.url}`",
             elem_id="studio-header",
         )
-        with gr.Tabs(), gr.Tab("Playground", id="playground"):
-            build_playground_tab(services)
+        with gr.Tabs():
+            with gr.Tab("Prompts", id="prompts"):
+                build_prompts_tab(services)
+            with gr.Tab("Compare", id="compare"):
+                build_compare_tab(services)
+            with gr.Tab("Playground", id="playground"):
+                build_playground_tab(services)
     app.queue(default_concurrency_limit=1)
     app.studio_services = services  # for tests and the CLI
     return app

@@ -1,0 +1,107 @@
+"""Follow a running comparison: progress, the latest rows, and when the browser should be updated.
+
+The engine reports every scored example; sending each one to the browser would flood it on fast
+models, so LiveRun says when an update is due (every UPDATE_EVERY_S seconds, and at every start
+or end of a cell). No gradio here, so the pacing and the texts are testable without a browser.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from html import escape
+from typing import Any
+
+from studio.compare.engine import CellStarted, Event, RowDone, RunFinished, RunStarted
+
+UPDATE_EVERY_S = 0.5
+LIVE_ROWS = 50
+LIVE_HEADERS = ["config", "example", "gold", "prediction", "correct", "latency ms"]
+
+
+@dataclass
+class LiveRun:
+    """The state of one run as seen by the UI, fed the engine's events in order."""
+
+    n_cells: int
+    tags: list[str] = field(default_factory=list)  # C1 · ... per position, once the run exists
+    clock: Callable[[], float] = time.monotonic
+    run_id: int | None = None
+    total: int = 0
+    done: int = 0
+    rate: float = 0.0
+    cell: int = -1
+    cell_label: str = ""
+    status: str | None = None
+    error: str | None = None
+    stopping: bool = False
+    rows: deque[list[Any]] = field(default_factory=lambda: deque(maxlen=LIVE_ROWS))
+    _last_update: float = float("-inf")
+
+    def apply(self, event: Event) -> bool:
+        """Record an event; True when the browser should be updated now."""
+        if isinstance(event, RunStarted):
+            self.run_id, self.total = event.run_id, event.total
+        elif isinstance(event, CellStarted):
+            self.cell, self.cell_label = event.position, event.label
+        elif isinstance(event, RowDone):
+            self.done, self.rate = event.done, event.examples_per_s
+            self.rows.appendleft(self._row(event))
+            return self._due()
+        elif isinstance(event, RunFinished):
+            self.status, self.error = event.status, event.error
+        self._last_update = self.clock()
+        return True
+
+    def _due(self) -> bool:
+        now = self.clock()
+        if now - self._last_update < UPDATE_EVERY_S:
+            return False
+        self._last_update = now
+        return True
+
+    def _row(self, event: RowDone) -> list[Any]:
+        r = event.result
+        tag = self.tags[event.position] if event.position < len(self.tags) else event.position
+        prediction = r.prediction if r.prediction is not None else (r.output or "")
+        return [
+            tag,
+            r.example_index,
+            r.gold,
+            prediction,
+            "✓" if r.correct else "✗",
+            round(r.latency_ms),
+        ]
+
+    def live_rows(self) -> list[list[Any]]:
+        """The latest LIVE_ROWS rows, newest first."""
+        return list(self.rows)
+
+    def progress_html(self) -> str:
+        """A bar and one line: 123 / 400 rows · 12.3 ex/s · cell 2/4: label · ~25 s left."""
+        share = self.done / self.total if self.total else 0.0
+        parts = [f"{self.done} / {self.total} rows"]
+        if self.rate > 0:
+            parts.append(f"{self.rate:.1f} ex/s")
+        if self.cell >= 0:
+            parts.append(f"cell {self.cell + 1}/{self.n_cells}: {self.cell_label}")
+        if self.status is not None:
+            parts.append(f"run #{self.run_id} {self.status}")
+        elif self.stopping:
+            parts.append("stopping at the next batch…")
+        elif self.rate > 0 and self.total > self.done:
+            parts.append(f"~{(self.total - self.done) / self.rate:.0f} s left")
+        state = self.status or ("stopping" if self.stopping else "running")
+        return progress_bar(share, " · ".join(parts), state)
+
+
+def progress_bar(share: float, text: str, state: str) -> str:
+    width = max(0.0, min(1.0, share)) * 100
+    return (
+        f'<div class="cmp-progress" data-state="{escape(state)}">'
+        f'<div class="cmp-progress-track"><div class="cmp-progress-fill" '
+        f'style="width:{width:.1f}%"></div></div>'
+        f'<div class="cmp-progress-text">{escape(text)}</div></div>'
+    )

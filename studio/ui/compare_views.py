@@ -1,0 +1,241 @@
+"""Compare tab formatting without gradio: tables of a run's summary, per-example grid and details.
+
+Every function takes store records or summaries and returns plain values (strings, lists of rows),
+so the views can be tested on a real run without a browser. The chart is in compare_chart.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from studio.compare.summary import ConfigSummary, SeedGroup
+from studio.datasets import Dataset
+from studio.metrics import Estimate
+from studio.store.records import ComparisonConfig, ComparisonResult, ComparisonRun
+
+GRID_FILTERS = ("all", "disagreements", "failures")
+GRID_FIXED = ["#", "prompt (end)", "gold"]  # the columns before one column per config
+GRID_MAX_ROWS = 1000
+PAST_RUN_HEADERS = ["run", "started", "name", "data", "scoring", "configs", "rows", "status"]
+SEED_HEADERS = ["model", "template", "shots", "seeds", "accuracy mean ± std", "per seed"]
+SCORE_HEADERS = ["choice", "logprob", "bytes", "per char", "predicted"]
+PREVIEW_ROWS = 5
+
+
+def config_tags(configs: Sequence[ComparisonConfig]) -> list[str]:
+    """Short unique names for a run's configs: "C1 · 0-shot", naming only what varies."""
+    fields = [(c.model_spec, c.template_name, f"{c.shots}-shot", f"seed {c.seed}") for c in configs]
+    varying = [i for i in range(4) if len({f[i] for f in fields}) > 1]
+    return [" · ".join([f"C{n}", *(f[i] for i in varying)]) for n, f in enumerate(fields, start=1)]
+
+
+def estimate_text(estimate: Estimate | None) -> str:
+    """0.812 [0.781, 0.843]; a dash when there is nothing to estimate."""
+    if estimate is None or math.isnan(estimate.value):
+        return "–"
+    return f"{estimate.value:.3f} [{estimate.low:.3f}, {estimate.high:.3f}]"
+
+
+def summary_headers(scoring: str) -> list[str]:
+    second = "acc_norm [95% CI]" if scoring == "loglik" else "mean score [95% CI]"
+    return [
+        "config",
+        "model",
+        "template",
+        "shots",
+        "seed",
+        "n",
+        "accuracy [95% CI]",
+        second,
+        "ex/s",
+    ]
+
+
+def summary_rows(summaries: Sequence[ConfigSummary], scoring: str) -> list[list[Any]]:
+    """One row per configuration, in grid order."""
+    rows = []
+    for s in sorted(summaries, key=lambda s: s.position):
+        second = s.acc_norm if scoring == "loglik" else s.mean_score
+        rows.append(
+            [
+                f"C{s.position + 1}",
+                s.model,
+                f"{s.template}@v{s.template_version}",
+                s.shots,
+                s.seed,
+                s.n,
+                estimate_text(s.accuracy),
+                estimate_text(second),
+                round(s.examples_per_s, 1),
+            ]
+        )
+    return rows
+
+
+def seed_rows(groups: Sequence[SeedGroup]) -> list[list[Any]]:
+    """Cells equal but for the seed: mean ± sample std of accuracy across the seeds."""
+    return [
+        [
+            g.model,
+            g.template,
+            g.shots,
+            g.accuracy.n_seeds,
+            f"{g.accuracy.mean:.3f} ± {g.accuracy.std:.3f}",
+            ", ".join(f"{v:.3f}" for v in g.accuracy.values),
+        ]
+        for g in groups
+    ]
+
+
+def run_choice_label(run: ComparisonRun) -> str:
+    return f"#{run.id} · {run.status} · {run.dataset.name} · {len(run.configs)} configs"
+
+
+def past_run_rows(runs: Sequence[ComparisonRun]) -> list[list[Any]]:
+    return [
+        [
+            r.id,
+            r.created_at.strftime("%Y-%m-%d %H:%M"),
+            r.name or "",
+            r.dataset.name,
+            r.scoring,
+            len(r.configs),
+            f"{r.results_done}/{r.n_examples * len(r.configs)}",
+            r.status,
+        ]
+        for r in runs
+    ]
+
+
+def run_markdown(run: ComparisonRun) -> str:
+    """The header above a run's results: what ran, on what, and how it ended."""
+    config = run.config
+    total = run.n_examples * len(run.configs)
+    pool = f"shot pool `{run.shot_pool.name}`" if run.shot_pool else "no separate shot pool"
+    when = run.created_at.strftime("%Y-%m-%d %H:%M:%S")
+    lines = [
+        f"### Run #{run.id}{f' — {run.name}' if run.name else ''} · **{run.status}**",
+        f"`{run.dataset.name}` ({run.dataset.format}, sha256 {run.dataset.content_hash[:10]}) · "
+        f"{pool} · {run.n_examples} examples × {len(run.configs)} configs · "
+        f"**{run.results_done}/{total}** rows · scoring {run.scoring} · "
+        f"selection {config.get('selection', 'first')} · started {when}",
+    ]
+    if run.error:
+        lines.append(f"> {run.error}")
+    return "\n\n".join(lines)
+
+
+# ---------------------------------------------------------------------------------------------
+# The per-example grid
+
+
+@dataclass(frozen=True)
+class Grid:
+    headers: list[str]
+    rows: list[list[Any]]
+    note: str
+
+
+def _mark(result: ComparisonResult | None) -> str:
+    if result is None:
+        return ""
+    shown = result.prediction if result.prediction is not None else (result.output or "")
+    shown = " ".join(shown.split())
+    shown = shown if len(shown) <= 60 else shown[:57] + "..."
+    return f"{'✓' if result.correct else '✗'} {shown}"
+
+
+def prompt_end(prompt: str, width: int = 70) -> str:
+    """The last characters of a prompt, whitespace collapsed: where the example itself is."""
+    flat = " ".join(prompt.split())
+    return flat if len(flat) <= width else "…" + flat[-(width - 1) :]
+
+
+def _keep(cells: list[ComparisonResult], view: str) -> bool:
+    if view == "failures":
+        return any(not r.correct for r in cells)
+    if view == "disagreements":
+        return len({r.prediction for r in cells}) > 1
+    return True
+
+
+def grid_table(run: ComparisonRun, results: Sequence[ComparisonResult], view: str = "all") -> Grid:
+    """One row per example and one column per config (✓/✗ and the prediction)."""
+    if view not in GRID_FILTERS:
+        raise ValueError(f"grid filter must be one of {', '.join(GRID_FILTERS)}; got {view!r}")
+    ids = [c.id for c in run.configs]
+    by_example: dict[int, dict[int, ComparisonResult]] = defaultdict(dict)
+    for result in results:
+        by_example[result.example_index][result.config_id] = result
+    rows: list[list[Any]] = []
+    matched = 0
+    for index in sorted(by_example):
+        cells = by_example[index]
+        if not _keep(list(cells.values()), view):
+            continue
+        matched += 1
+        if len(rows) < GRID_MAX_ROWS:
+            first = next(iter(cells.values()))
+            marks = [_mark(cells.get(config_id)) for config_id in ids]
+            rows.append([index, prompt_end(first.prompt_text), first.gold, *marks])
+    note = f"{matched} of {len(by_example)} examples ({view})"
+    if matched > len(rows):
+        note += f"; showing the first {len(rows)}"
+    return Grid([*GRID_FIXED, *config_tags(run.configs)], rows, note)
+
+
+def grid_widths(n_configs: int) -> list[str | int]:
+    """Column widths that keep every config column on screen: the prompt gets a third."""
+    each = 54 / max(n_configs, 1)
+    return ["6%", "32%", "8%", *[f"{each:.2f}%"] * n_configs]
+
+
+def grid_position(column: int, n_configs: int) -> int:
+    """The config position of a clicked grid column (the first config for the fixed columns)."""
+    position = column - len(GRID_FIXED)
+    return position if 0 <= position < n_configs else 0
+
+
+def cell_markdown(run: ComparisonRun, position: int, result: ComparisonResult) -> str:
+    config = run.configs[position]
+    verdict = "✓ correct" if result.correct else "✗ wrong"
+    score = f" · score {result.score:.3f}" if result.score is not None else ""
+    return (
+        f"**Example {result.example_index}** · {config_tags(run.configs)[position]} "
+        f"(`{config.label}`)  \n"
+        f"gold **{result.gold}** · prediction **{result.prediction}** · {verdict}{score} · "
+        f"{result.prompt_tokens} prompt tokens · {result.latency_ms:.0f} ms"
+    )
+
+
+def choice_score_rows(result: ComparisonResult) -> list[list[Any]]:
+    """Log-likelihood of every choice (summed over its tokens), its length in bytes as scored,
+    the per-character value acc_norm compares, and which choice was predicted."""
+    rows = []
+    for item in result.choice_scores or []:
+        choice, logprob = str(item["choice"]), float(item["logprob"])
+        per_char = logprob / max(len(choice), 1)
+        picked = "◀" if choice == result.prediction else ""
+        rows.append([choice, round(logprob, 4), item.get("length"), round(per_char, 4), picked])
+    return rows
+
+
+# ---------------------------------------------------------------------------------------------
+# Data previews
+
+
+def dataset_markdown(dataset: Dataset) -> str:
+    columns = ", ".join(f"`{c}`" for c in dataset.columns)
+    return f"**{dataset.name}** · {dataset.format} · {len(dataset)} rows · columns: {columns}"
+
+
+def preview_rows(dataset: Dataset, n: int = PREVIEW_ROWS, width: int = 120) -> list[list[str]]:
+    def cell(value: Any) -> str:
+        text = "" if value is None else str(value)
+        return text if len(text) <= width else text[: width - 3] + "..."
+
+    return [[cell(row[c]) for c in dataset.columns] for row in dataset.preview(n)]

@@ -1,0 +1,132 @@
+"""Drive the Compare tab in Debian chromium: set up a 2-config grid, run it, read its results."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT, SHARED_DATA
+
+pytestmark = [pytest.mark.browser, pytest.mark.model]
+
+SST2 = SHARED_DATA / "sst2"
+README_SCREENSHOT = ROOT / "assets" / "screenshots" / "compare.png"
+CI = r"\d\.\d{3} \[\d\.\d{3}, \d\.\d{3}\]"
+
+
+def text_of(selector: str) -> str:
+    return f"(document.querySelector('{selector}')?.innerText || '')"
+
+
+def fill_path(page, elem_id: str, value: str) -> None:
+    box = page.locator(f"#{elem_id}").locator("textarea, input").first
+    box.fill(value)
+    box.press("Enter")
+
+
+def test_compare_tab_runs_a_grid_and_shows_its_results(
+    browser, studio_server, artifacts: Path, tmp_path: Path
+) -> None:
+    if not (SST2 / "validation.tsv").exists():
+        pytest.skip(f"public test data missing: {SST2} (see ../shared/data/README.md)")
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.goto(studio_server.url)
+    page.get_by_role("tab", name="Compare").click()
+
+    # An uploaded file that cannot be read: the error names the file and the line.
+    bad = tmp_path / "broken.csv"
+    bad.write_text("text,label\nfine,1\nnot,fine,at all\n", encoding="utf-8")
+    page.locator("#compare-data-upload").locator("xpath=..").locator(
+        "input[type=file]"
+    ).set_input_files(bad)
+    page.get_by_text("broken.csv: line 3: expected 2 fields", exact=False).first.wait_for()
+
+    # Data and shot pool: each shows its size, columns and first rows once loaded.
+    fill_path(page, "compare-data-path", str(SST2 / "validation.tsv"))
+    page.wait_for_function(f"{text_of('#compare-data-info')}.includes('872 rows')")
+    assert "sentence" in page.locator("#compare-data-info").inner_text()
+    page.locator("#compare-data-preview").get_by_text("charming and often affecting").wait_for()
+    fill_path(page, "compare-pool-path", str(SST2 / "validation.tsv"))
+    page.wait_for_function(f"{text_of('#compare-pool-warning')}.includes('evaluation data file')")
+
+    page.locator("#compare-templates input").click()
+    page.get_by_role("option", name="sst2-sentiment-completion", exact=True).click()
+    page.keyboard.press("Escape")
+    assert "smollm2-135m-instruct" in page.locator("#compare-models").inner_text()
+    page.locator("#compare-shots").locator("textarea, input").first.fill("0,2")
+    page.locator("#compare-limit input").fill("8")
+
+    # The same file as data and shot pool is refused before anything is stored.
+    page.locator("#compare-start").click()
+    page.get_by_text("same file", exact=False).first.wait_for(timeout=30_000)
+    page.wait_for_function("() => !document.querySelector('#compare-start').disabled")
+
+    fill_path(page, "compare-pool-path", str(SST2 / "train.tsv"))
+    page.wait_for_function(f"{text_of('#compare-pool-info')}.includes('rows')")
+    page.wait_for_function(f"!{text_of('#compare-pool-warning')}.includes('evaluation data')")
+    page.locator("#compare-start").click()
+
+    # Rows stream in; then the summary shows both configurations with their intervals.
+    page.wait_for_function(f"{text_of('#compare-live')}.includes('C1')", timeout=180_000)
+    page.wait_for_function(
+        f"() => ({text_of('#compare-summary')}.match(/{CI}/g) || []).length >= 4",
+        timeout=180_000,
+    )
+    summary = page.locator("#compare-summary").inner_text()
+    assert "C1" in summary and "C2" in summary and "sst2-sentiment-completion@v1" in summary
+    status = page.locator("#compare-status").inner_text()
+    first_run = re.search(r"Run #(\d+) completed: 16/16 rows", status)
+    assert first_run, status
+    assert f"Run #{first_run[1]} · completed" in page.locator("#compare-run-info").inner_text()
+    assert "16 / 16 rows" in page.locator("#compare-progress").inner_text()
+    assert page.locator("#compare-chart svg rect.cmp-bar").count() == 2
+    assert page.locator("#compare-chart svg line.cmp-ci").count() == 2
+    assert "completed" in page.locator("#compare-past-runs").inner_text()
+
+    # The grid: filter, then open one cell's exact prompt and choice scores.
+    page.locator("#compare-grid-filter").get_by_text("failures", exact=True).click()
+    page.wait_for_function(f"{text_of('#compare-grid-note')}.includes('(failures)')")
+    page.locator("#compare-grid-filter").get_by_text("all", exact=True).click()
+    page.wait_for_function(f"{text_of('#compare-grid-note')}.includes('8 of 8 examples (all)')")
+    page.locator("#compare-grid [data-testid='cell-0-4']").click()  # example 0, config C2
+    page.wait_for_function(f"{text_of('#compare-cell-prompt')}.includes('Sentiment:')")
+    assert "C2" in page.locator("#compare-cell-info").inner_text()
+    assert "positive" in page.locator("#compare-cell-scores").inner_text()
+
+    page.locator("#compare-cell-prompt").scroll_into_view_if_needed()
+    shot = artifacts / "compare.png"
+    page.screenshot(path=str(shot), full_page=True)
+    README_SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy(shot, README_SCREENSHOT)
+
+    # Stop: a long run ends at the next batch, keeps its rows and is listed as stopped.
+    page.locator("#compare-shots").locator("textarea, input").first.fill("0")
+    page.locator("#compare-limit input").fill("120")
+    page.locator("#compare-start").click()
+    page.wait_for_function(
+        f"/[1-9][0-9]* \\/ 120 rows/.test({text_of('#compare-progress')})", timeout=180_000
+    )
+    page.locator("#compare-stop").click()
+    page.wait_for_function(f"/Run #[0-9]+ stopped/.test({text_of('#compare-status')})")
+    stopped = re.search(r"Run #(\d+) stopped", page.locator("#compare-status").inner_text())
+    assert stopped and stopped[1] != first_run[1]
+    assert f"Run #{stopped[1]} · stopped" in page.locator("#compare-run-info").inner_text()
+    page.wait_for_function(f"{text_of('#compare-past-runs')}.includes('stopped')")
+
+    # Resume: only the missing rows are scored, then the run is complete.
+    page.locator("#compare-resume").click()
+    done = f"Run #{stopped[1]} completed: 120/120"
+    page.wait_for_function(f"{text_of('#compare-status')}.includes('{done}')", timeout=300_000)
+    assert f"Run #{stopped[1]} · completed" in page.locator("#compare-run-info").inner_text()
+    assert not page.locator("#compare-resume").is_visible()
+
+    # Past runs: reopen the first run from the list.
+    ids = page.locator("#compare-past-runs [role='gridcell'][data-col='0']")
+    ids.filter(has_text=re.compile(rf"^\s*{first_run[1]}\s*$")).click()
+    reopened = f"Run #{first_run[1]} · completed"
+    page.wait_for_function(f"{text_of('#compare-run-info')}.includes('{reopened}')")
+    assert page.locator("#compare-chart svg line.cmp-ci").count() == 2
+    page.close()

@@ -1,0 +1,343 @@
+"""The Compare tab without a browser: its formatting on a real run, its pacing, its form."""
+
+from __future__ import annotations
+
+import os
+import re
+import xml.etree.ElementTree as ET
+from collections.abc import Iterator
+from pathlib import Path
+from types import SimpleNamespace
+
+import gradio as gr
+import pytest
+
+from studio.compare.engine import CellStarted, RowDone, RunFinished, RunStarted
+from studio.compare.summary import ConfigSummary, seed_groups, summarize_run
+from studio.metrics import Estimate
+from studio.services import Services, create_services
+from studio.settings import load_settings
+from studio.store.records import ComparisonResult
+from studio.ui.compare import CompareRun
+from studio.ui.compare_chart import accuracy_chart_svg
+from studio.ui.compare_live import LIVE_ROWS, UPDATE_EVERY_S, LiveRun
+from studio.ui.compare_results import build_results_panel
+from studio.ui.compare_setup import build_setup_form
+from studio.ui.compare_values import parse_ints, parse_mapping, same_file
+from studio.ui.compare_views import (
+    GRID_FIXED,
+    choice_score_rows,
+    config_tags,
+    estimate_text,
+    grid_position,
+    grid_table,
+    past_run_rows,
+    run_markdown,
+    seed_rows,
+    summary_rows,
+)
+from tests.conftest import SHARED_DATA
+
+SST2 = SHARED_DATA / "sst2"
+CI = re.compile(r"^\d\.\d{3} \[\d\.\d{3}, \d\.\d{3}\]$")
+
+
+@pytest.fixture(scope="module")
+def services(tmp_path_factory: pytest.TempPathFactory, model_home: Path) -> Iterator[Services]:
+    home = tmp_path_factory.mktemp("compare-ui-home")
+    (model_home / "models").mkdir(parents=True, exist_ok=True)
+    os.symlink(model_home / "models", home / "models")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("HF_HUB_OFFLINE", "1")
+        services = create_services(load_settings(home=home, offline=True))
+        yield services
+        services.close()
+
+
+def form_values(**overrides: object) -> dict[str, object]:
+    """The Start inputs as the browser sends them (strings, floats, lists)."""
+    values: dict[str, object] = {
+        "data": str(SST2 / "validation.tsv"),
+        "shot_pool": str(SST2 / "train.tsv"),
+        "templates": ["sst2-sentiment-completion"],
+        "models": ["smollm2-135m-instruct"],
+        "shots": "0, 2",
+        "seeds": "1,2",
+        "limit": 8.0,
+        "pool_size": 100.0,
+        "scoring": "loglik",
+        "selection": "random",
+        "quantization": "none",
+        "metric": "exact",
+        "regex": "",
+        "max_new_tokens": 16.0,
+        "temperature": 0.0,
+        "batch_rows": 16.0,
+        "label_column": "",
+        "column_map": "",
+        "name": " ui test ",
+    }
+    values.update(overrides)
+    return values
+
+
+@pytest.fixture(scope="module")
+def tab(services: Services) -> SimpleNamespace:
+    with gr.Blocks():
+        form = build_setup_form(services)
+        panel = build_results_panel(services)
+    return SimpleNamespace(form=form, panel=panel, runner=CompareRun(services, form, panel))
+
+
+class Outputs:
+    """A handler's returned values by output component, as gradio assigns them."""
+
+    def __init__(self, components: list[object], values: tuple[object, ...]) -> None:
+        assert len(components) == len(values)
+        self.components, self.values = components, values
+
+    def __getitem__(self, component: object) -> object:
+        return self.values[next(i for i, c in enumerate(self.components) if c is component)]
+
+
+# Stand-ins for the tab's own components (progress, live rows, status, Start).
+PROGRESS, LIVE, STATUS, START = "progress", "live", "status", "start"
+
+
+def config_of(tab: SimpleNamespace, **overrides: object):
+    values = form_values(**overrides)
+    return tab.form.config(tuple(values[name] for name in tab.form.fields))
+
+
+# ---------------------------------------------------------------------------------------------
+# No model needed
+
+
+def test_the_form_parses_into_the_cli_config(tab) -> None:
+    config = config_of(tab)
+    assert config.shots == [0, 2] and config.seeds == [1, 2] and config.limit == 8
+    assert config.name == "ui test" and config.regex is None and config.label_column is None
+    assert config.n_configs == 4
+    assert config_of(tab, limit=None).limit is None
+    blank = config_of(tab, max_new_tokens=None, pool_size=None, batch_rows=None)
+    assert (blank.max_new_tokens, blank.pool_size, blank.batch_rows) == (16, 100, 16)
+
+
+def test_bad_form_values_are_clear_errors(tab) -> None:
+    with pytest.raises(gr.Error, match=r"'shots'.*comma-separated"):
+        config_of(tab, shots="0, five")
+    with pytest.raises(gr.Error, match="'seeds': give at least one"):
+        config_of(tab, seeds=" ")
+    with pytest.raises(gr.Error, match="templates"):
+        config_of(tab, templates=[])
+    with pytest.raises(gr.Error, match="shot counts must be between 0 and 64"):
+        config_of(tab, shots="0,100")
+    with pytest.raises(gr.Error, match="column mapping"):
+        config_of(tab, column_map="label")
+    assert config_of(tab, column_map="sentence=text").column_map == {"sentence": "text"}
+
+
+def test_parse_values_and_same_file(tmp_path: Path) -> None:
+    assert parse_ints("0; 1 ,5", "shots") == [0, 1, 5]
+    assert parse_mapping(" sentence = text,\nlabel=stars, ") == {
+        "sentence": "text",
+        "label": "stars",
+    }
+    assert parse_mapping("") == {}
+    with pytest.raises(ValueError, match="'column mapping': 'sentence' is not variable=column"):
+        parse_mapping("sentence")
+    (tmp_path / "a.csv").write_text("x\n1\n")
+    assert same_file(tmp_path / "a.csv", f"{tmp_path}/../{tmp_path.name}/a.csv")
+    assert not same_file(tmp_path / "a.csv", "")
+
+
+def test_live_updates_are_paced() -> None:
+    now = [0.0]
+    live = LiveRun(n_cells=2, tags=["C1", "C2"], clock=lambda: now[0])
+    assert live.apply(RunStarted(run_id=7, total=200))
+    assert live.apply(CellStarted(0, "m · t · 0-shot · seed 0"))
+    result = ComparisonResult(
+        config_id=1, example_index=0, prompt_text="p", gold="a", prediction="b", correct=False,
+        latency_ms=12.3, prompt_tokens=3,
+    )  # fmt: skip
+    due = []
+    for done in range(1, 101):
+        now[0] += 0.01  # 100 rows/s
+        due.append(live.apply(RowDone(0, result, done, 200, 100.0)))
+    assert sum(due) == pytest.approx(100 * 0.01 / UPDATE_EVERY_S, abs=1)
+    assert len(live.live_rows()) == LIVE_ROWS
+    assert live.live_rows()[0] == ["C1", 0, "a", "b", "✗", 12]
+    html = live.progress_html()
+    assert "100 / 200 rows" in html and "100.0 ex/s" in html and "cell 1/2" in html
+    assert 'style="width:50.0%"' in html
+    assert live.apply(RunFinished(7, "stopped"))
+    assert "run #7 stopped" in live.progress_html()
+
+
+def summary(position: int, value: float, low: float, high: float, n: int = 8) -> ConfigSummary:
+    estimate = Estimate(value, low, high, n)
+    return ConfigSummary(
+        position + 1, position, f"m · t · {position}-shot · seed 0", "m", "t", 1, position, 0, n,
+        estimate, None, None, 10.0,
+    )  # fmt: skip
+
+
+def test_the_chart_draws_bars_with_ci_whiskers() -> None:
+    nan = float("nan")
+    svg = accuracy_chart_svg(
+        [summary(0, 0.5, 0.25, 0.75), summary(1, 0.875, 0.625, 1.0), summary(2, nan, nan, nan, 0)],
+        ["C1 · 0-shot", "C2 · 1-shot", "C3 · 2-shot"],
+    )
+    root = ET.fromstring(svg)  # well-formed XML
+    ns = {"s": "http://www.w3.org/2000/svg"}
+    bars = root.findall(".//s:rect[@class='cmp-bar']", ns)
+    whiskers = root.findall(".//s:line[@class='cmp-ci']", ns)
+    assert len(bars) == 2 and len(whiskers) == 2
+    assert len(root.findall(".//s:line[@class='cmp-ci-cap']", ns)) == 4
+    # Bars scale with accuracy, whiskers span the interval.
+    assert float(bars[1].get("width")) / float(bars[0].get("width")) == pytest.approx(1.75)
+    first = whiskers[0]
+    assert float(first.get("x2")) - float(first.get("x1")) == pytest.approx(
+        float(bars[0].get("width"))
+    )
+    assert "0.875 [0.625, 1.000]" in svg and "no results yet" in svg and "C3 · 2-shot" in svg
+
+
+def test_estimate_text() -> None:
+    assert estimate_text(Estimate(0.8125, 0.78125, 0.84375, 32)) == "0.812 [0.781, 0.844]"
+    assert estimate_text(None) == "–"
+    assert estimate_text(Estimate(float("nan"), float("nan"), float("nan"), 0)) == "–"
+
+
+# ---------------------------------------------------------------------------------------------
+# On a real run: SmolLM2 over SST-2
+
+
+@pytest.fixture(scope="module")
+def run_id(services: Services, tab: SimpleNamespace) -> int:
+    if not (SST2 / "validation.tsv").exists():
+        pytest.skip(f"public test data missing: {SST2}")
+    events = list(services.comparisons.run(config_of(tab)))
+    assert isinstance(events[-1], RunFinished) and events[-1].status == "completed"
+    return events[0].run_id
+
+
+@pytest.mark.model
+def test_summary_and_seed_tables(services, run_id) -> None:
+    summaries = summarize_run(services.store, run_id)
+    rows = summary_rows(summaries, "loglik")
+    assert [r[0] for r in rows] == ["C1", "C2", "C3", "C4"]
+    assert [(r[3], r[4], r[5]) for r in rows] == [(0, 1, 8), (0, 2, 8), (2, 1, 8), (2, 2, 8)]
+    assert rows[0][2] == "sst2-sentiment-completion@v1"
+    assert all(CI.match(r[6]) and CI.match(r[7]) and r[8] > 0 for r in rows)
+    seeds = seed_rows(seed_groups(summaries))
+    assert [(s[2], s[3]) for s in seeds] == [(0, 2), (2, 2)]
+    assert re.match(r"^\d\.\d{3} ± \d\.\d{3}$", seeds[0][4])
+    assert seeds[0][4].endswith("± 0.000")  # zero-shot prompts do not depend on the seed
+
+
+@pytest.mark.model
+def test_grid_filters_and_cell_details(services, run_id) -> None:
+    run = services.store.get_comparison_run(run_id)
+    results = services.store.comparison_results(run_id)
+    tags = config_tags(run.configs)
+    assert tags == ["C1 · 0-shot · seed 1", "C2 · 0-shot · seed 2", "C3 · 2-shot · seed 1",
+                    "C4 · 2-shot · seed 2"]  # fmt: skip
+    every = grid_table(run, results, "all")
+    assert every.headers == [*GRID_FIXED, *tags] and len(every.rows) == 8
+    assert every.rows[0][1].endswith("Sentiment:") and every.rows[0][2] == "positive"
+    assert all(cell[0] in "✓✗" for row in every.rows for cell in row[3:])
+    failures = grid_table(run, results, "failures")
+    assert all(any(c.startswith("✗") for c in row[3:]) for row in failures.rows)
+    disagreements = grid_table(run, results, "disagreements")
+    assert all(len({c[2:] for c in row[3:]}) > 1 for row in disagreements.rows)
+    assert f"{len(failures.rows)} of 8 examples (failures)" == failures.note
+    assert grid_position(3, 4) == 0 and grid_position(6, 4) == 3 and grid_position(1, 4) == 0
+
+    first = results[0]
+    scores = choice_score_rows(first)
+    assert [row[0] for row in scores] == ["negative", "positive"]
+    assert [row[4] for row in scores].count("◀") == 1
+    assert "completed" in run_markdown(run) and "**32/32** rows" in run_markdown(run)
+    assert past_run_rows([run])[0][6:] == ["32/32", "completed"]
+
+
+@pytest.mark.model
+def test_results_panel_renders_a_stored_run(tab, run_id) -> None:
+    panel = tab.panel
+    out = Outputs(panel.outputs, panel.render(run_id, "failures"))
+    assert out[panel.run_id] == run_id and not out[panel.resume].visible
+    assert list(out[panel.summary]["config"]) == ["C1", "C2", "C3", "C4"]
+    assert out[panel.chart].count('class="cmp-ci"') == 4
+    grid, note = out[panel.grid].value, out[panel.grid_note]
+    assert note.endswith("(failures)") and grid["headers"][:3] == GRID_FIXED
+    assert all("✗" in " ".join(row[3:]) for row in grid["data"])
+
+
+@pytest.mark.model
+def test_reopening_a_run_and_selecting_a_cell(tab, services, run_id) -> None:
+    row = past_run_rows(services.store.list_comparison_runs())[-1]
+    panel = tab.panel
+    opened = Outputs(
+        [*panel.outputs, *panel.cell_outputs],
+        panel.open_run("all", SimpleNamespace(row_value=row, index=[0, 3])),
+    )
+    assert opened[panel.run_id] == run_id and "Select a cell" in opened[panel.cell_info]
+    grid_row = opened[panel.grid].value["data"][2]
+    info, prompt, scores, output = tab.panel.show_cell(
+        run_id,
+        SimpleNamespace(row_value=grid_row, index=[2, 5]),  # column 5: C3, 2-shot
+    )
+    assert "**Example 2**" in info and "C3 · 2-shot · seed 1" in info
+    assert prompt.count("Sentiment:") == 3
+    assert " ".join(prompt.split()).endswith(grid_row[1][1:])  # the grid shows its end
+    assert [r[0] for r in scores.value["data"]] == ["negative", "positive"]
+    assert scores.visible and not output.visible
+
+
+@pytest.mark.model
+def test_the_start_handler_streams_and_stops(tab, services, run_id) -> None:
+    values = form_values(shots="0,2", seeds="0", limit=6.0, selection="first")
+    request = SimpleNamespace(session_hash="test-session")
+    outputs = tab.runner.outputs(PROGRESS, LIVE, STATUS, START)
+    updates = tab.runner.start(request, "all", tuple(values[n] for n in tab.form.fields))
+    first = Outputs(outputs, next(updates))
+    assert "Preparing" in first[PROGRESS] and first[START].interactive is False
+    seen, stopped = [first], False
+    for values_out in updates:
+        update = Outputs(outputs, values_out)
+        seen.append(update)
+        if len(update[LIVE]) and not stopped:  # rows are streaming: stop during the first cell
+            stopped = tab.runner.request_stop(request).startswith("Stopping")
+    assert stopped
+    final, panel = seen[-1], tab.panel
+    assert "stopped" in final[STATUS] and "6/12" in final[STATUS]
+    new_run = services.store.list_comparison_runs(limit=1)[0]
+    assert new_run.status == "stopped" and new_run.results_done == 6
+    assert final[panel.run_id] == new_run.id and "**stopped**" in final[panel.info]
+    assert final[START].interactive  # Start is enabled again
+    assert final[panel.resume].visible  # and Resume is offered
+
+    # Resume scores only the missing rows, then the run is complete.
+    resumed = Outputs(outputs, list(tab.runner.resume(request, "all", new_run.id))[-1])
+    assert "completed: 12/12" in resumed[STATUS] and not resumed[panel.resume].visible
+    run = services.store.get_comparison_run(new_run.id)
+    assert run.status == "completed" and run.results_done == 12
+
+
+@pytest.mark.model
+def test_a_generation_run_shows_scores_and_the_generated_output(tab, services, run_id) -> None:
+    config = config_of(tab, scoring="generate", shots="0", seeds="0", limit=3.0, max_new_tokens=4.0)
+    events = list(services.comparisons.run(config))
+    generated = events[0].run_id
+    panel = tab.panel
+    out = Outputs(panel.outputs, panel.render(generated, "all"))
+    assert list(out[panel.summary].columns)[7] == "mean score [95% CI]"
+    assert CI.match(out[panel.summary].iloc[0, 7])
+    grid_row = out[panel.grid].value["data"][0]
+    info, prompt, scores, output = panel.show_cell(
+        generated, SimpleNamespace(row_value=grid_row, index=[0, 3])
+    )
+    assert "score" in info and prompt.endswith("Sentiment:")
+    assert output.visible and not scores.visible
+    assert output.value == services.store.comparison_results(generated)[0].output
