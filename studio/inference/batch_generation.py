@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from studio.inference import compute
+from studio.inference.generation import generate_kwargs
 from studio.inference.params import SamplingParams
 
 
@@ -70,17 +71,7 @@ def _generate(
     width = max(len(ids) for ids in batch)
     ids = torch.tensor([[pad] * (width - len(s)) + s for s in batch], device=model.device)
     mask = torch.tensor([[0] * (width - len(s)) + [1] * len(s) for s in batch], device=model.device)
-    kwargs: dict[str, Any] = {"max_new_tokens": params.max_new_tokens, "pad_token_id": pad}
-    if params.greedy:
-        kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
-    else:
-        kwargs.update(
-            do_sample=True, temperature=params.temperature, top_p=params.top_p, top_k=params.top_k
-        )
-    if params.stop:
-        kwargs.update(stop_strings=list(params.stop), tokenizer=tokenizer)
-    if params.repetition_penalty != 1.0:
-        kwargs["repetition_penalty"] = params.repetition_penalty
+    kwargs = generate_kwargs(params, tokenizer)
     torch.manual_seed(seed)
     with torch.inference_mode():
         out = model.generate(input_ids=ids, attention_mask=mask, **kwargs)

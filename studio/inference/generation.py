@@ -37,11 +37,13 @@ def _stop_on_event(stop_event: threading.Event) -> Any:
     return _StopOnEvent()
 
 
-def _generate_kwargs(params: SamplingParams, tokenizer: Any) -> dict[str, Any]:
+def generate_kwargs(params: SamplingParams, tokenizer: Any) -> dict[str, Any]:
+    """`model.generate` arguments for these sampling parameters (shared by every generator)."""
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     kwargs: dict[str, Any] = {
         "max_new_tokens": params.max_new_tokens,
         "repetition_penalty": params.repetition_penalty,
-        "pad_token_id": tokenizer.pad_token_id,
+        "pad_token_id": pad,
     }
     if params.greedy:
         kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
@@ -73,7 +75,7 @@ def stream_generate(
     prompt_len = int(inputs["input_ids"].shape[1])
     seed = params.seed if params.seed is not None else random.randrange(2**32)
     streamer = TextIteratorStreamer(tokenizer, skip_prompt=True, skip_special_tokens=True)
-    kwargs = _generate_kwargs(params, tokenizer)
+    kwargs = generate_kwargs(params, tokenizer)
     kwargs["stopping_criteria"] = StoppingCriteriaList([_stop_on_event(stop_event)])
     outcome: dict[str, Any] = {}
 
