@@ -9,8 +9,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from studio.inference import compute
-from studio.inference.generation import generate_kwargs
+from studio.inference.generation import cut_at_stop, generate_kwargs
 from studio.inference.params import SamplingParams
+from studio.inference.scoring import left_padded
 
 
 @dataclass(frozen=True)
@@ -49,16 +50,11 @@ def generate_batch(
         for (index, ids), new_ids in zip(batch, outputs, strict=True):
             yield Generated(
                 index=index,
-                text=_cut(tokenizer.decode(new_ids, skip_special_tokens=True), params.stop),
+                text=cut_at_stop(tokenizer.decode(new_ids, skip_special_tokens=True), params.stop),
                 prompt_tokens=len(ids),
                 completion_tokens=len(new_ids),
                 latency_s=share,
             )
-
-
-def _cut(text: str, stops: Sequence[str]) -> str:
-    cut = min((text.find(s) for s in stops if s in text), default=-1)
-    return text[:cut] if cut >= 0 else text
 
 
 def _generate(
@@ -69,8 +65,7 @@ def _generate(
     tokenizer, model = loaded.tokenizer, loaded.model
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     width = max(len(ids) for ids in batch)
-    ids = torch.tensor([[pad] * (width - len(s)) + s for s in batch], device=model.device)
-    mask = torch.tensor([[0] * (width - len(s)) + [1] * len(s) for s in batch], device=model.device)
+    ids, mask = left_padded(batch, pad, model.device)
     kwargs = generate_kwargs(params, tokenizer)
     torch.manual_seed(seed)
     with torch.inference_mode():

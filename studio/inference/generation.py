@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,6 +35,12 @@ def _stop_on_event(stop_event: threading.Event) -> Any:
             return stop_event.is_set()
 
     return _StopOnEvent()
+
+
+def cut_at_stop(text: str, stops: Sequence[str]) -> str:
+    """The text before the earliest stop string (unchanged when none occurs)."""
+    cut = min((text.find(s) for s in stops if s in text), default=-1)
+    return text[:cut] if cut >= 0 else text
 
 
 def generate_kwargs(params: SamplingParams, tokenizer: Any) -> dict[str, Any]:
@@ -144,9 +150,9 @@ def _finish(
         reason = "stopped"
     elif count and int(generated[-1]) in eos_ids:
         reason = "eos"
-    cut = min((text.find(s) for s in params.stop if s in text), default=-1)
-    if cut >= 0:
-        text, reason = text[:cut], "stop_string"
+    trimmed = cut_at_stop(text, params.stop)
+    if trimmed != text:
+        text, reason = trimmed, "stop_string"
     return GenerationResult(
         text=text,
         prompt_tokens=prompt_len,

@@ -44,9 +44,10 @@ class _Encoded:
     continuations: list[list[int]]
 
 
-def encode(tokenizer: Any, prompt: str, continuation: str, add_special_tokens: bool) -> list[int]:
+def encode(
+    tokenizer: Any, prompt: str, prompt_ids: list[int], continuation: str, add_special_tokens: bool
+) -> list[int]:
     """Continuation token ids as they appear after the prompt (tokenized together when possible)."""
-    prompt_ids = tokenizer(prompt, add_special_tokens=add_special_tokens)["input_ids"]
     whole = tokenizer(prompt + continuation, add_special_tokens=add_special_tokens)["input_ids"]
     if whole[: len(prompt_ids)] == prompt_ids and len(whole) > len(prompt_ids):
         return list(whole[len(prompt_ids) :])
@@ -78,8 +79,8 @@ def score_choices(
     tokenizer = loaded.tokenizer
     encoded = []
     for i, (prompt, options) in enumerate(zip(prompts, choices, strict=True)):
-        ids = tokenizer(prompt, add_special_tokens=add_special_tokens)["input_ids"]
-        conts = [encode(tokenizer, prompt, c, add_special_tokens) for c in options]
+        ids = list(tokenizer(prompt, add_special_tokens=add_special_tokens)["input_ids"])
+        conts = [encode(tokenizer, prompt, ids, c, add_special_tokens) for c in options]
         encoded.append(_Encoded(i, list(ids), conts))
     prefix_len = shared_prefix_length([e.prompt_ids for e in encoded]) if reuse_prefix else 0
     if prefix_len < MIN_SHARED_PREFIX:
@@ -117,7 +118,7 @@ def _batches(examples: list[_Encoded], batch_rows: int) -> Iterator[list[_Encode
         yield batch
 
 
-def _prefix_state(model: Any, prefix_ids: list[int]) -> tuple[Any, Any] | None:
+def _prefix_state(model: Any, prefix_ids: list[int]) -> Any | None:
     """Run the shared prefix once and keep its KV cache."""
     import torch
 
@@ -126,12 +127,12 @@ def _prefix_state(model: Any, prefix_ids: list[int]) -> tuple[Any, Any] | None:
     with torch.inference_mode():
         ids = torch.tensor([prefix_ids], device=model.device)
         out = model(input_ids=ids, use_cache=True, logits_to_keep=1)
-        return getattr(out, "cache", None) or out.past_key_values, None
+        return getattr(out, "cache", None) or out.past_key_values
 
 
 def _score_batch(
     model: Any,
-    prefix: tuple[Any, Any] | None,
+    prefix: Any | None,
     prefix_len: int,
     batch: list[_Encoded],
     tokenizer: Any,
@@ -147,10 +148,10 @@ def _score_batch(
 
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     queries = [e.prompt_ids[prefix_len:] for e in batch]
-    ids, mask = _left_padded(queries, pad, model.device)
+    ids, mask = left_padded(queries, pad, model.device)
     cache = None
     if prefix is not None:
-        cache = copy.deepcopy(prefix[0])
+        cache = copy.deepcopy(prefix)
         cache.batch_repeat_interleave(len(batch))
     full_mask = _with_prefix(mask, prefix_len)
     positions = (prefix_len + mask.cumsum(-1) - 1).clamp(min=prefix_len)
@@ -171,7 +172,7 @@ def _score_batch(
     return scores
 
 
-def _left_padded(seqs: list[list[int]], pad: int, device: Any) -> tuple[Any, Any]:
+def left_padded(seqs: list[list[int]], pad: int, device: Any) -> tuple[Any, Any]:
     import torch
 
     width = max(len(s) for s in seqs)
