@@ -50,6 +50,10 @@ class Settings(BaseSettings):
         default_factory=_default_cache_mb,
         description="Memory budget for loaded models; least recently used ones are evicted.",
     )
+    adapters_dir: Path = Field(
+        default_factory=lambda: Path(__file__).resolve().parents[1] / "adapters",
+        description="Where tuning runs write their adapters (one folder per adapter).",
+    )
     offline: bool | None = Field(
         default=None,
         description="Force offline (true) or online (false) mode; unset = detect on first need.",
@@ -62,7 +66,7 @@ class Settings(BaseSettings):
             raise ValueError("must be at least 64 (megabytes)")
         return value
 
-    @field_validator("home")
+    @field_validator("home", "adapters_dir")
     @classmethod
     def _expand_home(cls, value: Path) -> Path:
         return value.expanduser().resolve()
@@ -72,6 +76,11 @@ class Settings(BaseSettings):
         if self.db_url:
             return self.db_url
         return f"sqlite:///{self.home / 'studio.db'}"
+
+    @property
+    def tuning_dir(self) -> Path:
+        """Per-run working folders of training jobs: logs, checkpoints, the launched config."""
+        return self.home / "tuning"
 
     @property
     def models_dir(self) -> Path:

@@ -42,7 +42,7 @@ def settings(fresh_home: Path, monkeypatch: pytest.MonkeyPatch):
     from studio.settings import load_settings
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    return load_settings(home=fresh_home, offline=True)
+    return load_settings(home=fresh_home, offline=True, adapters_dir=fresh_home / "adapters")
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,1 @@
+"""LoRA / QLoRA instruction tuning: config, data formatting, the training worker, jobs, adapters."""
