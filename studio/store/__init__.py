@@ -1,13 +1,15 @@
 """Experiment store: the only place in Instruct Studio that speaks SQL.
 
 Everything the studio logs (playground exchanges and the models used, prompt template versions,
-datasets, zero/few-shot comparison runs and their results, and later tuning runs) goes through a
+datasets, zero/few-shot comparison runs and their results, tuning runs, their metric points
+and the adapters they produce) goes through a
 Store; callers work with frozen records, never ORM rows or SQL. Opening a store applies the
 bundled Alembic migrations.
 """
 
 from studio.store.engine import StoreError
 from studio.store.records import (
+    AdapterRecord,
     ComparisonConfig,
     ComparisonConfigSpec,
     ComparisonResult,
@@ -15,12 +17,15 @@ from studio.store.records import (
     DatasetRecord,
     ExchangeRecord,
     ExchangeSummary,
+    MetricPoint,
     ModelUse,
     TemplateVersion,
+    TuningRun,
 )
 from studio.store.store import Store, open_store
 
 __all__ = [
+    "AdapterRecord",
     "ComparisonConfig",
     "ComparisonConfigSpec",
     "ComparisonResult",
@@ -28,9 +33,11 @@ __all__ = [
     "DatasetRecord",
     "ExchangeRecord",
     "ExchangeSummary",
+    "MetricPoint",
     "ModelUse",
     "Store",
     "StoreError",
     "TemplateVersion",
+    "TuningRun",
     "open_store",
 ]

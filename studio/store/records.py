@@ -200,3 +200,76 @@ def check_exchange(record: ExchangeRecord) -> None:
     check_choice("finish_reason", record.finish_reason, FINISH_REASONS)
     if record.created_at is not None and record.created_at.tzinfo is None:
         raise ValueError("created_at must be timezone-aware (UTC); got a naive datetime")
+
+
+TUNING_STATUSES = (
+    "queued",
+    "running",
+    "completed",
+    "stopped",
+    "failed",
+    "interrupted",
+    "cancelled",
+)
+TUNING_FINISHED = ("completed", "stopped", "failed", "interrupted", "cancelled")
+TUNING_RESUMABLE = ("stopped", "failed", "interrupted")
+
+
+@dataclass(frozen=True, kw_only=True)
+class TuningRun:
+    """A training job. `progress` is the latest step, total steps, ETA and speed; `summary`
+    the final metrics once it ends; `work_dir` holds its log, checkpoints and config file."""
+
+    id: int
+    name: str
+    status: str
+    config: dict[str, Any]
+    base_model: str
+    dataset_id: int | None
+    template_version_id: int | None
+    work_dir: str
+    adapter_path: str
+    progress: dict[str, Any]
+    summary: dict[str, Any] | None
+    stop_requested: bool
+    resume: bool
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    error: str | None
+    host: str | None
+    pid: int | None
+
+    @property
+    def finished(self) -> bool:
+        return self.status in TUNING_FINISHED
+
+
+@dataclass(frozen=True, kw_only=True)
+class MetricPoint:
+    """One logged training step; eval points carry eval_loss, train points loss."""
+
+    step: int
+    epoch: float | None = None
+    loss: float | None = None
+    eval_loss: float | None = None
+    learning_rate: float | None = None
+    grad_norm: float | None = None
+    tokens_per_second: float | None = None
+    eta_seconds: float | None = None
+    created_at: datetime | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class AdapterRecord:
+    """A registered adapter folder with its lineage."""
+
+    name: str
+    path: str
+    base_model: str
+    tuning_run_id: int | None = None
+    dataset_id: int | None = None
+    template_version_id: int | None = None
+    metrics: dict[str, Any] = field(default_factory=dict)
+    id: int | None = None
+    created_at: datetime | None = None

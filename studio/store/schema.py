@@ -242,3 +242,75 @@ class ComparisonResultRow(Base):
     prompt_tokens: Mapped[int] = mapped_column(Integer)
     completion_tokens: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class TuningRunRow(Base):
+    """One LoRA/QLoRA training job: queued, then run by its own worker process."""
+
+    __tablename__ = "tuning_runs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(NAME_LENGTH))
+    status: Mapped[str] = mapped_column(String(VOCABULARY_LENGTH), index=True)
+    config: Mapped[dict[str, Any]] = mapped_column(JSON)
+    base_model: Mapped[str] = mapped_column(String(SPEC_LENGTH))
+    dataset_id: Mapped[int | None] = mapped_column(
+        ForeignKey("datasets.id", ondelete="RESTRICT"), index=True
+    )
+    template_version_id: Mapped[int | None] = mapped_column(
+        ForeignKey("template_versions.id", ondelete="RESTRICT"), index=True
+    )
+    work_dir: Mapped[str] = mapped_column(Text)
+    adapter_path: Mapped[str] = mapped_column(Text)
+    progress: Mapped[dict[str, Any]] = mapped_column(JSON)
+    summary: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
+    stop_requested: Mapped[bool] = mapped_column(Boolean)
+    resume: Mapped[bool] = mapped_column(Boolean)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    error: Mapped[str | None] = mapped_column(Text)
+    host: Mapped[str | None] = mapped_column(String(NAME_LENGTH))
+    pid: Mapped[int | None] = mapped_column(Integer)
+
+
+class MetricPointRow(Base):
+    """One logged training step (or evaluation) of a tuning run."""
+
+    __tablename__ = "metric_points"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tuning_run_id: Mapped[int] = mapped_column(
+        ForeignKey("tuning_runs.id", ondelete="CASCADE"), index=True
+    )
+    step: Mapped[int] = mapped_column(Integer)
+    epoch: Mapped[float | None] = mapped_column(Float)
+    loss: Mapped[float | None] = mapped_column(Float)
+    eval_loss: Mapped[float | None] = mapped_column(Float)
+    learning_rate: Mapped[float | None] = mapped_column(Float)
+    grad_norm: Mapped[float | None] = mapped_column(Float)
+    tokens_per_second: Mapped[float | None] = mapped_column(Float)
+    eta_seconds: Mapped[float | None] = mapped_column(Float)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class AdapterRow(Base):
+    """A trained adapter folder and its lineage: base model, data, template version, run."""
+
+    __tablename__ = "adapters"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(NAME_LENGTH))
+    path: Mapped[str] = mapped_column(String(SPEC_LENGTH), unique=True)
+    base_model: Mapped[str] = mapped_column(String(SPEC_LENGTH))
+    tuning_run_id: Mapped[int | None] = mapped_column(
+        ForeignKey("tuning_runs.id", ondelete="SET NULL"), index=True
+    )
+    dataset_id: Mapped[int | None] = mapped_column(
+        ForeignKey("datasets.id", ondelete="RESTRICT"), index=True
+    )
+    template_version_id: Mapped[int | None] = mapped_column(
+        ForeignKey("template_versions.id", ondelete="RESTRICT"), index=True
+    )
+    metrics: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)

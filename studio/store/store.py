@@ -1,10 +1,10 @@
 """The experiment store: the one object the rest of Instruct Studio logs through.
 
 Store composes one mixin per feature (exchanges, prompt templates, datasets, comparison runs and
-their results) over StoreBase, which owns the engine and the sessions. Callers pass and receive
-the frozen records of studio.store.records; each method runs in its own session and transaction,
-so one Store can be shared by web-server threads. Database failures surface as StoreError naming
-the fix; vocabulary mistakes as ValueError before anything is written.
+their results, tuning runs and adapters) over StoreBase, which owns the engine and the sessions.
+Callers pass and receive the frozen records of studio.store.records; each method runs in its own
+session and transaction, so one Store can be shared by web-server threads. Database failures
+surface as StoreError naming the fix; vocabulary mistakes as ValueError before anything is written.
 """
 
 from __future__ import annotations
@@ -16,9 +16,12 @@ from studio.store.datasets import DatasetsMixin
 from studio.store.exchanges import ExchangesMixin
 from studio.store.prompts import PromptsMixin
 from studio.store.results import ResultsMixin
+from studio.store.tuning import TuningMixin
 
 
-class Store(ExchangesMixin, PromptsMixin, DatasetsMixin, ComparisonsMixin, ResultsMixin):
+class Store(
+    ExchangesMixin, PromptsMixin, DatasetsMixin, ComparisonsMixin, ResultsMixin, TuningMixin
+):
     """Open (creating and migrating as needed) the database at a SQLAlchemy URL."""
 
     def __enter__(self) -> Store:

@@ -32,6 +32,7 @@ NEW_TABLES = {
     "comparison_configs",
     "comparison_results",
 }
+TUNING_TABLES = {"tuning_runs", "metric_points", "adapters"}
 
 
 @pytest.fixture
@@ -78,8 +79,8 @@ def test_upgrading_a_0001_database_keeps_its_data(engine: Engine, db_url: str) -
         assert exchange.parameters == {"seed": 1}
         assert [use.spec for use in store.models_used()] == ["smollm2-135m-instruct"]
         assert store.latest_template_versions() == []
-    assert current_revision(engine) == head_revision() == "0002_prompts_datasets_comparisons"
-    assert set(inspect(engine).get_table_names()) == INITIAL_TABLES | NEW_TABLES
+    assert current_revision(engine) == head_revision() == "0003_tuning"
+    assert set(inspect(engine).get_table_names()) == INITIAL_TABLES | NEW_TABLES | TUNING_TABLES
 
 
 def test_downgrade_to_0001_and_up_again(
