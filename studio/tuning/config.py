@@ -207,7 +207,9 @@ FLAT_FIELDS: dict[str, tuple[str, str]] = {
 
 def nest(values: dict[str, Any], base: dict[str, Any] | None = None) -> dict[str, Any]:
     """Put flat values (None = not given) into the nested layout, over `base`."""
-    nested: dict[str, Any] = {k: (dict(v) if isinstance(v, dict) else v) for k, v in (base or {}).items()}
+    nested: dict[str, Any] = {
+        k: (dict(v) if isinstance(v, dict) else v) for k, v in (base or {}).items()
+    }
     for key, value in values.items():
         if value is None:
             continue

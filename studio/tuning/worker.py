@@ -1,0 +1,304 @@
+"""The training process: `python -m studio.tuning.worker RUN_ID` runs one queued tuning run.
+
+Owns a run from claimed to finished. The launcher marks the run running with this process's pid;
+the worker checks that claim, loads the base through the studio's model layer, formats the data
+exactly as the launch check did, trains with the store callback, saves the adapter folder
+atomically, registers it, and records how the run ended — completed, stopped (by the user, with
+the adapter saved) or failed with the reason (out of memory, bad data, or a crash with its
+traceback tail), never "done" after a failure. As it exits it starts the next queued run.
+
+`--config tune.yaml` instead trains a config directly (no queue), which is how the same entry
+point runs on several GPUs: `accelerate launch -m studio.tuning.worker --config tune.yaml`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import signal
+import socket
+import sys
+import time
+import traceback
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from studio.settings import Settings, load_settings
+from studio.store import AdapterRecord, Store, TuningRun
+from studio.tuning.config import TuneConfig
+
+CLAIM_WAIT_SECONDS = 30.0
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status: str  # completed | stopped
+    summary: dict[str, Any]
+
+
+def say(text: str) -> None:
+    stamp = datetime.now().strftime("%H:%M:%S")
+    print(f"[{stamp}] {text}", flush=True)
+
+
+def train_run(run: TuningRun, settings: Settings, store: Store) -> Outcome:
+    """Train one run to the end (or to a requested stop) and save its adapter."""
+    from studio.models.loading import LoadRequest, load_model
+    from studio.tuning.callback import StoreCallback
+    from studio.tuning.data import prepare_data
+    from studio.tuning.trainer import build_trainer, latest_checkpoint, total_steps
+
+    config = TuneConfig.model_validate(run.config)
+    started = time.perf_counter()
+    request = LoadRequest(
+        config.model.spec,
+        quantization=config.model.quantization,
+        device=_device(),
+        trust_remote_code=config.model.trust_remote_code,
+    )
+    loaded = load_model(request, settings, progress=say)
+    say(f"loaded {config.model.spec} ({config.model.quantization}) in {loaded.load_seconds:.1f} s")
+    prepared = prepare_data(config.data, loaded.tokenizer, seed=config.training.seed)
+    say(prepared.summary())
+    steps = total_steps(config, len(prepared.train), int(os.environ.get("WORLD_SIZE", "1")))
+    callback = StoreCallback(store, run.id, steps, say)
+    _stop_on_sigterm(store, run.id)
+    checkpoints = Path(run.work_dir) / "checkpoints"
+    trainer = build_trainer(config, loaded, prepared, checkpoints, [callback])
+    resume_from = latest_checkpoint(checkpoints) if run.resume else None
+    if resume_from is not None:
+        say(f"resuming from {resume_from.name}")
+    result = trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
+    summary = _summary(trainer, result, prepared, started, loaded)
+    if not trainer.is_world_process_zero():
+        return Outcome("completed", summary)
+    _save_adapter(trainer, run, config, prepared, loaded, summary, settings, store)
+    status = "stopped" if callback.stopped_by_user else "completed"
+    say(f"{status}: adapter saved to {run.adapter_path}")
+    return Outcome(status, summary)
+
+
+def _device() -> str:
+    # Under `accelerate launch` each process trains on its own GPU.
+    local_rank = os.environ.get("LOCAL_RANK")
+    return f"cuda:{local_rank}" if local_rank is not None else "auto"
+
+
+def _stop_on_sigterm(store: Store, run_id: int) -> None:
+    # `kill <pid>` (or a service manager) asks for a graceful stop: finish the step, save.
+    def request_stop(_signum: int, _frame: Any) -> None:
+        store.request_tuning_stop(run_id)
+
+    signal.signal(signal.SIGTERM, request_stop)
+
+
+def _summary(
+    trainer: Any, result: Any, prepared: Any, started: float, loaded: Any
+) -> dict[str, Any]:
+    history = trainer.state.log_history
+    losses = [entry["loss"] for entry in history if "loss" in entry]
+    evals = [entry["eval_loss"] for entry in history if "eval_loss" in entry]
+    runtime = float(result.metrics.get("train_runtime") or 0.0)
+    tokens = next((e["num_tokens"] for e in reversed(history) if "num_tokens" in e), None)
+    if prepared.eval and trainer.is_world_process_zero():
+        evals.append(float(trainer.evaluate()["eval_loss"]))
+    return {
+        "steps": int(trainer.state.global_step),
+        "epochs": float(trainer.state.epoch or 0.0),
+        "train_loss": float(losses[-1]) if losses else None,
+        "first_train_loss": float(losses[0]) if losses else None,
+        "mean_train_loss": float(result.training_loss),
+        "eval_loss": float(evals[-1]) if evals else None,
+        "tokens": int(tokens) if tokens is not None else None,
+        "tokens_per_second": float(tokens) / runtime if tokens and runtime else None,
+        "train_seconds": runtime,
+        "wall_seconds": time.perf_counter() - started,
+        "n_train": len(prepared.train),
+        "n_eval": len(prepared.eval),
+        "device": loaded.plan.device,
+    }
+
+
+def _save_adapter(
+    trainer: Any,
+    run: TuningRun,
+    config: TuneConfig,
+    prepared: Any,
+    loaded: Any,
+    summary: dict[str, Any],
+    settings: Settings,
+    store: Store,
+) -> None:
+    """Write the adapter into a temp folder beside its target, then swap it into place."""
+    from studio import __version__
+    from studio.tuning.adapters import AdapterCard, write_adapter_metadata
+
+    target = Path(run.adapter_path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = target.parent / f".{target.name}.tmp-{os.getpid()}"
+    shutil.rmtree(staging, ignore_errors=True)
+    trainer.model.save_pretrained(staging)
+    loaded.tokenizer.save_pretrained(staging)
+    template = prepared.template
+    card = AdapterCard(
+        name=config.name,
+        base_model=config.model.spec,
+        base_location=loaded.location,
+        quantization=config.model.quantization,
+        config=config.to_dict(),
+        template_name=template.name if template else None,
+        template_hash=template.content_hash() if template else None,
+        template_yaml=template.to_yaml() if template else None,
+        dataset_name=prepared.dataset.name,
+        dataset_path=prepared.dataset.path,
+        dataset_hash=prepared.dataset.content_hash,
+        n_train=len(prepared.train),
+        n_eval=len(prepared.eval),
+        metrics=summary,
+        run_id=run.id,
+        created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        studio_version=__version__,
+    )
+    write_adapter_metadata(staging, card)
+    _swap_into_place(staging, target)
+    store.register_adapter(
+        AdapterRecord(
+            name=config.name,
+            path=str(target),
+            base_model=config.model.spec,
+            tuning_run_id=run.id,
+            dataset_id=run.dataset_id,
+            template_version_id=run.template_version_id,
+            metrics=summary,
+        )
+    )
+
+
+def _swap_into_place(staging: Path, target: Path) -> None:
+    old = target.parent / f".{target.name}.old-{os.getpid()}"
+    if target.exists():
+        target.rename(old)
+    staging.rename(target)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def describe_failure(exc: BaseException) -> str:
+    """Why a run failed, in words a user can act on."""
+    from studio.datasets import DatasetError
+    from studio.models.errors import ModelError
+    from studio.templates import TemplateError
+    from studio.tuning.data import TuneDataError
+
+    text = str(exc).strip()
+    if "out of memory" in text.lower() or type(exc).__name__ == "OutOfMemoryError":
+        return (
+            f"out of memory: {text.splitlines()[0] if text else type(exc).__name__}. Fix: lower "
+            "batch_size or max_length (raise grad_accumulation to keep the effective batch), "
+            "use 4bit quantization, or turn on gradient_checkpointing"
+        )
+    if isinstance(exc, (TuneDataError, DatasetError, TemplateError)):
+        return f"bad data: {text}"
+    if isinstance(exc, ModelError):
+        return f"model could not be loaded: {text}"
+    tail = "".join(traceback.format_exception(exc)[-12:]).rstrip()
+    return f"crashed: {type(exc).__name__}: {text}\n--- traceback (last lines) ---\n{tail}"
+
+
+def _claimed(store: Store, run_id: int) -> TuningRun | None:
+    """The run, once the launcher has marked it running with this process's pid."""
+    deadline = time.monotonic() + CLAIM_WAIT_SECONDS
+    while time.monotonic() < deadline:
+        run = store.get_tuning_run(run_id)
+        if run is None or run.status not in ("queued", "running"):
+            return None
+        if run.status == "running" and run.pid == os.getpid():
+            return run
+        time.sleep(0.2)
+    return None
+
+
+def run_queued(run_id: int, settings: Settings) -> int:
+    from studio.tuning.jobs import start_next
+
+    store = Store(settings.database_url)
+    try:
+        run = _claimed(store, run_id)
+        if run is None:
+            say(f"run {run_id} was not handed to this worker (pid {os.getpid()}); exiting")
+            return 1
+        code = _run_and_record(run, settings, store)
+        start_next(settings, store)
+        return code
+    finally:
+        store.close()
+
+
+def _run_and_record(run: TuningRun, settings: Settings, store: Store) -> int:
+    say(f"run {run.id} ({run.name}) started in pid {os.getpid()} on {socket.gethostname()}")
+    primary = int(os.environ.get("RANK", "0")) == 0  # only one process of a multi-GPU run records
+    try:
+        outcome = train_run(run, settings, store)
+    except BaseException as exc:  # record every failure, including KeyboardInterrupt
+        reason = describe_failure(exc)
+        say(f"failed: {reason}")
+        if primary:
+            store.finish_tuning_run(run.id, "failed", error=reason)
+        return 1
+    if primary:
+        store.finish_tuning_run(run.id, outcome.status, summary=outcome.summary)
+    return 0
+
+
+def run_direct(config_path: str, settings: Settings) -> int:
+    """Train a YAML config without the queue (one process per GPU under accelerate)."""
+    from studio.tuning.config import load_tune_config
+    from studio.tuning.jobs import check_launch, queue_run
+
+    config = load_tune_config(config_path)
+    store = Store(settings.database_url)
+    try:
+        rank = int(os.environ.get("RANK", "0"))
+        if rank == 0:
+            queued = queue_run(check_launch(config, settings, overwrite=True), settings, store)
+            store.start_tuning_run(queued.id, host=socket.gethostname(), pid=os.getpid())
+            os.environ["STUDIO_DIRECT_RUN_ID"] = str(queued.id)
+        run = store.get_tuning_run(_shared_run_id())
+        assert run is not None
+        return _run_and_record(run, settings, store)
+    finally:
+        store.close()
+
+
+def _shared_run_id() -> int:
+    """Rank 0 creates the run; the other ranks learn its id through torch.distributed."""
+    local = int(os.environ.get("STUDIO_DIRECT_RUN_ID", "0"))
+    if int(os.environ.get("WORLD_SIZE", "1")) == 1:
+        return local
+    import torch.distributed as dist
+
+    if not dist.is_initialized():
+        dist.init_process_group()
+    box = [local]
+    dist.broadcast_object_list(box, src=0)
+    return int(box[0])
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m studio.tuning.worker")
+    parser.add_argument("run_id", nargs="?", type=int, help="queued run to train")
+    parser.add_argument("--config", help="train this tune.yaml directly (accelerate launch)")
+    args = parser.parse_args(argv)
+    settings = load_settings()
+    if args.config:
+        return run_direct(args.config, settings)
+    if args.run_id is None:
+        parser.error("give a RUN_ID or --config")
+    return run_queued(args.run_id, settings)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
