@@ -20,7 +20,8 @@ def _models(args: argparse.Namespace) -> int:
     from studio.models.catalog import human_size, list_models
     from studio.settings import get_settings
 
-    entries = list_models(get_settings().models_dir)
+    settings = get_settings()
+    entries = list_models(settings.models_dir, settings.adapters_dir)
     if args.json:
         print(
             json.dumps([dict(entry.__dict__, usable=entry.usable) for entry in entries], indent=2)
@@ -83,6 +84,12 @@ def build_parser() -> argparse.ArgumentParser:
     from studio.cli_compare import add_compare_parser
 
     add_compare_parser(sub)
+    from studio.cli_tune import add_tune_parser
+
+    add_tune_parser(sub)
+    from studio.cli_adapters import add_adapters_parser
+
+    add_adapters_parser(sub)
     return parser
 
 

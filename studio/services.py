@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import logging
+import threading
+from dataclasses import dataclass, field
 
 from studio.compare.engine import ComparisonRunner, process_alive
 from studio.models.manager import ModelManager
 from studio.playground import Playground
 from studio.settings import Settings, get_settings
 from studio.store import Store
+
+log = logging.getLogger(__name__)
+TUNING_WATCH_SECONDS = 3.0
 
 
 @dataclass
@@ -20,8 +25,28 @@ class Services:
     models: ModelManager
     playground: Playground
     comparisons: ComparisonRunner
+    _watcher: threading.Thread | None = None
+    _closing: threading.Event = field(default_factory=threading.Event)
+
+    def watch_tuning_queue(self) -> None:
+        """Keep the tuning queue moving while the studio runs: start the next queued job when
+        none trains, and mark workers that died as interrupted. Workers also start their
+        successor as they exit; this covers workers that were killed."""
+        if self._watcher is None:
+            self._watcher = threading.Thread(target=self._watch, name="tuning-queue", daemon=True)
+            self._watcher.start()
+
+    def _watch(self) -> None:
+        from studio.tuning.jobs import start_next
+
+        while not self._closing.wait(TUNING_WATCH_SECONDS):
+            try:
+                start_next(self.settings, self.store)
+            except Exception:  # a transient database or lock problem must not end the watcher
+                log.exception("advancing the tuning queue failed; retrying")
 
     def close(self) -> None:
+        self._closing.set()
         self.models.cache.clear()
         self.store.close()
 
@@ -33,6 +58,9 @@ def create_services(settings: Settings | None = None) -> Services:
     store = Store(settings.database_url)
     # Runs left "running" by a process that has since died were interrupted, not finished.
     store.mark_dead_runs_interrupted(process_alive)
+    from studio.tuning.jobs import worker_alive
+
+    store.mark_dead_tuning_runs_interrupted(worker_alive)
     models = ModelManager(settings)
     return Services(
         settings, store, models, Playground(store, models), ComparisonRunner(store, models)

@@ -1,4 +1,4 @@
-"""The models a user can pick: bundled ones and models in the Hugging Face cache."""
+"""The models a user can pick: bundled ones, trained LoRA adapters and the Hugging Face cache."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Literal
 
 from studio.models.convert import is_converted
-from studio.models.registry import BUNDLED_MODELS
+from studio.models.registry import BUNDLED_MODELS, adapter_spec
 
 State = Literal["ready", "converts on first use", "not installed"]
 
@@ -34,9 +34,25 @@ def folder_size(path: Path) -> int:
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
 
 
-def list_models(models_dir: Path) -> list[CatalogEntry]:
+def list_models(models_dir: Path, adapters_dir: Path | None = None) -> list[CatalogEntry]:
+    """Bundled models, then the adapters in adapters_dir (newest first), then the HF cache."""
     entries = [_bundled_entry(alias, models_dir) for alias in BUNDLED_MODELS]
+    if adapters_dir is not None:
+        entries.extend(_adapter_entries(adapters_dir))
     entries.extend(_hub_cache_entries())
+    return entries
+
+
+def _adapter_entries(adapters_dir: Path) -> list[CatalogEntry]:
+    from studio.tuning.adapters import list_adapters
+
+    entries = []
+    for info in list_adapters(adapters_dir):
+        note = f"LoRA on {info.base_model}"
+        if info.eval_loss is not None:
+            note += f" · eval loss {info.eval_loss:.3f}"
+        spec = adapter_spec(info.path, adapters_dir)
+        entries.append(CatalogEntry(spec, "adapter", info.size_bytes, "ready", note))
     return entries
 
 

@@ -1,11 +1,17 @@
-"""Load a resolved model with a quantization (none | 8bit | 4bit NF4) on the right device."""
+"""Load a resolved model with a quantization (none | 8bit | 4bit NF4) on the right device.
+
+A LoRA adapter loads its base model through the same path (same quantization, device and dtype),
+then PEFT applies the adapter on top.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import logging
 import socket
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,6 +59,7 @@ class LoadedModel:
     footprint_bytes: int
     load_seconds: float
     location: str
+    base_location: str | None = None  # for an adapter: where its base model was loaded from
 
     @property
     def has_chat_template(self) -> bool:
@@ -120,7 +127,9 @@ def load_model(
     """Resolve, convert if needed, and load. Every failure is a ModelError with the fix."""
     say = progress or (lambda _msg: None)
     started = time.perf_counter()
-    source = resolve_spec(request.spec)
+    source = resolve_spec(request.spec, settings.adapters_dir)
+    if source.kind == "adapter":
+        return _load_adapter(source, request, settings, say, started)
     plan = plan_device(request.device, request.dtype)
     quant = quantization_config(request.quantization, plan)
     location: str | Path
@@ -145,6 +154,76 @@ def load_model(
         load_seconds=time.perf_counter() - started,
         location=str(location),
     )
+
+
+def _load_adapter(
+    source: ModelSource, request: LoadRequest, settings: Settings, say: Progress, started: float
+) -> LoadedModel:
+    from peft import PeftModel
+
+    assert source.path is not None and source.base_spec is not None
+    base = _load_adapter_base(source, request, settings, say)
+    say(f"Applying adapter {source.spec} to {source.base_spec}…")
+    try:
+        with warnings.catch_warnings():
+            # PEFT 0.21 still calls a transformers-5 deprecated property: noise for the user.
+            warnings.filterwarnings("ignore", "`is_gradient_checkpointing`", FutureWarning)
+            model = PeftModel.from_pretrained(base.model, str(source.path))
+    except (ValueError, KeyError, RuntimeError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ModelLoadError(
+            f"Adapter '{source.spec}' does not fit its base model '{source.base_spec}': {first}. "
+            "Fix: load it on the base model it was trained on (base_model_name_or_path in its "
+            "adapter_config.json)."
+        ) from exc
+    model.eval()
+    return LoadedModel(
+        request=request,
+        source=source,
+        model=model,
+        tokenizer=_adapter_tokenizer(source.path, base.tokenizer, request),
+        plan=base.plan,
+        footprint_bytes=int(model.get_memory_footprint()),
+        load_seconds=time.perf_counter() - started,
+        location=str(source.path),
+        base_location=base.location,
+    )
+
+
+def _load_adapter_base(
+    source: ModelSource, request: LoadRequest, settings: Settings, say: Progress
+) -> LoadedModel:
+    assert source.base_spec is not None
+    try:
+        if resolve_spec(source.base_spec, settings.adapters_dir).kind == "adapter":
+            raise ModelLoadError(
+                f"Adapter '{source.spec}' names another adapter ({source.base_spec}) as its base; "
+                "stacked adapters are not supported. Fix: merge the base adapter first "
+                "(`studio adapters merge`) and point at the merged folder."
+            )
+        # A fresh base, not the manager's cached one: PEFT injects its layers in place.
+        return load_model(dataclasses.replace(request, spec=source.base_spec), settings, say)
+    except ModelNotFoundError as exc:
+        raise ModelNotFoundError(
+            f"Adapter '{source.spec}' needs its base model '{source.base_spec}', which cannot be "
+            f"loaded: {exc}"
+        ) from exc
+
+
+def _adapter_tokenizer(folder: Path, base_tokenizer: Any, request: LoadRequest) -> Any:
+    # A run saves the tokenizer it trained with; an adapter without one uses the base's.
+    from studio.tuning.adapters import TOKENIZER_FILES
+
+    if not any((folder / name).is_file() for name in TOKENIZER_FILES):
+        return base_tokenizer
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(
+        folder, trust_remote_code=request.trust_remote_code, local_files_only=True
+    )
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
 
 
 def _from_pretrained(

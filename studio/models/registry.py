@@ -1,4 +1,9 @@
-"""Resolve a model spec (bundled alias, hub id, local folder or .gguf file) to where it lives."""
+"""Resolve a model spec (bundled alias, hub id, local folder, .gguf file or LoRA adapter).
+
+Adapters are folders with an adapter_config.json. Those the studio trained live in
+settings.adapters_dir and are named `adapters/<name>` (tried relative to the working directory
+first, then in adapters_dir) or `adapter:<name>` (adapters_dir only).
+"""
 
 from __future__ import annotations
 
@@ -11,9 +16,12 @@ from typing import Literal
 
 from studio.models.errors import ModelNotFoundError
 
-SourceKind = Literal["bundled", "local", "gguf", "hub"]
+SourceKind = Literal["bundled", "local", "gguf", "hub", "adapter"]
+
+ADAPTER_PREFIX = "adapter:"
 
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
+_ADAPTERS_SPEC = re.compile(r"^adapters/([^/]+)/?$")
 
 
 def _package_dir(package: str) -> Path | None:
@@ -102,13 +110,15 @@ BUNDLED_MODELS: dict[str, BundledModel] = {
 
 @dataclass(frozen=True)
 class ModelSource:
-    """Where a spec points. `path` is a folder (local) or file (gguf); hub_id for hub models."""
+    """Where a spec points. `path` is a folder (local, adapter) or file (gguf); hub_id for hub
+    models; base_spec is the spec of an adapter's base model."""
 
     spec: str
     kind: SourceKind
     path: Path | None = None
     hub_id: str | None = None
     bundled: BundledModel | None = None
+    base_spec: str | None = None
 
     @property
     def needs_conversion(self) -> bool:
@@ -119,13 +129,18 @@ def bundled_names() -> str:
     return ", ".join(BUNDLED_MODELS)
 
 
-def resolve_spec(spec: str) -> ModelSource:
-    """Classify a spec without loading anything. Raises ModelNotFoundError for impossible specs."""
+def resolve_spec(spec: str, adapters_dir: Path | None = None) -> ModelSource:
+    """Classify a spec without loading anything. Raises ModelNotFoundError for impossible specs.
+
+    adapters_dir is where `adapters/<name>` and `adapter:<name>` look (default: the settings').
+    """
     text = spec.strip()
     if not text:
         raise ModelNotFoundError(
             f"No model given. Choose one of the bundled models: {bundled_names()}."
         )
+    if text.lower().startswith(ADAPTER_PREFIX):
+        return _named_adapter(text[len(ADAPTER_PREFIX) :].strip(), adapters_dir)
     bundled = BUNDLED_MODELS.get(text.lower())
     if bundled is not None:
         if not bundled.installed():
@@ -137,7 +152,10 @@ def resolve_spec(spec: str) -> ModelSource:
         return ModelSource(spec=bundled.alias, kind="bundled", bundled=bundled)
     path = Path(text).expanduser()
     if path.exists():
-        return _resolve_path(text, path)
+        return _resolve_path(text, path, adapters_dir)
+    named = _ADAPTERS_SPEC.match(text)
+    if named:
+        return _named_adapter(named.group(1), adapters_dir)
     if _looks_like_path(text):
         raise ModelNotFoundError(
             f"Model path '{text}' does not exist. Fix: give an existing model folder (with "
@@ -156,8 +174,10 @@ def _looks_like_path(text: str) -> bool:
     return text.startswith((".", "/", "~")) or text.endswith(".gguf") or text.count("/") > 1
 
 
-def _resolve_path(text: str, path: Path) -> ModelSource:
+def _resolve_path(text: str, path: Path, adapters_dir: Path | None) -> ModelSource:
     path = path.resolve()
+    if path.is_dir() and (path / "adapter_config.json").is_file():
+        return _adapter_source(path, adapters_dir)
     if path.is_file():
         if path.suffix.lower() != ".gguf":
             raise ModelNotFoundError(
@@ -171,7 +191,64 @@ def _resolve_path(text: str, path: Path) -> ModelSource:
     if len(ggufs) == 1:
         return ModelSource(spec=str(ggufs[0]), kind="gguf", path=ggufs[0])
     raise ModelNotFoundError(
-        f"Folder '{text}' holds no config.json (a transformers model) and "
+        f"Folder '{text}' holds no config.json (a transformers model), no adapter_config.json "
+        "(a LoRA adapter) and "
         f"{'several' if ggufs else 'no'} .gguf files. "
         "Fix: point at a model folder or one .gguf file."
     )
+
+
+def _adapters_root(adapters_dir: Path | None) -> Path:
+    if adapters_dir is not None:
+        return Path(adapters_dir)
+    from studio.settings import get_settings
+
+    return get_settings().adapters_dir
+
+
+def _named_adapter(name: str, adapters_dir: Path | None) -> ModelSource:
+    # Imported here: studio.tuning sits above the model layer and must not load with it.
+    from studio.tuning.adapters import AdapterError, adapter_path
+
+    root = _adapters_root(adapters_dir)
+    try:
+        folder = adapter_path(root, name)
+    except AdapterError as exc:
+        raise ModelNotFoundError(str(exc)) from None
+    if not folder.is_dir():
+        raise ModelNotFoundError(
+            f"There is no adapter '{name}' in {root}. Fix: see `studio adapters list` for the "
+            "adapters you have, or give the adapter folder's path."
+        )
+    return _adapter_source(folder.resolve(), root)
+
+
+def _adapter_source(folder: Path, adapters_dir: Path | None) -> ModelSource:
+    from studio.tuning.adapters import AdapterError, read_adapter
+
+    try:
+        info = read_adapter(folder)
+    except AdapterError as exc:
+        raise ModelNotFoundError(str(exc)) from None
+    return ModelSource(
+        spec=adapter_spec(folder, _adapters_root(adapters_dir)),
+        kind="adapter",
+        path=folder,
+        base_spec=info.base_model,
+    )
+
+
+def adapter_spec(folder: Path, adapters_dir: Path) -> str:
+    """The spec to show for an adapter folder: `adapters/<name>` when that spec resolves back to
+    this very folder (from the current working directory), else the absolute path."""
+    from studio.tuning.config import ADAPTER_NAME
+
+    folder = folder.resolve()
+    short = Path("adapters") / folder.name
+    if short.exists():
+        target = short
+    elif ADAPTER_NAME.match(folder.name):
+        target = Path(adapters_dir) / folder.name
+    else:
+        return str(folder)
+    return f"adapters/{folder.name}" if target.resolve() == folder else str(folder)

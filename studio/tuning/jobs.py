@@ -48,7 +48,7 @@ def base_location(spec: str, settings: Settings) -> Any:
     from studio.models.convert import ensure_converted
     from studio.models.registry import resolve_spec
 
-    source = resolve_spec(spec)
+    source = resolve_spec(spec, settings.adapters_dir)
     if source.kind == "adapter":
         raise TuneConfigError(
             f"model.spec: '{spec}' is an adapter; train on a base model (the adapter's base is "

@@ -46,7 +46,9 @@ def launch(
     prevent_thread_lock: bool = False,
 ) -> gr.Blocks:
     """Build and serve the app; host/port default to GRADIO_SERVER_NAME/PORT or 127.0.0.1:7860."""
+    services = services or create_services()
     app = build_app(services)
+    services.watch_tuning_queue()  # queued training jobs start even with no tab open
     app.launch(
         server_name=host,
         server_port=port,

@@ -36,7 +36,11 @@ def template_names() -> list[str]:
 
 
 def model_choices(services: Services) -> list[str]:
-    usable = [e.spec for e in list_models(services.settings.models_dir) if e.usable]
+    usable = [
+        e.spec
+        for e in list_models(services.settings.models_dir, services.settings.adapters_dir)
+        if e.usable
+    ]
     default = services.settings.default_model
     return usable if default in usable else [default, *usable]
 

@@ -20,7 +20,11 @@ from studio.ui.stops import StopRegistry
 
 
 def _model_choices(services: Services) -> list[str]:
-    return [entry.spec for entry in list_models(services.settings.models_dir) if entry.usable]
+    return [
+        entry.spec
+        for entry in list_models(services.settings.models_dir, services.settings.adapters_dir)
+        if entry.usable
+    ]
 
 
 def _seed(value: Any) -> int | None:

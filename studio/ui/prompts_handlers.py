@@ -27,7 +27,7 @@ _FAILURES = (TemplateError, DatasetError, ValueError, IndexError, ModelError, St
 
 
 def model_choices(services: Services) -> list[str]:
-    entries = list_models(services.settings.models_dir)
+    entries = list_models(services.settings.models_dir, services.settings.adapters_dir)
     return [entry.spec for entry in entries if entry.usable] or [services.settings.default_model]
 
 
