@@ -83,6 +83,10 @@ def check_launch(
     from studio.tuning.adapters import adapter_path
     from studio.tuning.trainer import total_steps
 
+    # The worker may start from another directory (the studio server's), so the run records
+    # the data file's absolute path.
+    data_path = str(Path(config.data.path).expanduser().resolve())
+    config = config.model_copy(update={"data": config.data.model_copy(update={"path": data_path})})
     target = adapter_path(settings.adapters_dir, config.name)
     if target.exists() and not overwrite:
         raise TuneConfigError(

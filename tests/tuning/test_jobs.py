@@ -107,6 +107,33 @@ def test_qlora_job_trains_saves_and_reloads_with_plain_peft(
     assert adapter.path == str(folder) and adapter.tuning_run_id == run.id
     assert adapter.dataset_id == done.dataset_id is not None
     assert adapter.template_version_id == done.template_version_id is not None
+    _assert_adapter_is_a_column_beside_its_base(settings, "adapters/sst2-qlora")
+
+
+def _assert_adapter_is_a_column_beside_its_base(settings: Settings, spec: str) -> None:
+    import threading
+
+    from studio.compare.config import build_config
+    from studio.compare.summary import summarize_run
+    from studio.models.catalog import list_models
+    from studio.services import create_services
+
+    assert spec in [entry.spec for entry in list_models(settings.models_dir, settings.adapters_dir)]
+    config = build_config(
+        data=str(SHARED_DATA / "sst2" / "validation.tsv"),
+        templates=["sst2-sentiment"],
+        models=["smollm2-135m-instruct", spec],
+        limit=12,
+    )
+    services = create_services(settings)
+    try:
+        events = list(services.comparisons.run(config, threading.Event()))
+        run_id = events[0].run_id  # type: ignore[attr-defined]
+        summaries = summarize_run(services.store, run_id)
+    finally:
+        services.close()
+    assert [s.model for s in summaries] == ["smollm2-135m-instruct", spec]
+    assert all(s.n == 12 for s in summaries)
 
 
 def check_launch_location(settings: Settings) -> Path:
