@@ -14,7 +14,7 @@ from studio.compare.config import load_config
 from tests.conftest import ROOT
 
 STUDIO = str(Path(sys.executable).with_name("studio"))
-SAMPLE_CONFIGS = sorted((ROOT / "assets" / "sample").glob("*.yaml"))
+SAMPLE_CONFIGS = sorted((ROOT / "assets" / "sample").glob("compare-*.yaml"))
 
 
 def studio(*args: str, home: Path) -> subprocess.CompletedProcess[str]:
