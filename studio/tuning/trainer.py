@@ -89,7 +89,9 @@ def training_arguments(
         save_strategy="steps",
         save_steps=training.save_steps,
         save_total_limit=2,
-        max_length=config.data.max_length,
+        # Rows arrive already truncated to max_length (studio.tuning.data); TRL refuses a
+        # max_length with padding-free batching, which it cannot enforce there.
+        max_length=None if training.padding_free else config.data.max_length,
         packing=training.packing,
         padding_free=training.padding_free,
         completion_only_loss=config.data.completion_only_loss,

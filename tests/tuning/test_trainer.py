@@ -68,3 +68,47 @@ def test_a_qlora_step_changes_lora_weights_and_never_the_base(settings: Settings
     changed = {n for n in before if not torch.equal(before[n], after[n].detach())}
     assert changed and changed <= trainable  # LoRA moved; every base tensor is bit-identical
     assert any("lora_B" in n for n in changed)
+
+
+@pytest.mark.model
+@pytest.mark.parametrize(
+    "variant",
+    [
+        {"quantization": "none", "packing": True},
+        {"quantization": "none", "padding_free": True},
+        {"quantization": "4bit", "use_dora": True},
+        {"quantization": "4bit", "use_rslora": True, "gradient_checkpointing": True},
+        {"quantization": "8bit", "target_modules": ["q_proj", "v_proj"]},
+    ],
+    ids=["packing", "padding-free", "dora-4bit", "rslora-checkpointing-4bit", "8bit-qv"],
+)
+def test_every_training_switch_really_trains_on_cpu(
+    settings: Settings, variant: dict[str, object]
+) -> None:
+    import math
+
+    from studio.models.loading import LoadRequest, load_model
+    from studio.tuning.data import prepare_data
+    from studio.tuning.trainer import build_trainer
+
+    train = SHARED_DATA / "sst2" / "train.tsv"
+    if not train.exists():
+        pytest.skip(f"shared data missing: {train}")
+    config = flat_config(
+        name="variant",
+        data=str(train),
+        template="sst2-sentiment",
+        limit=8,
+        eval_split=0.0,
+        batch_size=4,
+        max_steps=1,
+        max_length=128,
+        **variant,
+    )
+    quantization = str(variant["quantization"])
+    loaded = load_model(LoadRequest("smollm2-135m-instruct", quantization=quantization), settings)
+    prepared = prepare_data(config.data, loaded.tokenizer, seed=0)
+    trainer = build_trainer(config, loaded, prepared, settings.home / "ckpt", [])
+    trainer.train()
+    [loss] = [entry["loss"] for entry in trainer.state.log_history if "loss" in entry]
+    assert math.isfinite(loss) and loss > 0
