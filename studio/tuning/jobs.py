@@ -107,7 +107,18 @@ def check_launch(
 
 
 def queue_run(check: LaunchCheck, settings: Settings, store: Store) -> TuningRun:
-    """Record the run (with its data and template lineage) in the queue; start it if idle."""
+    """Record the run (with its data and template lineage) in the queue (start_next starts it)."""
+    busy = [
+        run.id
+        for status in ("queued", "running")
+        for run in store.list_tuning_runs(limit=1000, status=status)
+        if run.adapter_path == str(check.adapter_dir)
+    ]
+    if busy:
+        raise TuneConfigError(
+            f"name: run #{busy[0]} is already queued or training into adapters/{check.config.name}."
+            " Fix: choose another name, or stop that run first"
+        )
     prepared = check.prepared
     dataset = prepared.dataset
     dataset_row = store.register_dataset(

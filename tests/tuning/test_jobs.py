@@ -237,3 +237,13 @@ def test_queued_runs_wait_their_turn_and_can_be_cancelled(settings: Settings, st
         cancelled = store.get_tuning_run(run_id)
         assert cancelled is not None and cancelled.status == "cancelled"
         assert cancelled.started_at is None
+
+
+def test_two_active_runs_cannot_write_the_same_adapter(settings: Settings, store: Store) -> None:
+    from studio.tuning.config import TuneConfigError
+
+    check = check_launch(_config("same-name"), settings)
+    queue_run(check, settings, store)  # queued, not started
+    with pytest.raises(TuneConfigError, match="already queued or training into adapters/same-name"):
+        queue_run(check_launch(_config("same-name"), settings), settings, store)
+    assert len(store.list_tuning_runs()) == 1
