@@ -38,6 +38,8 @@ bench: setup-dev
 	$(PY) benchmarks/startup.py
 	$(PY) benchmarks/model_load.py
 	$(PY) benchmarks/generation.py
+	$(PY) benchmarks/compare_throughput.py
+	$(PY) benchmarks/tune_throughput.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
