@@ -89,12 +89,13 @@ def load_dataset(
     path: str | Path,
     format: str | None = None,
     name: str | None = None,
-    max_bytes: int = DEFAULT_MAX_BYTES,
+    max_bytes: int | None = None,
 ) -> Dataset:
     """Read a whole data file; the format comes from the suffix unless `format` is given.
 
     Raises DatasetError naming the file (and the line where there is one) for anything unusable:
-    unknown format, too large, undecodable, malformed, or without rows.
+    unknown format, too large, undecodable, malformed, or without rows. The size limit is
+    max_bytes, by default STUDIO_MAX_UPLOAD_MB.
     """
     file = Path(path)
     source = str(file)
@@ -132,8 +133,20 @@ def _resolve_format(file: Path, format: str | None) -> str:
     )
 
 
-def _read_bytes(file: Path, max_bytes: int) -> bytes:
+def upload_limit_bytes() -> int:
+    """The size limit for data files: STUDIO_MAX_UPLOAD_MB (DEFAULT_MAX_BYTES if unreadable)."""
+    from studio.settings import SettingsError, get_settings
+
+    try:
+        return get_settings().max_upload_mb * 2**20
+    except SettingsError:
+        return DEFAULT_MAX_BYTES
+
+
+def _read_bytes(file: Path, max_bytes: int | None) -> bytes:
     source = str(file)
+    if max_bytes is None:
+        max_bytes = upload_limit_bytes()
     if not file.is_file():
         what = "is a directory" if file.is_dir() else "does not exist"
         raise DatasetError(source, what, "check the path (it must be a data file)")
@@ -157,7 +170,8 @@ def _too_large(source: str, size: int, max_bytes: int) -> DatasetError:
     return DatasetError(
         source,
         f"is {_human_size(size)}, above the limit of {_human_size(max_bytes)}",
-        "use a smaller file (e.g. a sample of the rows) or raise max_bytes",
+        "use a smaller file (e.g. a sample of the rows), or raise the limit "
+        "(STUDIO_MAX_UPLOAD_MB, or max_bytes=)",
     )
 
 
@@ -174,6 +188,15 @@ def _human_size(size: int) -> str:
 def _decode(data: bytes) -> str:
     # Spreadsheet programs write a UTF-8 byte-order mark; it is not part of the first column name.
     body = data[len(_UTF8_BOM) :] if data.startswith(_UTF8_BOM) else data
+    if body.startswith((b"\xff\xfe", b"\xfe\xff")) or b"\x00" in body[:4096]:
+        # UTF-16/32 text (NUL bytes between ASCII letters) would otherwise "decode" as UTF-8
+        # into column names full of NULs, or fail with a confusing field count.
+        raise _Bad(
+            "is not UTF-8 text: it starts with a UTF-16 byte-order mark or holds NUL bytes "
+            "(UTF-16 or UTF-32 text, or a binary file)",
+            "re-save the file as UTF-8 (e.g. 'Save as > CSV UTF-8' in a spreadsheet program)",
+            1,
+        )
     try:
         return body.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -558,7 +581,7 @@ def overlap(a: Dataset, b: Dataset, key_columns: Sequence[str] | None = None) ->
 
 
 def flatten_self_instruct(
-    path: str | Path, name: str | None = None, max_bytes: int = DEFAULT_MAX_BYTES
+    path: str | Path, name: str | None = None, max_bytes: int | None = None
 ) -> Dataset:
     """Self-Instruct seed tasks (JSONL with instruction + instances) as instruction/input/output.
 

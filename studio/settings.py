@@ -58,6 +58,11 @@ class Settings(BaseSettings):
         default=None,
         description="Force offline (true) or online (false) mode; unset = detect on first need.",
     )
+    max_upload_mb: int = Field(
+        default=512,
+        ge=1,
+        description="Largest data file read or uploaded, in MiB (bigger ones are refused).",
+    )
 
     @field_validator("model_cache_mb")
     @classmethod

