@@ -11,6 +11,7 @@ from studio.services import Services, create_services
 from studio.ui.compare import build_compare_tab
 from studio.ui.playground import build_playground_tab
 from studio.ui.prompts import build_prompts_tab
+from studio.ui.tune import build_tune_tab
 
 CSS_PATH = Path(__file__).with_name("studio.css")
 
@@ -30,6 +31,8 @@ def build_app(services: Services | None = None) -> gr.Blocks:
                 build_prompts_tab(services)
             with gr.Tab("Compare", id="compare"):
                 build_compare_tab(services)
+            with gr.Tab("Tune", id="tune"):
+                build_tune_tab(services)
             with gr.Tab("Playground", id="playground"):
                 build_playground_tab(services)
     app.queue(default_concurrency_limit=1)
