@@ -513,6 +513,11 @@ def load_template(spec: str | Path, library: Path = PROMPTS_DIR) -> PromptTempla
     """A template from a .yaml or .yml path, or by name from the library (library/<name>.yaml)."""
     text = str(spec)
     if isinstance(spec, Path) or text.endswith((".yaml", ".yml")) or "/" in text or os.sep in text:
+        if not text.endswith((".yaml", ".yml")):  # never read an arbitrary file as a template
+            raise TemplateError(
+                f"{text}: not a template file (template files end in .yaml or .yml). Fix: give "
+                "a template name from the library or the path of a .yaml template file"
+            )
         return _read(Path(spec))
     path = library / f"{text}.yaml"
     if NAME_PATTERN.fullmatch(text) and path.is_file():
