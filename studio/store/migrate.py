@@ -12,15 +12,21 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from alembic.operations import Operations
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from alembic.util.exc import CommandError
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Column, Connection, Engine, MetaData, PrimaryKeyConstraint, String, Table
+from sqlalchemy import inspect as inspect_schema
 from sqlalchemy.exc import SQLAlchemyError
 
 from studio.store.engine import StoreError, masked, writer_engine
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+VERSION_TABLE = "alembic_version"
+# Alembic's own version table holds 32 characters; revision ids here are longer
+# ("0002_prompts_datasets_comparisons"), which SQLite never checks but PostgreSQL refuses.
+VERSION_LENGTH = 64
 
 
 def alembic_config(connection: Connection | None = None) -> Config:
@@ -61,6 +67,31 @@ def upgrade(engine: Engine) -> None:
             f"({reason}); make sure the database is writable and no other process holds a long "
             "write lock, then start again"
         ) from exc
+
+
+def ensure_version_table(connection: Connection) -> None:
+    """Create Alembic's version table with room for our revision ids, or widen an old one."""
+    table = Table(
+        VERSION_TABLE,
+        MetaData(),
+        Column("version_num", String(VERSION_LENGTH), nullable=False),
+        PrimaryKeyConstraint("version_num", name=f"{VERSION_TABLE}_pkc"),
+    )
+    if not inspect_schema(connection).has_table(VERSION_TABLE):
+        table.create(connection)
+        return
+    if connection.dialect.name == "sqlite":
+        return
+    column = next(c for c in inspect_schema(connection).get_columns(VERSION_TABLE))
+    length = getattr(column["type"], "length", None)
+    if length is not None and length < VERSION_LENGTH:
+        Operations(MigrationContext.configure(connection)).alter_column(
+            VERSION_TABLE,
+            "version_num",
+            type_=String(VERSION_LENGTH),
+            existing_type=column["type"],
+            existing_nullable=False,
+        )
 
 
 @contextmanager

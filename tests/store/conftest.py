@@ -1,4 +1,10 @@
-"""Fixtures for the store tests: a real SQLite file per test and record and run factories."""
+"""Fixtures for the store tests: a real database per test (an SQLite file, then a PostgreSQL
+database) and record and run factories.
+
+Every test that uses `db_url` or `store` runs twice, with ids `sqlite` and `postgresql`. The
+PostgreSQL run gets a fresh database on a throwaway server (tests/pg.py); without PostgreSQL or
+psycopg it skips with the reason, and under CI=true it fails instead.
+"""
 
 from __future__ import annotations
 
@@ -16,13 +22,30 @@ from studio.store import (
     Store,
     TemplateVersion,
 )
+from tests.pg import require_postgres
 
 RecordFactory = Callable[..., ExchangeRecord]
 
 
-@pytest.fixture
-def db_url(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path / 'data' / 'studio.db'}"
+BACKENDS = ("sqlite", "postgresql")
+
+# Tests about SQLite itself (pragmas, files); on PostgreSQL they are skipped with this reason.
+SQLITE_ONLY = {
+    "test_sqlite_connections_get_the_pragmas": "checks SQLite pragmas (WAL, busy_timeout)",
+}
+
+
+@pytest.fixture(params=BACKENDS)
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """An empty database: an SQLite file in a new directory, or a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'data' / 'studio.db'}"
+        return
+    name = getattr(request.node, "originalname", request.node.name)
+    if name in SQLITE_ONLY:
+        pytest.skip(f"SQLite only: {SQLITE_ONLY[name]}")
+    with require_postgres() as url:
+        yield url
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from alembic import context
 from sqlalchemy import Connection
 
 from studio.store.engine import make_engine
-from studio.store.migrate import migration_connection
+from studio.store.migrate import ensure_version_table, migration_connection
 from studio.store.schema import Base
 
 config = context.config
@@ -32,6 +32,7 @@ def run_offline() -> None:
 
 
 def run_online(connection: Connection) -> None:
+    ensure_version_table(connection)
     context.configure(
         connection=connection,
         target_metadata=target_metadata,
