@@ -7,18 +7,61 @@ import os
 from pathlib import Path
 
 import platformdirs
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_MODEL = "smollm2-135m-instruct"
+# Where a Hugging Face Space mounts its persistent storage (tests point it at a temp dir).
+SPACES_DATA = Path("/data")
+SPACES_HOME_NAME = "instruct-studio"
 
 
 class SettingsError(ValueError):
     """A STUDIO_* variable holds a value the studio cannot use."""
 
 
+def spaces_home() -> Path | None:
+    """On a Hugging Face Space (SPACE_ID set) with persistent storage mounted (a writable
+    /data), the studio's home there; None anywhere else. A Space's own disk is wiped at every
+    restart, so without /data the usual default stands."""
+    if not os.environ.get("SPACE_ID", "").strip():
+        return None
+    if SPACES_DATA.is_dir() and os.access(SPACES_DATA, os.W_OK | os.X_OK):
+        return SPACES_DATA / SPACES_HOME_NAME
+    return None
+
+
 def _default_home() -> Path:
-    return Path(platformdirs.user_data_dir("instruct-studio", appauthor=False))
+    return spaces_home() or Path(platformdirs.user_data_dir("instruct-studio", appauthor=False))
+
+
+def _default_adapters_dir() -> Path:
+    on_space = spaces_home()
+    if on_space is not None:
+        return on_space / "adapters"
+    return Path(__file__).resolve().parents[1] / "adapters"
+
+
+def parse_auth(value: str) -> list[tuple[str, str]]:
+    """'user:password,user2:password2' as (user, password) pairs. Errors name the entry by
+    position and user, never echoing a password."""
+    pairs: list[tuple[str, str]] = []
+    entries = [entry.strip() for entry in value.split(",")]
+    for number, entry in enumerate(entries, start=1):
+        user, sep, password = entry.partition(":")
+        user = user.strip()
+        if not entry:
+            raise ValueError(f"entry {number} is empty (stray comma?); expected user:password")
+        if not sep or not user or not password:
+            who = f" (user {user!r})" if user and sep else ""
+            raise ValueError(
+                f"entry {number}{who} is not user:password with both parts non-empty; expected "
+                "e.g. alice:secret1,bob:secret2"
+            )
+        if any(user == known for known, _ in pairs):
+            raise ValueError(f"user {user!r} is listed twice")
+        pairs.append((user, password))
+    return pairs
 
 
 def _default_cache_mb() -> int:
@@ -51,8 +94,9 @@ class Settings(BaseSettings):
         description="Memory budget for loaded models; least recently used ones are evicted.",
     )
     adapters_dir: Path = Field(
-        default_factory=lambda: Path(__file__).resolve().parents[1] / "adapters",
-        description="Where tuning runs write their adapters (one folder per adapter).",
+        default_factory=_default_adapters_dir,
+        description="Where tuning runs write their adapters (one folder per adapter); on a "
+        "Space with persistent storage, /data/instruct-studio/adapters.",
     )
     offline: bool | None = Field(
         default=None,
@@ -63,6 +107,36 @@ class Settings(BaseSettings):
         ge=1,
         description="Largest data file read or uploaded, in MiB (bigger ones are refused).",
     )
+    demo: bool = Field(
+        default=False,
+        description="Public demo: training is switched off and comparisons are capped at "
+        "STUDIO_DEMO_MAX_EXAMPLES scored rows.",
+    )
+    demo_max_examples: int = Field(
+        default=200,
+        ge=1,
+        description="In demo mode, the most rows one comparison may score "
+        "(evaluation examples × configurations).",
+    )
+    auth: SecretStr | None = Field(
+        default=None,
+        description="Require a login: comma-separated user:password pairs (Gradio auth); "
+        "unset = no login.",
+    )
+    concurrency: int = Field(
+        default=1,
+        ge=1,
+        le=64,
+        description="Requests of one kind (one button or API endpoint) served at once; the "
+        "rest wait in the queue and see their place. Model work runs one request at a time "
+        "on the compute thread anyway, so more only hides the wait.",
+    )
+    queue_size: int = Field(
+        default=100,
+        ge=1,
+        description="Requests that may wait in the queue at once; more are refused as "
+        "'queue full' rather than piling up.",
+    )
 
     @field_validator("model_cache_mb")
     @classmethod
@@ -70,6 +144,14 @@ class Settings(BaseSettings):
         if value < 64:
             raise ValueError("must be at least 64 (megabytes)")
         return value
+
+    @field_validator("auth")
+    @classmethod
+    def _auth_pairs(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and value.get_secret_value().strip():
+            parse_auth(value.get_secret_value())
+            return value
+        return None  # blank = no login
 
     @field_validator("home", "adapters_dir")
     @classmethod
@@ -81,6 +163,11 @@ class Settings(BaseSettings):
         if self.db_url:
             return self.db_url
         return f"sqlite:///{self.home / 'studio.db'}"
+
+    @property
+    def auth_pairs(self) -> list[tuple[str, str]] | None:
+        """The (user, password) logins for Gradio's auth, or None when no login is required."""
+        return None if self.auth is None else parse_auth(self.auth.get_secret_value())
 
     @property
     def tuning_dir(self) -> Path:

@@ -11,6 +11,7 @@ from pathlib import Path
 from studio.compare.config import CompareConfig, CompareConfigError
 from studio.datasets import Dataset, load_dataset, require_columns, split_dataset
 from studio.fewshot import check_disjoint
+from studio.settings import get_settings
 from studio.templates import PromptTemplate, load_template, render_fields
 
 
@@ -70,7 +71,26 @@ def prepare_run(config: CompareConfig) -> Prepared:
             for s in config.seeds
         )
     ]
+    check_demo_cap(len(evaluation), len(cells))
     return Prepared(config, templates, evaluation, pool, cells, source)
+
+
+def check_demo_cap(n_examples: int, n_configs: int) -> None:
+    """In demo mode (a public Space), refuse a grid scoring more rows than the cap allows."""
+    settings = get_settings()
+    rows = n_examples * n_configs
+    if settings.demo and rows > settings.demo_max_examples:
+        cap = settings.demo_max_examples
+        if n_configs <= cap:
+            fix = f"set limit to at most {cap // n_configs} with these {n_configs} configurations"
+        else:
+            fix = f"use at most {cap} configurations"
+        raise CompareConfigError(
+            f"this studio runs in demo mode (STUDIO_DEMO=1), which caps a comparison at {cap} "
+            f"scored rows (examples × configurations); this one has {n_examples} examples × "
+            f"{n_configs} configurations = {rows}. Fix: {fix}, or use fewer models, templates, "
+            "shot counts or seeds"
+        )
 
 
 def map_columns(dataset: Dataset, column_map: dict[str, str]) -> Dataset:

@@ -29,6 +29,10 @@ from studio.tuning.memory import MemoryEstimate, estimate_memory
 
 WORKER_MODULE = "studio.tuning.worker"
 LOG_NAME = "train.log"
+DEMO_REFUSAL = (
+    "training is switched off: this studio runs in demo mode (STUDIO_DEMO=1), for public "
+    "Spaces. Fix: run the studio on your own machine (make run), or unset STUDIO_DEMO"
+)
 
 
 @dataclass(frozen=True)
@@ -74,10 +78,17 @@ def load_tokenizer(location: Any, trust_remote_code: bool = False) -> Any:
     return tokenizer
 
 
+def refuse_in_demo(settings: Settings) -> None:
+    """Demo mode trains nothing: every way to launch or resume a run stops here."""
+    if settings.demo:
+        raise TuneConfigError(DEMO_REFUSAL)
+
+
 def check_launch(
     config: TuneConfig, settings: Settings, overwrite: bool = False, tokenizer: Any = None
 ) -> LaunchCheck:
     """Every check that can fail before a worker starts: name, model, quantization, data."""
+    refuse_in_demo(settings)
     from studio.models.device import plan_device
     from studio.models.loading import quantization_config
     from studio.tuning.adapters import adapter_path
@@ -108,6 +119,7 @@ def check_launch(
 
 def queue_run(check: LaunchCheck, settings: Settings, store: Store) -> TuningRun:
     """Record the run (with its data and template lineage) in the queue (start_next starts it)."""
+    refuse_in_demo(settings)
     busy = [
         run.id
         for status in ("queued", "running")
@@ -209,7 +221,10 @@ def spawn_worker(run: TuningRun, settings: Settings) -> subprocess.Popen[bytes]:
 
 
 def start_next(settings: Settings, store: Store) -> TuningRun | None:
-    """Start the oldest queued run if no run is training; returns the run started, if any."""
+    """Start the oldest queued run if no run is training; returns the run started, if any.
+    In demo mode nothing starts (runs queued before it was switched on keep waiting)."""
+    if settings.demo:
+        return None
     settings.tuning_dir.mkdir(parents=True, exist_ok=True)
     with FileLock(str(settings.tuning_dir / "queue.lock"), timeout=60):
         store.mark_dead_tuning_runs_interrupted(worker_alive)
@@ -232,6 +247,7 @@ def stop_run(store: Store, run_id: int) -> str:
 
 def resume_run(settings: Settings, store: Store, run_id: int) -> TuningRun:
     """Queue a stopped, failed or interrupted run again; it continues from its checkpoint."""
+    refuse_in_demo(settings)
     store.requeue_tuning_run(run_id)
     start_next(settings, store)
     run = store.get_tuning_run(run_id)
@@ -248,4 +264,6 @@ def log_tail(run: TuningRun, lines: int = 40) -> str:
             text = handle.read().decode("utf-8", errors="replace")
     except OSError:
         return ""
-    return "\n".join(text.splitlines()[-lines:])
+    # Progress bars redraw one line with carriage returns: keep only each line's last frame.
+    shown = [line.rstrip("\r").rsplit("\r", 1)[-1] for line in text.split("\n")]
+    return "\n".join(shown[-lines:] if shown[-1] else shown[-lines - 1 : -1])

@@ -1,0 +1,169 @@
+"""Where the studio runs, in process: the home on a Hugging Face Space, demo mode refusing
+training and oversized comparisons in the engine (so the UI, the API and the CLI all refuse).
+The UI side (the Gradio queue, real servers) is in test_hosting_server.py."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import studio.settings
+from studio.compare.config import CompareConfigError, build_config
+from studio.compare.engine import ComparisonRunner
+from studio.compare.prepare import prepare_run
+from studio.models.manager import ModelManager
+from studio.settings import Settings, get_settings, load_settings
+from studio.store import Store
+from studio.tuning.config import TuneConfigError, flat_config
+from studio.tuning.jobs import DEMO_REFUSAL, check_launch, queue_run, resume_run, start_next
+from tests.conftest import ROOT
+
+REVIEWS = str(ROOT / "assets" / "sample" / "reviews.csv")  # 60 rows
+
+
+@pytest.fixture
+def space(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A Space: SPACE_ID set, a temp dir standing in for its /data, no STUDIO_HOME given."""
+    data = tmp_path / "data"
+    data.mkdir()
+    monkeypatch.setattr(studio.settings, "SPACES_DATA", data)
+    monkeypatch.setenv("SPACE_ID", "someone/instruct-studio")
+    monkeypatch.delenv("STUDIO_HOME", raising=False)
+    monkeypatch.delenv("STUDIO_ADAPTERS_DIR", raising=False)
+    return data
+
+
+def test_a_space_with_persistent_storage_keeps_everything_in_data(space: Path) -> None:
+    settings = load_settings()
+    assert settings.home == (space / "instruct-studio").resolve()
+    assert settings.adapters_dir == settings.home / "adapters"
+    assert settings.database_url == f"sqlite:///{settings.home / 'studio.db'}"
+    assert settings.models_dir == settings.home / "models"
+
+
+def test_without_persistent_storage_a_space_keeps_the_usual_defaults(
+    space: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(studio.settings, "SPACES_DATA", space / "not-mounted")
+    settings = load_settings()
+    assert settings.home != space / "instruct-studio" and "instruct-studio" in str(settings.home)
+    assert settings.adapters_dir == ROOT / "adapters"
+
+
+def test_off_a_space_data_is_ignored(space: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("SPACE_ID")
+    settings = load_settings()
+    assert not settings.home.is_relative_to(space)
+    assert settings.adapters_dir == ROOT / "adapters"
+
+
+def test_an_explicit_home_wins_on_a_space(space: Path, tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("STUDIO_HOME", str(tmp_path / "mine"))
+    monkeypatch.setenv("STUDIO_ADAPTERS_DIR", str(tmp_path / "mine-adapters"))
+    settings = load_settings()
+    assert settings.home == (tmp_path / "mine").resolve()
+    assert settings.adapters_dir == (tmp_path / "mine-adapters").resolve()
+
+
+@pytest.fixture
+def demo_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[Settings]:
+    """STUDIO_DEMO=1 with a cap of 50 rows, as the process-wide settings see it."""
+    monkeypatch.setenv("STUDIO_DEMO", "1")
+    monkeypatch.setenv("STUDIO_DEMO_MAX_EXAMPLES", "50")
+    get_settings.cache_clear()
+    yield get_settings()
+    get_settings.cache_clear()
+
+
+def _grid(**values: object):
+    base: dict[str, object] = {
+        "data": REVIEWS,
+        "pool_size": 20,
+        "templates": ["reviews-sentiment"],
+        "models": ["smollm2-135m-instruct"],
+        "shots": [0, 2],
+        "seeds": [1],
+    }
+    return build_config(**{**base, **values})
+
+
+def test_demo_mode_refuses_a_comparison_over_the_cap(demo_env: Settings) -> None:
+    # 40 evaluation rows × 2 configurations = 80 > 50.
+    with pytest.raises(CompareConfigError) as caught:
+        prepare_run(_grid())
+    message = str(caught.value)
+    assert "demo mode (STUDIO_DEMO=1)" in message and "caps a comparison at 50" in message
+    assert "40 examples × 2 configurations = 80" in message
+    assert "limit to at most 25" in message
+
+
+def test_demo_mode_allows_a_comparison_within_the_cap(demo_env: Settings) -> None:
+    prepared = prepare_run(_grid(limit=25))
+    assert len(prepared.evaluation) * len(prepared.cells) == 50
+
+
+def test_more_configurations_than_the_cap_says_so(demo_env: Settings) -> None:
+    seeds = list(range(26))  # 2 shot counts × 26 seeds = 52 configurations > 50
+    with pytest.raises(CompareConfigError, match="use at most 50 configurations"):
+        prepare_run(_grid(limit=1, seeds=seeds))
+
+
+def test_without_demo_mode_there_is_no_cap(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("STUDIO_DEMO", raising=False)
+    get_settings.cache_clear()
+    try:
+        prepared = prepare_run(_grid(seeds=list(range(10))))
+    finally:
+        get_settings.cache_clear()
+    assert len(prepared.evaluation) * len(prepared.cells) == 40 * 20
+
+
+def test_a_refused_comparison_stores_nothing(demo_env: Settings, tmp_path: Path) -> None:
+    settings = load_settings(home=tmp_path, demo=True, demo_max_examples=50)
+    with Store(settings.database_url) as store:
+        runner = ComparisonRunner(store, ModelManager(settings))
+        with pytest.raises(CompareConfigError, match="demo mode"):
+            list(runner.run(_grid()))
+        assert store.list_comparison_runs() == []
+
+
+def _tune_config(name: str):
+    return flat_config(
+        name=name,
+        model="smollm2-135m-instruct",
+        data=REVIEWS,
+        template="reviews-sentiment",
+        limit=8,
+        max_steps=1,
+    )
+
+
+def test_demo_mode_refuses_to_check_a_tuning_launch(settings: Settings) -> None:
+    demo = settings.model_copy(update={"demo": True})
+    with pytest.raises(TuneConfigError) as caught:
+        check_launch(_tune_config("demo-refused"), demo)
+    assert str(caught.value) == DEMO_REFUSAL
+    assert "STUDIO_DEMO=1" in DEMO_REFUSAL
+    assert not (demo.adapters_dir / "demo-refused").exists()
+
+
+@pytest.mark.model  # a real launch check loads the bundled model's tokenizer
+def test_demo_mode_refuses_to_queue_resume_or_start_training(settings: Settings) -> None:
+    demo = settings.model_copy(update={"demo": True})
+    with Store(settings.database_url) as store:
+        checked = check_launch(_tune_config("demo-queued"), settings)
+        with pytest.raises(TuneConfigError, match="demo mode"):
+            queue_run(checked, demo, store)
+        assert store.list_tuning_runs() == []
+        assert not settings.tuning_dir.exists() or not any(settings.tuning_dir.iterdir())
+
+        # A run queued before demo mode was switched on is neither started nor resumed.
+        queued = queue_run(checked, settings, store)
+        assert start_next(demo, store) is None
+        with pytest.raises(TuneConfigError, match="demo mode"):
+            resume_run(demo, store, queued.id)
+        run = store.get_tuning_run(queued.id)
+        assert run is not None and run.status == "queued" and run.pid is None
+        store.request_tuning_stop(queued.id)  # cancel it: nothing trains after this test
