@@ -133,6 +133,8 @@ def check_available(spec: str, settings: Settings) -> None:
                 f"Adapter '{source.spec}' needs its base model '{source.base_spec}', which "
                 f"cannot be loaded: {exc}"
             ) from exc
+    if source.kind == "local" and source.path is not None and _ships_code(source.path):
+        raise _remote_code_error(source.spec)
     if source.kind != "hub" or not studio_offline(settings):
         return
     from huggingface_hub import try_to_load_from_cache
@@ -330,13 +332,7 @@ def _load(source: ModelSource, location: str | Path, kwargs: dict[str, Any]) -> 
 def _architecture_error(source: ModelSource, exc: Exception, trusted: bool) -> ModelLoadError:
     text = str(exc).strip("'\"")
     if "custom code" in text and not trusted:
-        # transformers refuses before importing any of it; say why and what the choices are.
-        return ModelLoadError(
-            f"'{source.spec}' ships its own Python code (auto_map in its config.json), and the "
-            "studio does not run code that comes with a model. Fix: use a model transformers "
-            "supports natively (e.g. a bundled one), or, if you trust that code, tune it with "
-            "`studio tune --trust-remote-code` (tune.yaml: model.trust_remote_code: true)."
-        )
+        return _remote_code_error(source.spec)  # transformers refused before importing any
     if (
         "does not recognize this architecture" in text
         or "Unrecognized" in text
@@ -352,3 +348,23 @@ def _architecture_error(source: ModelSource, exc: Exception, trusted: bool) -> M
             + hint
         )
     return ModelLoadError(f"Loading '{source.spec}' failed: {text.splitlines()[0]}")
+
+
+def _ships_code(folder: Path) -> bool:
+    """Whether a model folder's config.json maps its classes to Python files it ships."""
+    import json
+
+    try:
+        config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False  # loading reports an unreadable config with its own message
+    return isinstance(config, dict) and bool(config.get("auto_map"))
+
+
+def _remote_code_error(spec: str) -> ModelLoadError:
+    return ModelLoadError(
+        f"'{spec}' ships its own Python code (auto_map in its config.json), and the studio "
+        "does not run code that comes with a model. Fix: use a model transformers supports "
+        "natively (e.g. a bundled one), or, if you trust that code, tune it with "
+        "`studio tune --trust-remote-code` (tune.yaml: model.trust_remote_code: true)."
+    )

@@ -176,7 +176,9 @@ def build_compare_tab(services: Services) -> None:
     streaming: dict[str, Any] = {
         "show_progress": "hidden", "concurrency_id": "compare", "api_visibility": "private"
     }  # fmt: skip
-    start.click(start_run, [panel.view, *form.inputs], outputs, **streaming)
+    # Callable by API clients as /compare (undocumented: its inputs are the whole form).
+    api = {**streaming, "api_name": "compare", "api_visibility": "undocumented"}
+    start.click(start_run, [panel.view, *form.inputs], outputs, **api)
     panel.resume.click(resume_run, [panel.view, panel.run_id], outputs, **streaming)
     # Not queued: a stop must get through while this session's run holds the queue slot.
     stop.click(request_stop, None, status, queue=False, api_name="compare_stop")
