@@ -84,6 +84,9 @@ def build_parser() -> argparse.ArgumentParser:
     from studio.cli_compare import add_compare_parser
 
     add_compare_parser(sub)
+    from studio.cli_runs import add_runs_parser
+
+    add_runs_parser(sub)
     from studio.cli_tune import add_tune_parser
 
     add_tune_parser(sub)

@@ -1,4 +1,4 @@
-"""`studio compare` and `studio runs`: the comparison engine and the store, headless."""
+"""`studio compare`: the comparison engine and the store, headless (runs: cli_runs)."""
 
 from __future__ import annotations
 
@@ -51,13 +51,6 @@ def add_compare_parser(sub: Any) -> None:
         help="finish a stopped or interrupted run (only its missing rows are computed)",
     )
     p.set_defaults(func=run_compare)
-
-    runs = sub.add_parser("runs", help="stored runs")
-    runs_sub = runs.add_subparsers(dest="runs_command", required=True)
-    listing = runs_sub.add_parser("list", help="list stored comparison runs")
-    listing.add_argument("--json", action="store_true")
-    listing.add_argument("--limit", type=int, default=50)
-    listing.set_defaults(func=run_runs_list)
 
 
 def _ints(text: str) -> list[int]:
@@ -181,50 +174,3 @@ def _write_json(path: Path, run_id: int, status: str, summaries: list[Any]) -> N
             )
         rows.append(row)
     path.write_text(json.dumps(rows, indent=2) + "\n", encoding="utf-8")
-
-
-def run_runs_list(args: argparse.Namespace) -> int:
-    from studio.services import create_services
-
-    store = create_services().store
-    runs = store.list_comparison_runs(limit=args.limit)
-    if args.json:
-        print(json.dumps([_run_json(r) for r in runs], indent=2, default=str))
-        return 0
-    print(f"{'ID':>4}  {'STATUS':<11} {'CREATED':<19}  {'DATA':<22} {'CONFIGS':>7} {'ROWS':>11}")
-    for r in runs:
-        rows = f"{r.results_done}/{r.n_examples * len(r.configs)}"
-        created = r.created_at.strftime("%Y-%m-%d %H:%M:%S")
-        print(
-            f"{r.id:>4}  {r.status:<11} {created:<19}  {r.dataset.name[:22]:<22} "
-            f"{len(r.configs):>7} {rows:>11}"
-        )
-    return 0
-
-
-def _run_json(run: Any) -> dict[str, Any]:
-    return {
-        "id": run.id,
-        "name": run.name,
-        "status": run.status,
-        "scoring": run.scoring,
-        "created_at": run.created_at.isoformat(),
-        "finished_at": run.finished_at.isoformat() if run.finished_at else None,
-        "dataset": {"name": run.dataset.name, "content_hash": run.dataset.content_hash},
-        "n_examples": run.n_examples,
-        "results_done": run.results_done,
-        "error": run.error,
-        "configs": [
-            {
-                "id": c.id,
-                "label": c.label,
-                "model": c.model_spec,
-                "template": c.template_name,
-                "template_version": c.template_version,
-                "shots": c.shots,
-                "seed": c.seed,
-            }
-            for c in run.configs
-        ],
-        "config": run.config,
-    }

@@ -8,6 +8,8 @@ bundled Alembic migrations.
 """
 
 from studio.store.engine import StoreError
+from studio.store.experiments import ConfigTally, DeleteReport, RunAnnotations
+from studio.store.experiments_import import ExperimentBundle, ImportReport
 from studio.store.records import (
     AdapterRecord,
     ComparisonConfig,
@@ -30,11 +32,16 @@ __all__ = [
     "ComparisonConfigSpec",
     "ComparisonResult",
     "ComparisonRun",
+    "ConfigTally",
     "DatasetRecord",
+    "DeleteReport",
     "ExchangeRecord",
     "ExchangeSummary",
+    "ExperimentBundle",
+    "ImportReport",
     "MetricPoint",
     "ModelUse",
+    "RunAnnotations",
     "Store",
     "StoreError",
     "TemplateVersion",

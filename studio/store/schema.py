@@ -2,7 +2,7 @@
 
 Owns the table layout; nothing outside studio.store sees these classes. Every change here needs a
 matching migration in migrations/versions. Naming scheme, kept by the tables later migrations add
-(tuning_runs, metric_points, adapters):
+(tuning_runs, metric_points, adapters, comparison_run_tags, tuning_run_tags):
 
 - tables are plural snake_case; the primary key is an integer ``id``;
 - a foreign key is ``<singular>_id`` (``model_id``, ``tuning_run_id``);
@@ -50,6 +50,7 @@ HASH_LENGTH = 64
 TEMPLATE_NAME_LENGTH = 64
 NAME_LENGTH = 256
 LABEL_LENGTH = 1024
+TAG_LENGTH = 64
 
 
 def utcnow() -> datetime:
@@ -188,6 +189,8 @@ class ComparisonRunRow(Base):
     error: Mapped[str | None] = mapped_column(Text)
     host: Mapped[str | None] = mapped_column(String(NAME_LENGTH))
     pid: Mapped[int | None] = mapped_column(Integer)
+    display_name: Mapped[str | None] = mapped_column(String(NAME_LENGTH))
+    note: Mapped[str | None] = mapped_column(Text)
 
     dataset: Mapped[DatasetRow] = relationship(
         foreign_keys=[dataset_id], lazy="joined", innerjoin=True
@@ -272,6 +275,8 @@ class TuningRunRow(Base):
     error: Mapped[str | None] = mapped_column(Text)
     host: Mapped[str | None] = mapped_column(String(NAME_LENGTH))
     pid: Mapped[int | None] = mapped_column(Integer)
+    display_name: Mapped[str | None] = mapped_column(String(NAME_LENGTH))
+    note: Mapped[str | None] = mapped_column(Text)
 
 
 class MetricPointRow(Base):
@@ -313,4 +318,30 @@ class AdapterRow(Base):
         ForeignKey("template_versions.id", ondelete="RESTRICT"), index=True
     )
     metrics: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class ComparisonRunTagRow(Base):
+    """A tag on a comparison run (Experiments tab); goes with its run."""
+
+    __tablename__ = "comparison_run_tags"
+    __table_args__ = (UniqueConstraint("comparison_run_id", "tag"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    comparison_run_id: Mapped[int] = mapped_column(
+        ForeignKey("comparison_runs.id", ondelete="CASCADE")
+    )
+    tag: Mapped[str] = mapped_column(String(TAG_LENGTH), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class TuningRunTagRow(Base):
+    """A tag on a tuning run (Experiments tab); goes with its run."""
+
+    __tablename__ = "tuning_run_tags"
+    __table_args__ = (UniqueConstraint("tuning_run_id", "tag"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tuning_run_id: Mapped[int] = mapped_column(ForeignKey("tuning_runs.id", ondelete="CASCADE"))
+    tag: Mapped[str] = mapped_column(String(TAG_LENGTH), index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -1,7 +1,8 @@
 """The experiment store: the one object the rest of Instruct Studio logs through.
 
 Store composes one mixin per feature (exchanges, prompt templates, datasets, comparison runs and
-their results, tuning runs and adapters) over StoreBase, which owns the engine and the sessions.
+their results, tuning runs and adapters, experiment annotations and bundle imports) over
+StoreBase, which owns the engine and the sessions.
 Callers pass and receive the frozen records of studio.store.records; each method runs in its own
 session and transaction, so one Store can be shared by web-server threads. Database failures
 surface as StoreError naming the fix; vocabulary mistakes as ValueError before anything is written.
@@ -14,13 +15,22 @@ from types import TracebackType
 from studio.store.comparisons import ComparisonsMixin
 from studio.store.datasets import DatasetsMixin
 from studio.store.exchanges import ExchangesMixin
+from studio.store.experiments import ExperimentsMixin
+from studio.store.experiments_import import ImportMixin
 from studio.store.prompts import PromptsMixin
 from studio.store.results import ResultsMixin
 from studio.store.tuning import TuningMixin
 
 
 class Store(
-    ExchangesMixin, PromptsMixin, DatasetsMixin, ComparisonsMixin, ResultsMixin, TuningMixin
+    ExchangesMixin,
+    PromptsMixin,
+    DatasetsMixin,
+    ComparisonsMixin,
+    ResultsMixin,
+    TuningMixin,
+    ExperimentsMixin,
+    ImportMixin,
 ):
     """Open (creating and migrating as needed) the database at a SQLAlchemy URL."""
 

@@ -33,6 +33,7 @@ NEW_TABLES = {
     "comparison_results",
 }
 TUNING_TABLES = {"tuning_runs", "metric_points", "adapters"}
+EXPERIMENT_TABLES = {"comparison_run_tags", "tuning_run_tags"}
 
 
 @pytest.fixture
@@ -79,8 +80,10 @@ def test_upgrading_a_0001_database_keeps_its_data(engine: Engine, db_url: str) -
         assert exchange.parameters == {"seed": 1}
         assert [use.spec for use in store.models_used()] == ["smollm2-135m-instruct"]
         assert store.latest_template_versions() == []
-    assert current_revision(engine) == head_revision() == "0003_tuning"
-    assert set(inspect(engine).get_table_names()) == INITIAL_TABLES | NEW_TABLES | TUNING_TABLES
+    assert current_revision(engine) == head_revision() == "0004_experiment_annotations"
+    assert set(inspect(engine).get_table_names()) == (
+        INITIAL_TABLES | NEW_TABLES | TUNING_TABLES | EXPERIMENT_TABLES
+    )
 
 
 def test_downgrade_to_0001_and_up_again(
@@ -138,7 +141,9 @@ def test_new_tables_constraints_and_indexes(store: Store, engine: Engine) -> Non
         "ix_comparison_results_config_id"
     }
     nullable = {c["name"] for c in inspector.get_columns("comparison_runs") if c["nullable"]}
-    assert nullable == {"name", "shot_pool_id", "finished_at", "error", "host", "pid"}
+    added_by_0004 = {"display_name", "note"}
+    before_0004 = {"name", "shot_pool_id", "finished_at", "error", "host", "pid"}
+    assert nullable == before_0004 | added_by_0004
 
 
 def test_offline_sql_creates_the_new_tables(tmp_path: Path) -> None:

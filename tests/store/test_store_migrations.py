@@ -54,7 +54,7 @@ def test_empty_database_is_migrated_to_head(db_url: str) -> None:
     try:
         assert current_revision(engine) is None
         upgrade(engine)
-        assert current_revision(engine) == head_revision() == "0003_tuning"
+        assert current_revision(engine) == head_revision() == "0004_experiment_annotations"
     finally:
         engine.dispose()
 
