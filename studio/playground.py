@@ -11,9 +11,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from studio.inference.generation import GenerationResult, stream_generate
+from studio.inference.backends import InferenceBackend, LocalBackend, open_served
+from studio.inference.generation import GenerationResult
+from studio.inference.openai_spec import is_served_spec
 from studio.inference.params import SamplingParams
-from studio.inference.prompting import adds_special_tokens, build_prompt, choose_mode
+from studio.inference.prompting import build_prompt, choose_mode
 from studio.models.loading import LoadedModel, LoadRequest
 from studio.models.manager import ModelManager
 from studio.store import ExchangeRecord, Store
@@ -77,31 +79,37 @@ class Playground:
 
     def stream(self, request: ChatRequest, stop: threading.Event | None = None) -> Iterator[Event]:
         stop = stop or threading.Event()
-        load_request = LoadRequest(request.model, quantization=request.quantization)
-        loaded: LoadedModel | None = None
-        for item in self._load(load_request):
-            if isinstance(item, Status):
-                yield item
-            else:
-                loaded = item
-        assert loaded is not None
-        mode = choose_mode(request.mode, loaded.tokenizer)
+        backend: InferenceBackend | None = None
+        if is_served_spec(request.model):
+            backend = open_served(request.model)
+            yield Status(f"Asking {backend.location}…")
+        else:
+            load_request = LoadRequest(request.model, quantization=request.quantization)
+            for item in self._load(load_request):
+                if isinstance(item, Status):
+                    yield item
+                else:
+                    backend = LocalBackend(item)
+        assert backend is not None
+        mode = choose_mode(request.mode, backend.prompt_format)
         history = [dict(turn) for turn in request.history]
         prompt = build_prompt(
-            loaded.tokenizer, mode, request.system_prompt or None, history, request.user_message
+            backend.prompt_format,
+            mode,
+            request.system_prompt or None,
+            history,
+            request.user_message,
         )
         text = ""
         result: GenerationResult | None = None
-        for piece in stream_generate(
-            loaded, prompt, request.params, stop, adds_special_tokens(mode)
-        ):
+        for piece in backend.stream(prompt, mode, request.params, stop):
             if isinstance(piece, GenerationResult):
                 result = piece
             else:
                 text += piece
                 yield Delta(text)
         assert result is not None
-        record = self._record(request, loaded, mode, prompt, history, result)
+        record = self._record(request, backend, mode, prompt, history, result)
         exchange_id = self.store.log_exchange(record)
         yield Finished(exchange_id, record, result)
 
@@ -136,7 +144,7 @@ class Playground:
     def _record(
         self,
         request: ChatRequest,
-        loaded: LoadedModel,
+        backend: InferenceBackend,
         mode: str,
         prompt: str,
         history: list[Message],
@@ -144,13 +152,16 @@ class Playground:
     ) -> ExchangeRecord:
         params = request.params.model_dump(mode="json")
         params["seed"] = result.seed  # the seed actually used, so a sampled answer can be replayed
+        served = backend.kind == "served"
+        if served:  # not part of the OpenAI API, so not sent: record only what was
+            params = {k: v for k, v in params.items() if k not in SERVED_UNSENT}
         return ExchangeRecord(
             conversation_id=request.conversation_id or str(uuid.uuid4()),
             turn=len(history) // 2,
-            model_spec=loaded.source.spec,
-            model_source=loaded.source.kind,
-            model_resolved_path=loaded.location,
-            quantization=request.quantization,
+            model_spec=backend.spec,
+            model_source=_source_kind(backend),
+            model_resolved_path=backend.location,
+            quantization="none" if served else request.quantization,
             mode=mode,
             system_prompt=request.system_prompt or None,
             history=history,
@@ -165,6 +176,15 @@ class Playground:
             finish_reason=result.finish_reason,
             error=None,
         )
+
+
+SERVED_UNSENT = ("top_k", "repetition_penalty")
+
+
+def _source_kind(backend: InferenceBackend) -> str:
+    if isinstance(backend, LocalBackend):
+        return backend.loaded.source.kind
+    return backend.kind
 
 
 def conversation_messages(records: list[ExchangeRecord]) -> list[Message]:

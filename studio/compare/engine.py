@@ -17,7 +17,8 @@ from typing import Any
 from studio.compare.config import CompareConfig
 from studio.compare.prepare import GridCell, Prepared, prepare_run
 from studio.compare.scoring import score_cell
-from studio.models.loading import LoadRequest
+from studio.inference.backends import check_served_models, is_served_spec, open_backend
+from studio.models.loading import check_available
 from studio.models.manager import ModelManager
 from studio.store import Store
 from studio.store.records import ComparisonConfigSpec, ComparisonResult
@@ -66,6 +67,10 @@ class ComparisonRunner:
 
     def run(self, config: CompareConfig, stop: threading.Event | None = None) -> Iterator[Event]:
         prepared = prepare_run(config)  # all validation happens before anything is stored
+        check_served_models(config.models, config.scoring, prepared.templates)
+        for model in config.models:  # a local model that cannot be found fails before storing
+            if not is_served_spec(model):
+                check_available(model, self.models.settings)
         run_id, config_ids = self._create(prepared)
         yield from self._execute(prepared, run_id, config_ids, {}, stop or threading.Event())
 
@@ -88,6 +93,8 @@ class ComparisonRunner:
             template = parse_template(version.content, f"{cfg.template_name}@v{version.version}")
             cells.append(GridCell(cfg.position, cfg.model_spec, template, cfg.shots, cfg.seed))
         prepared = replace(prepared, cells=cells)
+        templates = [cell.template for cell in cells]
+        check_served_models([cell.model for cell in cells], run.scoring, templates)
         done = {cfg.position: self.store.done_indices(cfg.id) for cfg in run.configs}
         self.store.resume_comparison_run(run_id, host=socket.gethostname(), pid=os.getpid())
         config_ids = {cfg.position: cfg.id for cfg in run.configs}
@@ -169,9 +176,8 @@ class ComparisonRunner:
         stop: threading.Event,
         skip: set[int],
     ) -> Iterator[ComparisonResult]:
-        request = LoadRequest(cell.model, quantization=prepared.config.quantization)
-        loaded = self.models.get(request)
-        yield from score_cell(prepared, cell, config_id, loaded, stop, skip)
+        backend = open_backend(cell.model, self.models, prepared.config.quantization)
+        yield from score_cell(prepared, cell, config_id, backend, stop, skip)
 
 
 def _register(store: Store, dataset: Any) -> Any:

@@ -10,9 +10,8 @@ from typing import Any
 
 from studio.compare.prepare import GridCell, Prepared
 from studio.fewshot import ShotSelector
-from studio.inference.batch_generation import generate_batch
+from studio.inference.backends import InferenceBackend
 from studio.inference.params import SamplingParams
-from studio.inference.scoring import score_choices
 from studio.metrics import contains, exact_match, first_choice_in, regex_match, token_f1
 from studio.store.records import ComparisonResult
 from studio.templates import BuiltPrompt, TemplateError, build_prompt
@@ -56,20 +55,20 @@ def score_cell(
     prepared: Prepared,
     cell: GridCell,
     config_id: int,
-    loaded: Any,
+    backend: InferenceBackend,
     stop: threading.Event,
     skip: set[int] | frozenset[int] = frozenset(),
 ) -> Iterator[ComparisonResult]:
     """Results for every example of the cell except those in skip (already stored)."""
-    items = build_cell_prompts(prepared, cell, loaded.tokenizer)
+    items = build_cell_prompts(prepared, cell, backend.prompt_format)
     items = [item for item in items if item.index not in skip]
     if prepared.config.scoring == "loglik":
-        yield from _loglik(prepared, cell, config_id, loaded, items, stop)
+        yield from _loglik(prepared, cell, config_id, backend, items, stop)
     else:
-        yield from _generate(prepared, cell, config_id, loaded, items, stop)
+        yield from _generate(prepared, cell, config_id, backend, items, stop)
 
 
-def _loglik(prepared, cell, config_id, loaded, items, stop) -> Iterator[ComparisonResult]:
+def _loglik(prepared, cell, config_id, backend, items, stop) -> Iterator[ComparisonResult]:
     choices = list(cell.template.choices or [])
     for item in items:
         if item.built.answer not in choices:
@@ -79,12 +78,11 @@ def _loglik(prepared, cell, config_id, loaded, items, stop) -> Iterator[Comparis
                 "or extend choices."
             )
     continuations = [[item.built.continuation_prefix + c for c in choices] for item in items]
-    scored = score_choices(
-        loaded,
+    scored = backend.score(
         [item.built.text for item in items],
         continuations,
+        cell.template.mode,
         batch_rows=prepared.config.batch_rows,
-        add_special_tokens=cell.template.mode == "completion",
         stop=stop,
     )
     for example in scored:
@@ -112,7 +110,7 @@ def _loglik(prepared, cell, config_id, loaded, items, stop) -> Iterator[Comparis
         )
 
 
-def _generate(prepared, cell, config_id, loaded, items, stop) -> Iterator[ComparisonResult]:
+def _generate(prepared, cell, config_id, backend, items, stop) -> Iterator[ComparisonResult]:
     config = prepared.config
     # Answers are one line in completion mode; chat answers end at the end of the turn anyway.
     stops = ("\n",) if cell.template.mode == "completion" else ()
@@ -124,12 +122,11 @@ def _generate(prepared, cell, config_id, loaded, items, stop) -> Iterator[Compar
         top_k=0,
         top_p=1.0,
     )
-    generated = generate_batch(
-        loaded,
+    generated = backend.generate(
         [item.built.text for item in items],
+        cell.template.mode,
         params,
         batch_size=max(1, config.batch_rows // 2),
-        add_special_tokens=cell.template.mode == "completion",
         stop=stop,
     )
     for out in generated:

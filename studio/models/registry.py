@@ -141,6 +141,8 @@ def resolve_spec(spec: str, adapters_dir: Path | None = None) -> ModelSource:
         )
     if text.lower().startswith(ADAPTER_PREFIX):
         return _named_adapter(text[len(ADAPTER_PREFIX) :].strip(), adapters_dir)
+    if text.lower().startswith("openai:"):
+        _refuse_served(text)
     bundled = BUNDLED_MODELS.get(text.lower())
     if bundled is not None:
         if not bundled.installed():
@@ -168,6 +170,18 @@ def resolve_spec(spec: str, adapters_dir: Path | None = None) -> ModelSource:
             "a Hugging Face id like 'org/name', a local folder or a .gguf file."
         )
     return ModelSource(spec=text, kind="hub", hub_id=text)
+
+
+def _refuse_served(text: str) -> None:
+    """A served model (openai:MODEL@URL) runs on its server: nothing here can load or tune it."""
+    from studio.inference.openai_spec import parse_served_spec  # checks the spec's syntax
+
+    spec = parse_served_spec(text).spec
+    raise ModelNotFoundError(
+        f"{spec} is a served model: it runs on its server, so it cannot be loaded, previewed with "
+        "its tokenizer or tuned here. Fix: use it in Compare or the Playground, or pick a local "
+        f"model ({bundled_names()})."
+    )
 
 
 def _looks_like_path(text: str) -> bool:

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-MODEL_SOURCES = ("bundled", "hub", "local", "gguf", "adapter")
+MODEL_SOURCES = ("bundled", "hub", "local", "gguf", "adapter", "served")
 QUANTIZATIONS = ("none", "8bit", "4bit")
 MODES = ("chat", "completion")
 FINISH_REASONS = ("eos", "length", "stop_string", "stopped", "error")

@@ -1,0 +1,426 @@
+"""The OpenAI-compatible HTTP backend: a model served by vLLM, TGI, `transformers serve` or an API.
+
+Chat-mode prompts go to `/chat/completions` as messages (the server applies the model's chat
+template), completion-mode prompts to `/completions` as text. Log-likelihood scoring needs the
+server to return the prompt's own log-probabilities (`/completions` with `echo: true` and
+`logprobs`, as vLLM does); `require_prompt_logprobs` finds out once, before a run stores anything.
+
+The API key is read from the environment variable the spec names, at request time, and goes only
+into the Authorization header: never into a message, a record or a log line.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import httpx
+
+from studio.inference.batch_generation import Generated
+from studio.inference.generation import GenerationResult, cut_at_stop
+from studio.inference.openai_spec import ServedSpec
+from studio.inference.params import SamplingParams
+from studio.inference.scoring import ChoiceScore, ScoredExample
+from studio.models.errors import ModelError
+
+PROBE_PROMPT = "The capital of France is Paris"
+
+
+_clients: dict[float, httpx.Client] = {}
+_clients_guard = threading.Lock()
+
+
+def _shared_client(timeout_s: float) -> httpx.Client:
+    """One connection pool per timeout for the process (httpx clients are thread-safe), so
+    every exchange and comparison cell reuses open connections instead of leaking pools."""
+    with _clients_guard:
+        if timeout_s not in _clients:
+            timeout = httpx.Timeout(timeout_s, connect=min(10.0, timeout_s))
+            limits = httpx.Limits(max_connections=64, max_keepalive_connections=16)
+            _clients[timeout_s] = httpx.Client(timeout=timeout, limits=limits)
+        return _clients[timeout_s]
+
+
+class ServedModelError(ModelError):
+    """The server could not be reached, refused the request, or lacks what the studio needs."""
+
+
+class ServedChatFormat:
+    """What `build_prompt` renders chat turns with for a served model, in place of a tokenizer.
+
+    The server applies the model's chat template itself, so the exact prompt the studio sends for
+    a chat turn is the messages array: that JSON is the prompt text recorded, and it is parsed
+    back into the request body, so what is stored is what was sent.
+    """
+
+    chat_template = "applied by the server"
+
+    def apply_chat_template(self, messages: list[dict[str, str]], **_: Any) -> str:
+        return json.dumps(messages, ensure_ascii=False, indent=1)
+
+
+def prompt_messages(prompt: str) -> list[dict[str, str]]:
+    messages = json.loads(prompt)
+    if not isinstance(messages, list):
+        raise ValueError("a served chat prompt must be a JSON list of messages")
+    return messages
+
+
+class OpenAIBackend:
+    """A model behind an OpenAI-compatible HTTP API (see studio.inference.openai_spec)."""
+
+    kind = "served"
+
+    def __init__(self, served: ServedSpec, client: httpx.Client | None = None) -> None:
+        self.served = served
+        self.spec = served.spec
+        self.location = served.base_url
+        self.prompt_format = ServedChatFormat()
+        self.client = client or _shared_client(served.timeout_s)
+
+    # ----- checks made before a run stores anything -----
+
+    def check(self) -> None:
+        """The server answers and accepts the key (GET /models)."""
+        self._request("GET", "/models")
+
+    def require_prompt_logprobs(self) -> None:
+        """Refuse log-likelihood scoring, naming what is missing, unless the server returns
+        log-probabilities of the prompt's own tokens."""
+        body = self._echo_body([PROBE_PROMPT])
+        try:
+            data = self._request("POST", "/completions", body)
+            _echoed_logprobs(_choice(data, 0))
+        except ServedModelError as exc:
+            raise ServedModelError(
+                f"log-likelihood scoring is not possible with the server at {self.location} "
+                f"(model '{self.served.model}'): it does not return the prompt's log-"
+                "probabilities (POST /completions with echo=true and logprobs=1, as vLLM "
+                f"answers it). It said: {exc} Fix: use generation scoring (scoring: generate, "
+                "or --scoring generate), or serve the model with vLLM."
+            ) from None
+
+    # ----- the backend protocol (studio.inference.backends.InferenceBackend) -----
+
+    def stream(
+        self,
+        prompt: str,
+        mode: str,
+        params: SamplingParams,
+        stop: threading.Event | None = None,
+    ) -> Iterator[str | GenerationResult]:
+        """Yield text pieces as the server streams them (SSE), then one GenerationResult."""
+        stop = stop or threading.Event()
+        seed = params.seed if params.seed is not None else random.randrange(2**32)
+        path, body = self._generation_body(prompt, mode, params, seed)
+        body.update(stream=True, stream_options={"include_usage": True})
+        started, first, pieces = time.perf_counter(), None, []
+        usage: dict[str, Any] = {}
+        reason = "length"
+        for event in self._events(path, body, stop):
+            usage = event.get("usage") or usage
+            for choice in event.get("choices") or []:
+                piece = _piece(choice, mode)
+                reason = choice.get("finish_reason") or reason
+                if piece:
+                    first = first if first is not None else time.perf_counter() - started
+                    pieces.append(piece)
+                    yield piece
+        text = "".join(pieces)
+        finish = "stopped" if stop.is_set() else _finish_reason(reason)
+        trimmed = cut_at_stop(text, params.stop)
+        if trimmed != text:
+            text, finish = trimmed, "stop_string"
+        yield GenerationResult(
+            text=text,
+            prompt_tokens=int(usage.get("prompt_tokens") or 0),
+            completion_tokens=int(usage.get("completion_tokens") or 0),
+            finish_reason=finish,
+            seed=seed,
+            first_token_s=first,
+            latency_s=time.perf_counter() - started,
+        )
+
+    def generate(
+        self,
+        prompts: Sequence[str],
+        mode: str,
+        params: SamplingParams,
+        *,
+        batch_size: int = 8,
+        stop: threading.Event | None = None,
+    ) -> Iterator[Generated]:
+        """One request per prompt, up to batch_size at a time; yields as each group finishes."""
+
+        def one(index: int) -> Generated:
+            began = time.perf_counter()
+            path, body = self._generation_body(prompts[index], mode, params, params.seed)
+            data = self._request("POST", path, body)
+            usage = data.get("usage") or {}
+            text = _piece(_choice(data, 0), mode, key="message")
+            return Generated(
+                index=index,
+                text=cut_at_stop(text, params.stop),
+                prompt_tokens=int(usage.get("prompt_tokens") or 0),
+                completion_tokens=int(usage.get("completion_tokens") or 0),
+                latency_s=time.perf_counter() - began,
+            )
+
+        yield from self._parallel(one, len(prompts), batch_size, stop)
+
+    def score(
+        self,
+        prompts: Sequence[str],
+        continuations: Sequence[Sequence[str]],
+        mode: str,
+        *,
+        batch_rows: int = 16,
+        stop: threading.Event | None = None,
+    ) -> Iterator[ScoredExample]:
+        """Each example's choices in one /completions request (echo + logprobs, one prompt per
+        choice); the choice's score is the sum of its tokens' log-probabilities after the prompt."""
+        if mode != "completion":
+            raise ServedModelError(
+                f"log-likelihood scoring through {self.location} needs completion-mode templates: "
+                "the server applies the chat template only when it generates. Fix: use a "
+                "completion-mode template, or generation scoring."
+            )
+
+        def one(index: int) -> ScoredExample:
+            began = time.perf_counter()
+            prompt, options = prompts[index], continuations[index]
+            data = self._request(
+                "POST", "/completions", self._echo_body([prompt + c for c in options])
+            )
+            scores, prompt_tokens = [], 0
+            for j, option in enumerate(options):
+                text = prompt + option
+                logprob, n_tokens, prompt_tokens = _continuation_logprob(
+                    _echoed_logprobs(_choice(data, j)), len(prompt), len(text)
+                )
+                scores.append(ChoiceScore(option, logprob, n_tokens, len(option.encode())))
+            return ScoredExample(index, scores, prompt_tokens, time.perf_counter() - began)
+
+        per_batch = max(1, batch_rows // max(1, len(continuations[0]) if continuations else 1))
+        yield from self._parallel(one, len(prompts), per_batch, stop)
+
+    # ----- HTTP -----
+
+    def _generation_body(
+        self, prompt: str, mode: str, params: SamplingParams, seed: int | None
+    ) -> tuple[str, dict[str, Any]]:
+        # top_k and repetition_penalty are not part of the OpenAI API (servers reject unknown
+        # fields), so they are not sent; the Playground records only what was.
+        body: dict[str, Any] = {
+            "model": self.served.model,
+            "max_tokens": params.max_new_tokens,
+            "temperature": params.temperature,
+        }
+        if not params.greedy:
+            body["top_p"] = params.top_p
+        if seed is not None:
+            body["seed"] = seed
+        if params.stop:
+            body["stop"] = list(params.stop)[:4]  # the API's limit; all are cut client-side too
+        if mode == "chat":
+            return "/chat/completions", {**body, "messages": prompt_messages(prompt)}
+        return "/completions", {**body, "prompt": prompt}
+
+    def _echo_body(self, prompts: list[str]) -> dict[str, Any]:
+        return {
+            "model": self.served.model,
+            "prompt": prompts if len(prompts) > 1 else prompts[0],
+            "echo": True,
+            "logprobs": 1,
+            "max_tokens": 1,
+            "temperature": 0.0,
+        }
+
+    def _headers(self) -> dict[str, str]:
+        name = self.served.key_env
+        if name is None:
+            return {}
+        key = os.environ.get(name)
+        if not key:
+            raise ServedModelError(
+                f"the model spec {self.spec} reads its API key from the environment variable "
+                f"{name}, which is not set. Fix: export {name}=<your key> before starting the "
+                "studio, or remove key_env from the spec if the server needs no key."
+            )
+        return {"Authorization": f"Bearer {key}"}
+
+    def _request(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+        url = self.location + path
+        try:
+            response = self.client.request(method, url, json=body, headers=self._headers())
+        except httpx.HTTPError as exc:
+            raise self._transport_error(exc, path) from None
+        if response.status_code >= 400:
+            raise self._status_error(response.status_code, response.text, path)
+        try:
+            return response.json()
+        except ValueError:
+            raise ServedModelError(
+                f"the server at {self.location} answered {path} with something that is not JSON; "
+                "is it an OpenAI-compatible server? Fix: check the base URL (usually ends in /v1)."
+            ) from None
+
+    def _events(
+        self, path: str, body: dict[str, Any], stop: threading.Event
+    ) -> Iterator[dict[str, Any]]:
+        """The JSON events of a server-sent-event stream, until [DONE] or a stop."""
+        url = self.location + path
+        try:
+            with self.client.stream("POST", url, json=body, headers=self._headers()) as response:
+                if response.status_code >= 400:
+                    raise self._status_error(response.status_code, response.read().decode(), path)
+                for line in response.iter_lines():
+                    if stop.is_set():
+                        return  # leaving the block closes the connection; the server cancels
+                    data = line[5:].strip() if line.startswith("data:") else ""
+                    if not data:
+                        continue
+                    if data == "[DONE]":
+                        return
+                    event = json.loads(data)
+                    if event.get("error"):
+                        raise ServedModelError(
+                            f"the server at {self.location} failed while streaming: "
+                            f"{_detail(event['error'])}"
+                        )
+                    yield event
+        except httpx.HTTPError as exc:
+            raise self._transport_error(exc, path) from None
+
+    def _parallel(self, one: Any, n: int, width: int, stop: threading.Event | None) -> Iterator:
+        width = max(1, min(width, self.served.parallel))
+        with ThreadPoolExecutor(max_workers=width, thread_name_prefix="studio-http") as pool:
+            for start in range(0, n, width):
+                if stop is not None and stop.is_set():
+                    return
+                yield from pool.map(one, range(start, min(start + width, n)))
+
+    def _transport_error(self, exc: httpx.HTTPError, path: str) -> ServedModelError:
+        where = f"the model server at {self.location}"
+        if isinstance(exc, httpx.TimeoutException):
+            return ServedModelError(
+                f"{where} did not answer {path} within {self.served.timeout_s:g} s. Fix: check "
+                "that the server is healthy, or allow longer with ?timeout=SECONDS in the spec."
+            )
+        if isinstance(exc, httpx.ConnectError):
+            return ServedModelError(
+                f"cannot connect to {where} ({_reason(exc)}). Fix: start the server (vLLM, TGI, "
+                "`transformers serve`), or correct the host and port in the model spec "
+                f"{self.spec}."
+            )
+        return ServedModelError(f"{where} failed on {path}: {type(exc).__name__}: {_reason(exc)}")
+
+    def _status_error(self, status: int, text: str, path: str) -> ServedModelError:
+        detail = _detail(text)
+        message = (
+            f"the model server at {self.location} answered {path} with HTTP {status}: {detail}."
+        )
+        if status in (401, 403):
+            hint = (
+                f"the key in {self.served.key_env} was refused; check it"
+                if self.served.key_env
+                else "the server wants an API key; add ?key_env=NAME to the spec, NAME being the "
+                "environment variable that holds it"
+            )
+            return ServedModelError(f"{message} Fix: {hint}.")
+        if status == 404:
+            return ServedModelError(
+                f"{message} Fix: check the base URL (the part before /chat/completions, usually "
+                f"ending in /v1) and that the server serves '{self.served.model}' (GET /models)."
+            )
+        return ServedModelError(message)
+
+
+def _choice(data: Any, index: int) -> dict[str, Any]:
+    choices = data.get("choices") if isinstance(data, dict) else None
+    if not isinstance(choices, list):
+        raise ServedModelError("its answer has no `choices` list.")
+    for choice in choices:
+        if choice.get("index", 0) == index:
+            return dict(choice)
+    if index < len(choices):
+        return dict(choices[index])
+    raise ServedModelError(f"its answer has no choice number {index}.")
+
+
+def _piece(choice: dict[str, Any], mode: str, key: str = "delta") -> str:
+    if mode == "chat":
+        return str((choice.get(key) or {}).get("content") or "")
+    return str(choice.get("text") or "")
+
+
+def _finish_reason(reason: str) -> str:
+    # The API says "stop" for an end of turn and for a stop sequence alike (a stop string the
+    # studio cuts itself is told apart by the caller); anything else also ended the answer.
+    return "length" if reason == "length" else "eos"
+
+
+def _echoed_logprobs(choice: dict[str, Any]) -> tuple[list[float | None], list[int]]:
+    """token_logprobs and text_offset of an echoed prompt, checked to cover the text."""
+    logprobs = choice.get("logprobs") or {}
+    values, offsets = logprobs.get("token_logprobs"), logprobs.get("text_offset")
+    if not isinstance(values, list) or not isinstance(offsets, list) or len(values) < 2:
+        raise ServedModelError(
+            "its /completions answer has no `logprobs.token_logprobs` and `text_offset` for the "
+            "echoed prompt."
+        )
+    if len(offsets) != len(values) or not all(isinstance(v, (int, float)) for v in values[1:]):
+        raise ServedModelError("its `logprobs` do not give one log-probability per prompt token.")
+    return values, [int(o) for o in offsets]
+
+
+def _continuation_logprob(
+    echoed: tuple[list[float | None], list[int]], prompt_chars: int, text_chars: int
+) -> tuple[float, int, int]:
+    """(sum of log-probs, tokens, prompt tokens) of the tokens that end after the prompt.
+
+    A token straddling the prompt/continuation boundary counts for the continuation, so every
+    character of the choice is scored. The generated token (max_tokens=1) is left out by counting
+    only tokens that start inside the echoed text.
+    """
+    values, offsets = echoed
+    total, n_tokens, prompt_tokens = 0.0, 0, 0
+    ends = [*offsets[1:], None]
+    for value, start, stop in zip(values, offsets, ends, strict=True):
+        if start >= text_chars:
+            break
+        if stop is not None and stop <= prompt_chars:
+            prompt_tokens += 1
+            continue
+        if value is None:
+            raise ServedModelError("the first scored token has no log-probability.")
+        total += float(value)
+        n_tokens += 1
+    return total, n_tokens, prompt_tokens
+
+
+def _detail(text: Any) -> str:
+    """The server's error message, short, from a JSON body when there is one."""
+    value = text
+    if isinstance(text, str):
+        try:
+            value = json.loads(text)
+        except ValueError:
+            value = text
+    if isinstance(value, dict):
+        value = value.get("error") or value.get("detail") or value.get("message") or value
+        if isinstance(value, dict):
+            value = value.get("message") or value
+    result = " ".join(str(value).split())
+    return result[:300] + ("…" if len(result) > 300 else "")
+
+
+def _reason(exc: Exception) -> str:
+    text = str(exc) or type(exc).__name__
+    return "connection refused" if "refused" in text.lower() else text
