@@ -226,3 +226,16 @@ def test_the_playground_streams_a_served_model_and_logs_what_was_sent(
     assert record.parameters["seed"] == 3 and "top_k" not in record.parameters
     assert record.completion_tokens == 6 and record.prompt_tokens > 0
     assert record.finish_reason == "length"
+
+
+def test_a_model_the_server_does_not_serve_is_an_http_error_and_nothing_is_logged(
+    transformers_serve: str, services
+) -> None:
+    wrong = "openai:no-such-model@" + transformers_serve.split("@")[1]
+    request = ChatRequest(model=wrong, user_message="Hello?", params=GREEDY)
+    with pytest.raises(ServedModelError) as info:
+        list(services.playground.stream(request))
+    message = str(info.value)
+    assert "answered /chat/completions with HTTP 400" in message
+    assert "no-such-model" in message  # the server's own reason: it is pinned to another model
+    assert services.store.list_exchanges() == []
