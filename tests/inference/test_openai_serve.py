@@ -13,6 +13,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -239,3 +240,25 @@ def test_a_model_the_server_does_not_serve_is_an_http_error_and_nothing_is_logge
     assert "answered /chat/completions with HTTP 400" in message
     assert "no-such-model" in message  # the server's own reason: it is pinned to another model
     assert services.store.list_exchanges() == []
+
+
+def test_stop_ends_a_served_stream_and_keeps_what_arrived(
+    transformers_serve: str, services
+) -> None:
+    stop = threading.Event()
+    request = ChatRequest(
+        model=transformers_serve,
+        user_message="Count from one to fifty in words.",
+        params=SamplingParams(temperature=0, max_new_tokens=200, seed=0),
+    )
+    events = []
+    for event in services.playground.stream(request, stop):
+        events.append(event)
+        if isinstance(event, Delta) and len(events) >= 3:
+            stop.set()
+    finished = events[-1]
+    assert isinstance(finished, Finished)
+    assert finished.record.finish_reason == "stopped"
+    last = [e.text for e in events if isinstance(e, Delta)][-1]
+    assert finished.record.response == last and last
+    assert services.store.get_exchange(finished.exchange_id).finish_reason == "stopped"
