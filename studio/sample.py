@@ -46,8 +46,8 @@ STEPS = (
         "Compare zero-shot with few-shot",
         "SmolLM2 routes the 72 held-out support tickets of the sample to one of four teams "
         "(billing, shipping, technical, account), scored by the log-likelihood of each answer. "
-        "Once with no examples in the prompt, once with 4 label-balanced examples from the "
-        "training file (two seeds: which examples are drawn matters). About a minute on 2 cores.",
+        "Once with no examples in the prompt, once with 4 examples from the training file, one "
+        "per team. About a minute on an idle 2-core CPU.",
         "studio compare --config assets/sample/start-compare.yaml",
     ),
     Step(

@@ -45,7 +45,6 @@ FOUND_COMPARE = (
     "tab for every example's exact prompt and choice scores; `studio runs list` lists it."
 )
 DEMO_NOTE = "Demo mode (STUDIO_DEMO=1): training is switched off here, so step 2 cannot run."
-NEEDS_ADAPTER = "Step 3 unlocks when step 2 has written adapters/{name}."
 
 
 @dataclass
@@ -305,7 +304,6 @@ def build_start_tab(services: Services) -> None:
     run_id, shown = gr.State(None), gr.State({})
 
     third = _compare_step(sample.STEPS[2], "Run step 3: base vs adapter", initial["step3"])
-    gr.Markdown(NEEDS_ADAPTER.format(name=sample.adapter_name()), elem_classes=["cmp-hint"])
     _wire_compare(steps, 3, third)
 
     _step_header(sample.STEPS[3])
