@@ -11,6 +11,7 @@ from studio.services import Services, create_services
 from studio.ui.compare import build_compare_tab
 from studio.ui.playground import build_playground_tab
 from studio.ui.prompts import build_prompts_tab
+from studio.ui.start import build_start_tab
 from studio.ui.tune import build_tune_tab
 
 CSS_PATH = Path(__file__).with_name("studio.css")
@@ -19,14 +20,23 @@ CSS_PATH = Path(__file__).with_name("studio.css")
 def build_app(services: Services | None = None) -> gr.Blocks:
     """The whole studio UI. Tabs are added here as their features land."""
     services = services or create_services()
+    settings = services.settings
+    demo = (
+        f"  \n**Demo mode**: training is off; a comparison scores at most "
+        f"{settings.demo_max_examples} rows (examples × configurations)."
+        if settings.demo
+        else ""
+    )
     with gr.Blocks(title="Instruct Studio", analytics_enabled=False) as app:
         gr.Markdown(
             f"## Instruct Studio <small>v{__version__}</small>\n"
             "Draft prompts, measure them, tune adapters, measure again. "
-            f"Data: `{services.settings.home}` · store: `{services.store.url}`",
+            f"Data: `{settings.home}` · store: `{services.store.url}`{demo}",
             elem_id="studio-header",
         )
         with gr.Tabs():
+            with gr.Tab("Start here", id="start"):
+                build_start_tab(services)
             with gr.Tab("Prompts", id="prompts"):
                 build_prompts_tab(services)
             with gr.Tab("Compare", id="compare"):
@@ -35,7 +45,8 @@ def build_app(services: Services | None = None) -> gr.Blocks:
                 build_tune_tab(services)
             with gr.Tab("Playground", id="playground"):
                 build_playground_tab(services)
-    app.queue(default_concurrency_limit=1)
+    # STUDIO_CONCURRENCY requests of each kind at once; at most STUDIO_QUEUE_SIZE waiting.
+    app.queue(default_concurrency_limit=settings.concurrency, max_size=settings.queue_size)
     app.studio_services = services  # for tests and the CLI
     return app
 
@@ -61,5 +72,9 @@ def launch(
         css_paths=[CSS_PATH],
         footer_links=["api", "settings"],
         show_error=True,
+        # Uploads above STUDIO_MAX_UPLOAD_MB are refused before they reach the disk.
+        max_file_size=services.settings.max_upload_mb * 2**20,
+        auth=services.settings.auth_pairs,  # STUDIO_AUTH; None = no login
+        auth_message="Instruct Studio: log in with a user and password from STUDIO_AUTH.",
     )
     return app

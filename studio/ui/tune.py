@@ -42,6 +42,10 @@ INTRO = (
     "in its own process: closing the page does not stop it). Same engine as `studio tune`."
 )
 EXPECTED = (ValueError, ModelError, StoreError, OSError)  # problems a user can act on
+DEMO_NOTE = (
+    "**Demo mode** (STUDIO_DEMO=1): training is switched off on this studio, so Check and "
+    "Launch refuse. Run the studio on your own machine (`make run`) to tune adapters."
+)
 
 
 class TuneActions:
@@ -113,6 +117,8 @@ def _failed(exc: Exception) -> str:
 
 def build_tune_tab(services: Services) -> None:
     gr.Markdown(INTRO, elem_classes=["cmp-hint"])
+    if services.settings.demo:
+        gr.Markdown(DEMO_NOTE, elem_id="tune-demo")
     actions = TuneActions(services)
     with gr.Row(equal_height=False):
         with gr.Column(scale=5):
@@ -130,6 +136,8 @@ def build_tune_tab(services: Services) -> None:
     options: dict[str, Any] = {"concurrency_id": "tune-check", "api_visibility": "private"}
     checked = [status, report, preview]
     check.click(actions.check, form.inputs, checked, **options)
-    launch.click(actions.launch, form.inputs, [*checked, panel.run], **options).then(
+    # Callable by API clients as /tune_launch (undocumented: its inputs are the whole form).
+    api = {**options, "api_name": "tune_launch", "api_visibility": "undocumented"}
+    launch.click(actions.launch, form.inputs, [*checked, panel.run], **api).then(
         panel.refresh, [panel.run, panel.cache], panel.outputs, api_visibility="private"
     )
