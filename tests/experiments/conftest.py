@@ -1,7 +1,7 @@
 """A studio with real runs for the Experiments engine tests.
 
 `lab` (once per session): two real comparison runs of SmolLM2 over the project's sample reviews
-(12 examples; 0-shot, and 0- vs 3-shot) and one real tuning run (a 2-step LoRA job in its own
+(12 examples; 3-shot, and 0- vs 3-shot) and one real tuning run (a 2-step LoRA job in its own
 worker process), all in a fresh STUDIO_HOME with its own adapters folder.
 """
 
@@ -30,7 +30,7 @@ REVIEWS = ROOT / "assets" / "sample" / "reviews.csv"
 @dataclass
 class Lab:
     services: Services
-    zero_shot: int  # comparison run ids
+    three_shot: int  # comparison run ids
     shots_sweep: int
     tuning: int  # tuning run id
 
@@ -83,10 +83,11 @@ def lab(tmp_path_factory: pytest.TempPathFactory, model_home: Path) -> Iterator[
             tuning = queue_run(check_launch(tune_config("reviews-lora"), settings), settings,
                                services.store)  # fmt: skip
             start_next(settings, services.store)
-            zero = run_comparison(services, [0], "zero-shot")
+            # Both hold out a shot pool, so both evaluate the same rows (agreement needs that).
+            three = run_comparison(services, [3], "three-shot")
             sweep = run_comparison(services, [0, 3], "shots sweep")
             done = wait_finished(services, tuning.id)
             assert done.status == "completed", done.error
-            yield Lab(services, zero, sweep, tuning.id)
+            yield Lab(services, three, sweep, tuning.id)
         finally:
             services.close()

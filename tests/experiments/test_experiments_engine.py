@@ -30,7 +30,7 @@ def refs(*texts: str) -> list[RunRef]:
 def test_one_list_holds_comparisons_tuning_runs_and_adapters(lab: Lab) -> None:
     store = lab.services.store
     entries = {str(e.ref): e for e in list_entries(store)}
-    c_zero, c_sweep, t_run = f"c{lab.zero_shot}", f"c{lab.shots_sweep}", f"t{lab.tuning}"
+    c_zero, c_sweep, t_run = f"c{lab.three_shot}", f"c{lab.shots_sweep}", f"t{lab.tuning}"
     assert {c_zero, c_sweep, t_run} <= set(entries)
     adapters = [e for e in entries.values() if e.kind == "adapter"]
     assert [a.name for a in adapters] == ["reviews-lora"] and adapters[0].status == "ready"
@@ -55,18 +55,18 @@ def test_filters(lab: Lab) -> None:
 
     assert listed(kind="tuning") == {f"t{lab.tuning}"}
     assert listed(kind="comparison", search="sweep") == {f"c{lab.shots_sweep}"}
-    assert f"c{lab.zero_shot}" in listed(model="SMOLLM2", template="reviews-sentiment")
+    assert f"c{lab.three_shot}" in listed(model="SMOLLM2", template="reviews-sentiment")
     assert listed(dataset="no-such-data") == set()
     assert listed(status="failed") == set()
     assert listed(until=date.today() - timedelta(days=1)) == set()
     assert f"t{lab.tuning}" in listed(since=date.today())
-    actions.tag(store, RunRef("comparison", lab.zero_shot), "baseline, reviews")
+    actions.tag(store, RunRef("comparison", lab.three_shot), "baseline, reviews")
     try:
-        assert listed(tag="Baseline") == {f"c{lab.zero_shot}"}
-        assert listed(search="reviews", kind="comparison") >= {f"c{lab.zero_shot}"}
+        assert listed(tag="Baseline") == {f"c{lab.three_shot}"}
+        assert listed(search="reviews", kind="comparison") >= {f"c{lab.three_shot}"}
     finally:
-        actions.untag(store, RunRef("comparison", lab.zero_shot), "baseline")
-        actions.untag(store, RunRef("comparison", lab.zero_shot), "reviews")
+        actions.untag(store, RunRef("comparison", lab.three_shot), "baseline")
+        actions.untag(store, RunRef("comparison", lab.three_shot), "reviews")
     with pytest.raises(ValueError, match="kind must be one of"):
         Filters(kind="exchange")
 
@@ -77,7 +77,7 @@ def test_opening_a_run_shows_config_lineage_metrics_examples(lab: Lab) -> None:
     assert detail.config["shots"] == [0, 3] and detail.config["limit"] == 12
     (version,) = detail.lineage.templates
     assert version.template_name == "reviews-sentiment" and "{{ label }}" in version.content
-    assert detail.lineage.dataset is not None and detail.lineage.dataset.name == "reviews.csv"
+    assert detail.lineage.dataset is not None and detail.lineage.dataset.name == "reviews[eval]"
     assert detail.lineage.base_models == ("smollm2-135m-instruct",)
     assert detail.lineage.seeds == (1,)
     assert [s.n for s in detail.summaries] == [12, 12]
@@ -102,9 +102,11 @@ def test_opening_a_run_shows_config_lineage_metrics_examples(lab: Lab) -> None:
 
 def test_comparing_runs_diffs_configs_and_shows_agreement(lab: Lab) -> None:
     store = lab.services.store
-    result = compare_runs(store, refs(f"c{lab.zero_shot}", f"c{lab.shots_sweep}", f"t{lab.tuning}"))
+    result = compare_runs(
+        store, refs(f"c{lab.three_shot}", f"c{lab.shots_sweep}", f"t{lab.tuning}")
+    )
     assert [m["run"] for m in result.metrics] == [
-        f"c{lab.zero_shot}",
+        f"c{lab.three_shot}",
         f"c{lab.shots_sweep}",
         f"t{lab.tuning}",
     ]
@@ -115,7 +117,7 @@ def test_comparing_runs_diffs_configs_and_shows_agreement(lab: Lab) -> None:
     assert agreement is not None and agreement.n == 12
     # Computed by hand from the stored verdicts of each run's best config.
     verdicts = []
-    for run_id in (lab.zero_shot, lab.shots_sweep):
+    for run_id in (lab.three_shot, lab.shots_sweep):
         best = max(summarize_run(store, run_id), key=lambda s: (s.accuracy.value, -s.position))
         verdicts.append(
             {r.example_index: r.correct for r in store.comparison_results(run_id, best.config_id)}
@@ -124,7 +126,7 @@ def test_comparing_runs_diffs_configs_and_shows_agreement(lab: Lab) -> None:
     assert agreement.pairwise[0][2] == pytest.approx(same)
     assert agreement.all_right == sum(verdicts[0][i] and verdicts[1][i] for i in range(12))
     with pytest.raises(ValueError, match="at least two"):
-        compare_runs(store, refs(f"c{lab.zero_shot}"))
+        compare_runs(store, refs(f"c{lab.three_shot}"))
 
 
 def test_export_csv_json_jsonl_carry_every_row_with_its_prompt(lab: Lab, tmp_path: Path) -> None:
@@ -154,19 +156,21 @@ def test_delete_keeps_what_others_use_and_rerun_repeats_the_settings(lab: Lab) -
     services = lab.services
     store = services.store
     rerun_events = list(
-        actions.rerun_comparison(store, services.comparisons, RunRef("comparison", lab.zero_shot))
+        actions.rerun_comparison(store, services.comparisons, RunRef("comparison", lab.three_shot))
     )
     new_id = rerun_events[-1].run_id
-    assert new_id != lab.zero_shot
-    old, new = summarize_run(store, lab.zero_shot), summarize_run(store, new_id)
+    assert new_id != lab.three_shot
+    old, new = summarize_run(store, lab.three_shot), summarize_run(store, new_id)
     assert [s.accuracy for s in new] == [s.accuracy for s in old]  # loglik scoring is deterministic
-    assert store.get_comparison_run(new_id).config == store.get_comparison_run(lab.zero_shot).config
+    assert (
+        store.get_comparison_run(new_id).config == store.get_comparison_run(lab.three_shot).config
+    )
     report = actions.delete(store, RunRef("comparison", new_id))
     text = actions.describe_delete(report)
     assert f"Deleted comparison c{new_id} (1 configs, 12 results)" in text
-    assert f"template reviews-sentiment@v1 (used by run(s) c{lab.zero_shot}" in text
+    assert f"template reviews-sentiment@v1 (used by run(s) c{lab.three_shot}" in text
     assert store.get_comparison_run(new_id) is None
-    assert len(store.comparison_results(lab.zero_shot)) == 12
+    assert len(store.comparison_results(lab.three_shot)) == 12
 
 
 def test_rerun_of_a_tuning_run_queues_the_same_config_under_a_new_name(lab: Lab) -> None:

@@ -1,0 +1,176 @@
+"""Experiments tab formatting without gradio: the list, a run's detail, the comparison views.
+
+Every function takes what studio.experiments returns and gives plain values (markdown strings,
+pandas frames), so the views are tested on real runs without a browser.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import pandas as pd
+import yaml
+
+from studio.experiments.catalog import Entry
+from studio.experiments.detail import RunDetail
+from studio.experiments.diff import Agreement, RunComparison
+from studio.experiments.report import lineage_lines
+from studio.ui.compare_views import estimate_text
+
+LIST_HEADERS = ["id", "kind", "name", "status", "created", "model", "template", "data",
+                "headline", "tags"]  # fmt: skip
+METRIC_HEADERS = ["run", "name", "kind", "status", "data", "accuracy [95% CI]", "best config",
+                  "train loss", "eval loss"]  # fmt: skip
+EXAMPLE_HEADERS = ["config", "#", "gold", "prediction", "correct", "prompt (end)"]
+SUMMARY_HEADERS = ["config", "model", "template", "shots", "seed", "n", "accuracy [95% CI]"]
+EXAMPLE_LIMIT = 500
+PROMPT_TAIL = 160
+EMPTY_CURVES = pd.DataFrame({"step": pd.Series(dtype="int64"), "loss": pd.Series(dtype="float64"),
+                             "run": pd.Series(dtype="str")})  # fmt: skip
+
+
+def choice_label(entry: Entry) -> str:
+    """How a run appears in the selection box: "c3 · shots sweep"."""
+    return f"{entry.ref} · {entry.name}"
+
+
+def list_frame(entries: Sequence[Entry]) -> pd.DataFrame:
+    rows = [
+        [str(e.ref), e.kind, e.name, e.status, e.created_at.strftime("%Y-%m-%d %H:%M"),
+         ", ".join(e.models), ", ".join(e.templates), e.dataset or "", e.headline.text,
+         ", ".join(e.tags)]
+        for e in entries
+    ]  # fmt: skip
+    return pd.DataFrame(rows, columns=LIST_HEADERS)
+
+
+def list_note(entries: Sequence[Entry]) -> str:
+    if not entries:
+        return "No runs match. Clear the filters, or start a run in Compare or Tune."
+    kinds = {
+        kind: sum(e.kind == kind for e in entries) for kind in ("comparison", "tuning", "adapter")
+    }
+    counts = ", ".join(f"{n} {kind}{'s' if n != 1 else ''}" for kind, n in kinds.items() if n)
+    return f"{len(entries)} shown ({counts}). Select a row to open it; tick runs to compare."
+
+
+def detail_markdown(detail: RunDetail) -> str:
+    entry = detail.entry
+    lines = [
+        f"### {entry.ref} · {entry.name}",
+        f"**{entry.kind}** · **{entry.status}** · created {entry.created_at:%Y-%m-%d %H:%M} UTC"
+        f" · {entry.progress} · {entry.headline.text}",
+    ]
+    if entry.tags:
+        lines.append("Tags: " + " ".join(f"`{tag}`" for tag in entry.tags))
+    if entry.note:
+        lines.append(f"> {entry.note}")
+    if detail.error:
+        lines.append(f"**Error:** {detail.error}")
+    lines += ["", "**Lineage**", *(_lineage_item(line) for line in lineage_lines(detail))]
+    if detail.final_metrics:
+        lines += ["", "**Final metrics**"]
+        lines += [f"- {key}: {_number(value)}" for key, value in detail.final_metrics.items()]
+    return "\n".join(lines)
+
+
+def _lineage_item(line: str) -> str:
+    """ "template: a@v1 (sha256 …)" -> a list item with the name as code (no autolinks on @)."""
+    label, _, rest = line.partition(": ")
+    name, space, extra = rest.partition(" (")
+    return f"- {label}: `{name}`" + (f" ({extra}" if space else "")
+
+
+def summary_frame(detail: RunDetail) -> pd.DataFrame:
+    rows = [
+        [f"C{s.position + 1}", s.model, f"{s.template}@v{s.template_version}", s.shots, s.seed,
+         s.n, estimate_text(s.accuracy)]
+        for s in detail.summaries
+    ]  # fmt: skip
+    return pd.DataFrame(rows, columns=SUMMARY_HEADERS)
+
+
+def examples_frame(detail: RunDetail) -> pd.DataFrame:
+    rows = [
+        [r["config"], r["example_index"], r["gold"], r["prediction"] or r["output"] or "",
+         "✓" if r["correct"] else "✗", "…" + r["prompt"][-PROMPT_TAIL:]]
+        for r in detail.examples[:EXAMPLE_LIMIT]
+    ]  # fmt: skip
+    return pd.DataFrame(rows, columns=EXAMPLE_HEADERS)
+
+
+def config_yaml(config: dict[str, Any]) -> str:
+    return yaml.safe_dump(config, sort_keys=False, allow_unicode=True)
+
+
+def templates_text(detail: RunDetail) -> str:
+    parts = [
+        f"# {v.template_name}@v{v.version}\n{v.content.rstrip()}" for v in detail.lineage.templates
+    ]
+    return "\n\n".join(parts) or "# no template recorded"
+
+
+def curves_frame(points: Sequence[dict[str, Any]], metric: str = "loss") -> pd.DataFrame:
+    """One metric (loss or eval_loss) of one or more runs against the step, for a LinePlot."""
+    rows = [(p["step"], p["value"], p["run"]) for p in points if p["metric"] == metric]
+    if not rows:
+        return EMPTY_CURVES.rename(columns={"loss": metric})
+    frame = pd.DataFrame(rows, columns=["step", metric, "run"])
+    return frame.astype({"step": "int64", metric: "float64", "run": "str"})
+
+
+def metrics_frame(result: RunComparison) -> pd.DataFrame:
+    rows = []
+    for m in result.metrics:
+        accuracy = "–"
+        if m["accuracy"] is not None:
+            accuracy = f"{m['accuracy']:.3f} [{m['ci_low']:.3f}, {m['ci_high']:.3f}]"
+        losses = [_number(m["train_loss"]), _number(m["eval_loss"])]
+        rows.append([m["run"], m["name"], m["kind"], m["status"], m["dataset"] or "", accuracy,
+                     m["best_config"] or "", *losses])  # fmt: skip
+    return pd.DataFrame(rows, columns=METRIC_HEADERS)
+
+
+def diff_frame(result: RunComparison, differences_only: bool) -> pd.DataFrame:
+    runs = [m["run"] for m in result.metrics]
+    rows = [[row.key, *row.values] for row in result.config_diff
+            if row.differs or not differences_only]  # fmt: skip
+    return pd.DataFrame(rows, columns=["setting", *runs])
+
+
+def agreement_markdown(result: RunComparison) -> str:
+    agreement = result.agreement
+    if agreement is None:
+        return result.agreement_note
+    lines = [
+        f"**Per-example agreement** over {agreement.n} shared examples of `{agreement.dataset}` "
+        f"(each run's best config): all right {agreement.all_right}, all wrong "
+        f"{agreement.all_wrong}, split {agreement.n - agreement.all_right - agreement.all_wrong}.",
+        "",
+        *(f"- {a} vs {b}: same verdict on **{rate:.1%}** of examples"
+          for a, b, rate in agreement.pairwise),
+    ]  # fmt: skip
+    lines += [f"- not included: {why}" for why in agreement.excluded]
+    return "\n".join(lines)
+
+
+def agreement_frame(agreement: Agreement | None) -> pd.DataFrame:
+    if agreement is None:
+        return pd.DataFrame(columns=["#", "gold"])
+    rows = [
+        [
+            row["example_index"],
+            row["gold"],
+            *("✓" if row[label] else "✗" for label in agreement.runs),
+        ]
+        for row in agreement.rows
+    ]
+    return pd.DataFrame(rows, columns=["#", "gold", *agreement.runs])
+
+
+def _number(value: Any) -> str:
+    if isinstance(value, float):
+        return "–" if math.isnan(value) else f"{value:.4g}"
+    return "–" if value is None else str(value)

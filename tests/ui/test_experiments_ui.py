@@ -1,0 +1,146 @@
+"""The Experiments tab's handlers without a browser, on a real store: list and filter, open,
+annotate, delete with confirmation, compare, export and import a bundle."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from types import SimpleNamespace
+
+import gradio as gr
+import pytest
+
+from studio.services import Services, create_services
+from studio.settings import load_settings
+from studio.store import ComparisonConfigSpec, ComparisonResult, MetricPoint, Store
+from studio.ui.experiments import build_experiments_tab
+from studio.ui.experiments_handlers import ExperimentsHandlers, selected_refs
+from studio.ui.experiments_views import LIST_HEADERS
+
+NO_FILTERS = ("",) * 9
+
+
+def _comparison(store: Store, name: str, verdicts: list[bool]) -> int:
+    version = store.save_template_version("reviews", "template: reviews", "hash-reviews")
+    data = store.register_dataset("reviews.csv", "/d/reviews.csv", "csv", "a" * 64, 4, ["text"])
+    run = store.create_comparison_run(
+        name=name, scoring="loglik", config={"name": name, "shots": [0]}, dataset_id=data.id,
+        shot_pool_id=None, n_examples=len(verdicts),
+        configs=[ComparisonConfigSpec(model_spec="smollm2-135m-instruct",
+                                      template_version_id=version.id, shots=0, seed=1,
+                                      selection="first", label="smollm2 · reviews · 0-shot")],
+    )  # fmt: skip
+    for i, right in enumerate(verdicts):
+        store.add_comparison_result(ComparisonResult(
+            config_id=run.configs[0].id, example_index=i, prompt_text=f"Review {i}\nSentiment:",
+            gold="positive", prediction="positive" if right else "negative", correct=right,
+            latency_ms=5.0, prompt_tokens=4,
+        ))  # fmt: skip
+    store.finish_comparison_run(run.id, "completed")
+    return run.id
+
+
+def _tuning(store: Store, name: str, losses: list[float]) -> int:
+    run = store.create_tuning_run(name=name, config={"name": name, "training": {"seed": 0}},
+                                  base_model="smollm2-135m-instruct", work_dir="/nonexistent",
+                                  adapter_path=f"/nonexistent/{name}")  # fmt: skip
+    store.add_metric_points(run.id, [MetricPoint(step=i + 1, loss=v) for i, v in enumerate(losses)])
+    store.finish_tuning_run(run.id, "completed", summary={"train_loss": losses[-1]})
+    return run.id
+
+
+@pytest.fixture
+def services(tmp_path: Path) -> Iterator[Services]:
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("HF_HUB_OFFLINE", "1")
+        built = create_services(load_settings(home=tmp_path / "home", offline=True))
+        yield built
+        built.close()
+
+
+def test_the_tab_builds_inside_blocks(services: Services) -> None:
+    with gr.Blocks():
+        build_experiments_tab(services)
+
+
+def test_list_filters_open_and_annotate(services: Services) -> None:
+    h = ExperimentsHandlers(services)
+    first = _comparison(services.store, "zero-shot", [True, True, False, True])
+    tuned = _tuning(services.store, "lora-a", [2.0, 1.5, 1.2])
+    frame, note, choices = h.refresh(*NO_FILTERS)
+    assert list(frame.columns) == LIST_HEADERS
+    assert list(frame["id"]) == [f"t{tuned}", f"c{first}"] and "2 shown" in note
+    assert choices == [f"t{tuned} · lora-a", f"c{first} · zero-shot"]
+    assert frame.iloc[1]["headline"].startswith("acc 0.750 [")
+    frame, _, _ = h.refresh("tuning", *NO_FILTERS[1:])
+    assert list(frame["id"]) == [f"t{tuned}"]
+    _, note, _ = h.refresh("", "", "", "", "", "", "", "yesterday", "")
+    assert note == "⚠ From: 'yesterday' is not a date; use YYYY-MM-DD"
+
+    assert h.annotate(f"c{first}", "tag", "baseline") == f"Tagged c{first}: baseline."
+    assert h.annotate(f"c{first}", "rename", "first try") == f"Renamed c{first}."
+    assert h.annotate(f"c{first}", "tag", "a,b").startswith("Tagged")
+    assert h.annotate(f"c{first}", "tag", "") == "⚠ type a tag (several: separate them with commas)"
+    assert h.annotate(None, "note", "x") == "⚠ Select a run in the list to open it."
+    frame, _, _ = h.refresh("", "", "baseline", *NO_FILTERS[3:])
+    assert list(frame["name"]) == ["first try"]
+    opened, info, summary, examples, config, template, curve, _log = h.open(f"c{first}")
+    assert opened == f"c{first}" and "### c" in info and "`baseline`" in info
+    assert "dataset: `reviews.csv`" in info and list(summary["n"]) == [4]
+    assert list(examples["correct"]) == ["✓", "✓", "✗", "✓"] and "shots:" in config
+    assert template.startswith("# reviews@v1") and curve.empty
+    *_, curve, _ = h.open(f"t{tuned}")
+    assert list(curve["loss"]) == [2.0, 1.5, 1.2]
+
+
+def test_delete_asks_first_and_then_reports_what_stayed(services: Services) -> None:
+    h = ExperimentsHandlers(services)
+    doomed = _comparison(services.store, "doomed", [True])
+    kept = _comparison(services.store, "kept", [False])
+    question, show = h.ask_delete(f"c{doomed}")
+    assert show and "cannot be undone" in question
+    assert services.store.get_comparison_run(doomed) is not None  # asking deletes nothing
+    text = h.delete(f"c{doomed}")
+    assert text.startswith(f"Deleted comparison c{doomed} (1 configs, 1 results).")
+    assert f"template reviews@v1 (used by run(s) c{kept})" in text
+    assert h.delete(f"c{doomed}").startswith("⚠ no comparison run")
+
+
+def test_compare_export_and_bundle_round_trip(services: Services, tmp_path: Path) -> None:
+    h = ExperimentsHandlers(services)
+    a = _comparison(services.store, "a", [True, False, True, True])
+    b = _comparison(services.store, "b", [True, True, False, True])
+    t1, t2 = _tuning(services.store, "l1", [2.0, 1.0]), _tuning(services.store, "l2", [3.0, 2.5])
+    selection = [f"c{a} · a", f"c{b} · b", f"t{t1} · l1", f"t{t2} · l2"]
+    assert [str(r) for r in selected_refs(selection)] == [f"c{a}", f"c{b}", f"t{t1}", f"t{t2}"]
+    status, metrics, diff, loss, _eval, agreement, per_example, result = h.compare(selection, True)
+    assert status.startswith("Comparing") and len(metrics) == 4
+    assert set(diff["setting"]) == {"name", "shots", "training.seed"}  # "—" where a run lacks it
+    tuning_only = h.compare(selection[2:], True)
+    assert list(tuning_only[2]["setting"]) == ["name"]  # the seed is the same: hidden
+    assert list(h.rediff(tuning_only[-1], False)["setting"]) == ["name", "training.seed"]
+    assert set(loss["run"]) == {f"t{t1} l1", f"t{t2} l2"} and len(loss) == 4
+    assert "same verdict on **50.0%**" in agreement and len(per_example) == 4
+    assert list(h.rediff(result, False)["setting"]) == ["name", "shots", "training.seed"]
+    assert h.compare(selection[:1], True)[0] == "⚠ select at least two runs to compare"
+
+    note, path = h.export(selection[:2], "jsonl")
+    assert note == "Exported 8 rows of 2 run(s) as JSONL." and path is not None
+    rows = [json.loads(line) for line in Path(path).read_text().splitlines()]
+    assert rows[0]["prompt"] == "Review 0\nSentiment:"
+    assert h.export([], "csv") == ("⚠ choose at least one run to export", None)
+
+    note, bundle = h.export_bundle(selection[:1])
+    assert bundle is not None and note.startswith("Bundle of 1 run(s)")
+    assert h.import_bundle(SimpleNamespace(name=bundle)).startswith("Imported c")
+    assert len(services.store.list_comparison_runs()) == 3
+    bad = tmp_path / "bad.zip"
+    bad.write_text("not a zip")
+    assert (
+        h.import_bundle(str(bad))
+        == "⚠ Nothing imported: bad.zip: not a zip file; an experiment bundle is a .zip"
+    )
+    assert h.import_bundle(None) == "⚠ Choose a bundle (.zip) to import first."
+    assert os.path.exists(path)
