@@ -30,7 +30,7 @@ from studio.ui.tune_run_views import can_stop, duration, number, progress_html
 
 log = logging.getLogger(__name__)
 INTRO = (
-    "### Start here: the whole loop in a few minutes, on CPU\n"
+    "### Start here: the whole loop, on CPU, on the project's own sample task\n"
     "The project ships a small task of its own: route a customer-support ticket to **billing, "
     "shipping, technical or account** (`assets/sample/tickets-*.csv`, 200 training and 72 "
     "held-out tickets, template `support-tickets`). Run the four steps in order; each button "
