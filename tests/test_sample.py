@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import csv
+import os
+import subprocess
+import sys
 from collections import Counter
 from pathlib import Path
 
@@ -124,3 +127,40 @@ def test_headline_averages_seeds_per_model_and_shot_count() -> None:
     assert lines[1].accuracy == pytest.approx(0.65)
     text = sample.headline_text(summaries)
     assert text == "base: 0-shot 0.500, 4-shot 0.650 (mean of 2 seeds); adapters/x: 0-shot 0.900"
+
+
+def _studio(*args: str, home: Path, cwd: Path) -> subprocess.CompletedProcess[str]:
+    env = {
+        **os.environ,
+        "STUDIO_HOME": str(home),
+        "STUDIO_ADAPTERS_DIR": str(home / "adapters"),
+        "HF_HUB_OFFLINE": "1",
+        "STUDIO_OFFLINE": "1",
+    }
+    env.pop("STUDIO_DB_URL", None)
+    studio = str(Path(sys.executable).with_name("studio"))
+    return subprocess.run(
+        [studio, *args], capture_output=True, text=True, env=env, cwd=cwd, timeout=1800
+    )
+
+
+def test_quickstart_refuses_bad_numbers_before_anything_runs(fresh_home: Path) -> None:
+    result = _studio("quickstart", "--limit", "0", home=fresh_home, cwd=fresh_home)
+    assert result.returncode == 2 and "--limit" in result.stderr
+    assert not (fresh_home / "studio.db").exists()
+
+
+@pytest.mark.model
+def test_quickstart_runs_the_whole_loop_from_any_directory(
+    fresh_home: Path, tmp_path: Path
+) -> None:
+    result = _studio(
+        "quickstart", "--limit", "2", "--max-steps", "1", home=fresh_home, cwd=tmp_path
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    out = result.stdout
+    assert "Step 1/3: studio compare --config assets/sample/start-compare.yaml" in out
+    assert "1 optimizer steps" in out and "completed" in out
+    assert out.count("mean accuracy") == 2
+    assert "adapters/start-tickets: 0-shot" in out  # step 3 scored the adapter
+    assert (fresh_home / "adapters" / "start-tickets" / "adapter_config.json").is_file()
