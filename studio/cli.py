@@ -93,6 +93,9 @@ def build_parser() -> argparse.ArgumentParser:
     from studio.cli_adapters import add_adapters_parser
 
     add_adapters_parser(sub)
+    from studio.cli_quickstart import add_quickstart_parser
+
+    add_quickstart_parser(sub)
     return parser
 
 
