@@ -9,6 +9,7 @@ import gradio as gr
 from studio import __version__
 from studio.services import Services, create_services
 from studio.ui.compare import build_compare_tab
+from studio.ui.experiments import build_experiments_tab
 from studio.ui.playground import build_playground_tab
 from studio.ui.prompts import build_prompts_tab
 from studio.ui.start import build_start_tab
@@ -43,6 +44,8 @@ def build_app(services: Services | None = None) -> gr.Blocks:
                 build_compare_tab(services)
             with gr.Tab("Tune", id="tune"):
                 build_tune_tab(services)
+            with gr.Tab("Experiments", id="experiments"):
+                build_experiments_tab(services)
             with gr.Tab("Playground", id="playground"):
                 build_playground_tab(services)
     # STUDIO_CONCURRENCY requests of each kind at once; at most STUDIO_QUEUE_SIZE waiting.
