@@ -13,7 +13,12 @@ import gradio as gr
 
 from studio.services import Services
 from studio.ui.experiments_handlers import NOTHING_OPEN, ExperimentsHandlers
-from studio.ui.experiments_views import EMPTY_CURVES, LIST_HEADERS, METRIC_HEADERS
+from studio.ui.experiments_views import (
+    EMPTY_CURVES,
+    LIST_HEADERS,
+    METRIC_HEADERS,
+    curves_svg,
+)
 
 INTRO = (
     "Every **comparison run** (`c…`), **tuning run** (`t…`) and **adapter** (`a…`) the studio "
@@ -23,10 +28,20 @@ INTRO = (
 PRIVATE: dict[str, Any] = {"api_visibility": "private"}
 
 
-def _plot(metric: str, title: str, elem_id: str) -> gr.LinePlot:
-    return gr.LinePlot(EMPTY_CURVES.rename(columns={"loss": metric}), x="step", y=metric,
-                       color="run", title=title, height=260, y_title=title.lower(),
-                       elem_classes=["exp-plot"], elem_id=elem_id)  # fmt: skip
+def _plot(title: str, elem_id: str) -> gr.HTML:
+    return gr.HTML(curves_svg(EMPTY_CURVES, title), elem_id=elem_id, elem_classes=["exp-plot"])
+
+
+def _with_curves(handler: Any, **titles: str) -> Any:
+    """`handler` with the curve frames at the positions named in `titles` drawn as SVG."""
+
+    def wrapped(*args: Any) -> tuple[Any, ...]:
+        values = list(handler(*args))
+        for position, title in titles.items():
+            values[int(position[1:])] = curves_svg(values[int(position[1:])], title)
+        return tuple(values)
+
+    return wrapped
 
 
 def build_experiments_tab(services: Services) -> None:
@@ -86,7 +101,7 @@ def build_experiments_tab(services: Services) -> None:
         return row[0], gr.Dropdown(value=chosen if label in chosen else [*chosen, label])
 
     table.select(clicked, selection, [opened, selection], **PRIVATE).then(
-        h.open, opened, detail, **PRIVATE
+        _with_curves(h.open, p6="Train loss"), opened, detail, **PRIVATE
     )
 
 
@@ -106,7 +121,7 @@ def _build_detail(h: ExperimentsHandlers, opened: gr.State, relist: tuple[Any, .
         cancel = gr.Button("Cancel", elem_id="exp-cancel-delete")
     summary = gr.Dataframe(interactive=False, label="Metrics (95% bootstrap CI)",
                            elem_id="exp-summary")  # fmt: skip
-    curve = _plot("loss", "Train loss", "exp-run-loss")
+    curve = _plot("Train loss", "exp-run-loss")
     examples = gr.Dataframe(interactive=False, wrap=True, max_height=300, elem_id="exp-examples",
                             label="Per-example results (first 500)")  # fmt: skip
     with gr.Accordion("Config", open=False):
@@ -116,7 +131,7 @@ def _build_detail(h: ExperimentsHandlers, opened: gr.State, relist: tuple[Any, .
     with gr.Accordion("Log (tail)", open=False):
         log = gr.Textbox(show_label=False, lines=10, max_lines=14, interactive=False)
     outputs = [opened, info, summary, examples, config, template, curve, log]
-    reopen = (h.open, opened, outputs)
+    reopen = (_with_curves(h.open, p6="Train loss"), opened, outputs)
     for button, action in ((add_tag, "tag"), (untag, "untag"), (rename, "rename"),
                            (annotate, "note")):  # fmt: skip
         button.click(_annotator(h, action), [opened, text], notice, **PRIVATE).then(
@@ -150,14 +165,15 @@ def _build_compare(h: ExperimentsHandlers, selection: gr.Dropdown) -> list[Any]:
     diff = gr.Dataframe(interactive=False, wrap=True, max_height=320, label="Config diff",
                         elem_id="exp-diff")  # fmt: skip
     with gr.Row():
-        loss = _plot("loss", "Train loss", "exp-loss")
-        eval_loss = _plot("eval_loss", "Eval loss", "exp-eval-loss")
+        loss = _plot("Train loss", "exp-loss")
+        eval_loss = _plot("Eval loss", "exp-eval-loss")
     agreement = gr.Markdown("", elem_id="exp-agreement")
     per_example = gr.Dataframe(interactive=False, max_height=300, label="Right (✓) or wrong (✗)",
                                elem_id="exp-agreement-table")  # fmt: skip
     result = gr.State(None)
     outputs = [status, metrics, diff, loss, eval_loss, agreement, per_example, result]
-    run.click(h.compare, [selection, only], outputs, **PRIVATE)
+    compare = _with_curves(h.compare, p3="Train loss", p4="Eval loss")
+    run.click(compare, [selection, only], outputs, **PRIVATE)
     only.change(h.rediff, [result, only], diff, **PRIVATE)
     return outputs
 

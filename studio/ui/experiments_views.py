@@ -6,6 +6,7 @@ pandas frames), so the views are tested on real runs without a browser.
 
 from __future__ import annotations
 
+import html
 import math
 from collections.abc import Sequence
 from typing import Any
@@ -174,3 +175,46 @@ def _number(value: Any) -> str:
     if isinstance(value, float):
         return "–" if math.isnan(value) else f"{value:.4g}"
     return "–" if value is None else str(value)
+
+
+PALETTE = ("#f97316", "#2563eb", "#16a34a", "#9333ea", "#dc2626", "#0891b2", "#ca8a04", "#db2777")
+
+
+def curves_svg(frame: pd.DataFrame, title: str) -> str:
+    """Overlaid curves (columns step, <metric>, run) as an inline SVG: one coloured line per run,
+    a legend, and the value range on the axes. (gr.LinePlot keeps the colour series of its first
+    drawing, so runs compared later would not be drawn.)"""
+    metric = next((c for c in frame.columns if c not in ("step", "run")), "loss")
+    if frame.empty:
+        return (
+            f'<p class="exp-empty">{html.escape(title)}: nothing logged by the selected runs.</p>'
+        )
+    width, height, left, top, plot_w, plot_h = 560, 250, 52, 28, 480, 170
+    x0, x1 = float(frame["step"].min()), float(frame["step"].max())
+    y0, y1 = float(frame[metric].min()), float(frame[metric].max())
+    x1, y1 = (x1 if x1 > x0 else x0 + 1), (y1 if y1 > y0 else y0 + 1e-9)
+
+    def point(step: float, value: float) -> str:
+        x = left + (step - x0) / (x1 - x0) * plot_w
+        y = top + plot_h - (value - y0) / (y1 - y0) * plot_h
+        return f"{x:.1f},{y:.1f}"
+
+    parts = [f'<svg class="exp-curves" viewBox="0 0 {width} {height}" role="img" '
+             f'aria-label="{html.escape(title)}"><text x="{left}" y="16" class="exp-title">'
+             f"{html.escape(title)}</text>",
+             f'<rect x="{left}" y="{top}" width="{plot_w}" height="{plot_h}" class="exp-frame"/>',
+             f'<text x="{left - 6}" y="{top + 4}" text-anchor="end">{y1:.3g}</text>',
+             f'<text x="{left - 6}" y="{top + plot_h}" text-anchor="end">{y0:.3g}</text>',
+             f'<text x="{left}" y="{top + plot_h + 16}">step {x0:g}</text>',
+             f'<text x="{left + plot_w}" y="{top + plot_h + 16}" '
+             f'text-anchor="end">{x1:g}</text>']  # fmt: skip
+    for i, (run, rows) in enumerate(frame.groupby("run", sort=False)):
+        colour = PALETTE[i % len(PALETTE)]
+        line = " ".join(point(s, v) for s, v in zip(rows["step"], rows[metric], strict=True))
+        parts.append(f'<polyline points="{line}" fill="none" stroke="{colour}" stroke-width="2" '
+                     f'class="exp-line" data-run="{html.escape(str(run))}"/>')  # fmt: skip
+        y = top + plot_h + 34 + 14 * (i // 3)
+        x = left + 165 * (i % 3)
+        parts.append(f'<rect x="{x}" y="{y - 9}" width="10" height="10" fill="{colour}"/>'
+                     f'<text x="{x + 14}" y="{y}">{html.escape(str(run))}</text>')  # fmt: skip
+    return "".join(parts) + "</svg>"

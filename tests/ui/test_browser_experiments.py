@@ -163,7 +163,9 @@ def test_experiments_tab_filters_opens_compares_and_exports(
     assert '"lora-r8"' in diff and "shots" in diff  # differences only: names, settings
     agreement = page.locator("#exp-agreement").inner_text()
     assert "8 shared examples" in agreement and "same verdict on" in agreement
-    page.locator("#exp-loss canvas, #exp-loss svg").first.wait_for()
+    # Overlaid loss curves: one line per tuning run, named in the legend.
+    assert page.locator("#exp-loss polyline.exp-line").count() == 2
+    assert "t1 lora-r8" in page.locator("#exp-loss").inner_text()
     page.locator("#exp-metrics").scroll_into_view_if_needed()
     shot = artifacts / "experiments.png"
     page.screenshot(path=str(shot), full_page=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
@@ -144,3 +145,21 @@ def test_compare_export_and_bundle_round_trip(services: Services, tmp_path: Path
     )
     assert h.import_bundle(None) == "⚠ Choose a bundle (.zip) to import first."
     assert os.path.exists(path)
+
+
+def test_loss_curves_draw_one_line_per_run() -> None:
+    from studio.ui.experiments_views import curves_frame, curves_svg
+
+    points = [
+        {"run": f"t{n} lora", "step": step, "metric": "loss", "value": value}
+        for n, values in ((1, [2.0, 1.0]), (2, [3.0, 2.5]))
+        for step, value in enumerate(values, 1)
+    ]
+    svg = curves_svg(curves_frame(points, "loss"), "Train loss")
+    root = ET.fromstring(svg)
+    lines = [e for e in root.iter() if e.tag == "polyline"]
+    assert [line.get("data-run") for line in lines] == ["t1 lora", "t2 lora"]
+    # Step 1 of t2 is the highest value (3.0): top of the plot; step 2 of t1 the lowest: bottom.
+    assert lines[1].get("points", "").split()[0].endswith(",28.0")
+    assert lines[0].get("points", "").split()[1].endswith(",198.0")
+    assert "nothing logged" in curves_svg(curves_frame([], "eval_loss"), "Eval loss")
