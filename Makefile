@@ -40,6 +40,8 @@ bench: setup-dev
 	$(PY) benchmarks/generation.py
 	$(PY) benchmarks/compare_throughput.py
 	$(PY) benchmarks/tune_throughput.py
+	$(PY) benchmarks/served_generation.py
+	$(PY) benchmarks/ui_latency.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
