@@ -12,11 +12,15 @@ import csv
 import hashlib
 import io
 import json
+import os
 import random
+import tempfile
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 SUPPORTED_FORMATS = ("csv", "tsv", "jsonl", "json", "parquet")
 _FORMAT_NAMES = {
@@ -99,6 +103,7 @@ def load_dataset(
     """
     file = Path(path)
     source = str(file)
+    _refuse_outside_demo_roots(file)
     fmt = _resolve_format(file, format)
     data = _read_bytes(file, max_bytes)
     try:
@@ -131,6 +136,34 @@ def _resolve_format(file: Path, format: str | None) -> str:
         f"{problem}; supported formats are {', '.join(SUPPORTED_FORMATS)}",
         f"rename the file to one of {_SUFFIXES} or pass format=",
     )
+
+
+def demo_data_roots() -> list[Path] | None:
+    """Where a demo-mode studio (STUDIO_DEMO=1, a public Space) may read data files from: the
+    project's own samples and the browser's uploads. None when any path is allowed."""
+    from studio.settings import SettingsError, get_settings
+
+    try:
+        if not get_settings().demo:
+            return None
+    except SettingsError:
+        return None
+    uploads = os.environ.get("GRADIO_TEMP_DIR") or Path(tempfile.gettempdir()) / "gradio"
+    return [(PROJECT_ROOT / "assets").resolve(), Path(uploads).resolve()]
+
+
+def _refuse_outside_demo_roots(file: Path) -> None:
+    # On a public demo a path box must not become a way to read the server's files.
+    roots = demo_data_roots()
+    if roots is None:
+        return
+    resolved = file.expanduser().resolve()
+    if not any(resolved.is_relative_to(root) for root in roots):
+        raise DatasetError(
+            str(file),
+            "is outside the folders a demo studio reads data from (STUDIO_DEMO=1)",
+            "upload the file instead, or use a sample from assets/sample",
+        )
 
 
 def upload_limit_bytes() -> int:

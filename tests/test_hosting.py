@@ -13,6 +13,7 @@ import studio.settings
 from studio.compare.config import CompareConfigError, build_config
 from studio.compare.engine import ComparisonRunner
 from studio.compare.prepare import prepare_run
+from studio.datasets import DatasetError, load_dataset
 from studio.models.manager import ModelManager
 from studio.settings import Settings, get_settings, load_settings
 from studio.store import Store
@@ -167,3 +168,33 @@ def test_demo_mode_refuses_to_queue_resume_or_start_training(settings: Settings)
         run = store.get_tuning_run(queued.id)
         assert run is not None and run.status == "queued" and run.pid is None
         store.request_tuning_stop(queued.id)  # cancel it: nothing trains after this test
+
+
+def test_demo_mode_reads_data_only_from_the_samples_and_uploads(
+    demo_env: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    uploads = tmp_path / "gradio-uploads"
+    uploads.mkdir()
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(uploads))
+    secret = tmp_path / "server-secret.csv"
+    secret.write_text("text,label\nthe server's own file,positive\n")
+    with pytest.raises(DatasetError) as caught:
+        load_dataset(secret)
+    assert "outside the folders a demo studio reads data from" in str(caught.value)
+    assert "upload the file instead" in str(caught.value)
+    # A path that climbs out of an allowed folder is resolved first, and refused too.
+    with pytest.raises(DatasetError, match="outside the folders"):
+        load_dataset(uploads / ".." / secret.name)
+    with pytest.raises(DatasetError, match="outside the folders"):  # the engine refuses too
+        prepare_run(_grid(data=str(secret), limit=1))
+    uploaded = uploads / "mine.csv"
+    uploaded.write_text(secret.read_text())
+    assert load_dataset(uploaded).rows[0]["text"] == "the server's own file"
+    assert len(load_dataset(REVIEWS).rows) == 60
+
+
+def test_outside_demo_mode_any_readable_path_is_data(tmp_path: Path) -> None:
+    get_settings.cache_clear()
+    mine = tmp_path / "mine.csv"
+    mine.write_text("text,label\nanywhere,positive\n")
+    assert load_dataset(mine).rows[0]["text"] == "anywhere"
