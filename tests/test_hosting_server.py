@@ -23,7 +23,7 @@ import pytest
 
 from studio.settings import load_settings
 from tests.conftest import ROOT
-from tests.ui.conftest import _free_port, _wait_for_page
+from tests.ui.conftest import run_studio
 
 STUDIO = str(Path(sys.executable).with_name("studio"))
 REVIEWS = str(ROOT / "assets" / "sample" / "reviews.csv")
@@ -33,33 +33,8 @@ PASSWORD = "hunter2-not-in-logs"
 @contextlib.contextmanager
 def serving(home: Path, command: list[str], **env: str) -> Iterator[str]:
     """Run the studio with `env` added; yield its URL once the first page answers."""
-    port = _free_port()
-    environment = {
-        **os.environ,
-        "STUDIO_HOME": str(home),
-        "GRADIO_SERVER_PORT": str(port),
-        "GRADIO_SERVER_NAME": "127.0.0.1",
-        "HF_HUB_OFFLINE": "1",
-        "STUDIO_OFFLINE": "1",
-        "GRADIO_ANALYTICS_ENABLED": "False",
-        **env,
-    }
-    environment.pop("STUDIO_DB_URL", None)
-    log = home / "server.log"
-    home.mkdir(parents=True, exist_ok=True)
-    with log.open("w") as out:
-        proc = subprocess.Popen(command, cwd=ROOT, env=environment, stdout=out, stderr=out)
-    url = f"http://127.0.0.1:{port}/"
-    try:
-        _wait_for_page(url, proc, log)
-        yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    with run_studio(home, command=command, **env) as server:
+        yield server.url
 
 
 def compare_inputs(**values: Any) -> list[Any]:

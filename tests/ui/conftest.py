@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -31,7 +32,7 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _wait_for_page(url: str, proc: subprocess.Popen, log: Path, timeout: float = 120) -> None:
+def _wait_for_page(url: str, proc: subprocess.Popen, log: Path, timeout: float = 300) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -45,13 +46,19 @@ def _wait_for_page(url: str, proc: subprocess.Popen, log: Path, timeout: float =
     raise TimeoutError(f"studio did not serve {url} in {timeout} s:\n{log.read_text()[-3000:]}")
 
 
-@pytest.fixture(scope="session")
-def studio_server(tmp_path_factory: pytest.TempPathFactory, model_home: Path) -> Iterator[Server]:
-    home = tmp_path_factory.mktemp("server-home")
-    (model_home / "models").mkdir(parents=True, exist_ok=True)
-    os.symlink(model_home / "models", home / "models")
+@contextlib.contextmanager
+def run_studio(
+    home: Path, model_home: Path | None = None, command: list[str] | None = None, **env: str
+) -> Iterator[Server]:
+    """Serve the studio (`python app.py` unless `command` says otherwise) on a free loopback
+    port with its data in `home` and `env` added; yield once its first page answers, stop it
+    after. With `model_home`, the converted test models are shared instead of converted again."""
+    home.mkdir(parents=True, exist_ok=True)
+    if model_home is not None and not (home / "models").exists():
+        (model_home / "models").mkdir(parents=True, exist_ok=True)
+        os.symlink(model_home / "models", home / "models")
     port = _free_port()
-    env = {
+    environment = {
         **os.environ,
         "STUDIO_HOME": str(home),
         "GRADIO_SERVER_PORT": str(port),
@@ -59,13 +66,18 @@ def studio_server(tmp_path_factory: pytest.TempPathFactory, model_home: Path) ->
         "HF_HUB_OFFLINE": "1",
         "STUDIO_OFFLINE": "1",
         "GRADIO_ANALYTICS_ENABLED": "False",
+        **env,
     }
-    env.pop("STUDIO_DB_URL", None)
+    environment.pop("STUDIO_DB_URL", None)
     log = home / "server.log"
     started = time.monotonic()
     with log.open("w") as out:
         proc = subprocess.Popen(
-            [sys.executable, "app.py"], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT
+            command or [sys.executable, "app.py"],
+            cwd=ROOT,
+            env=environment,
+            stdout=out,
+            stderr=subprocess.STDOUT,
         )
     url = f"http://127.0.0.1:{port}/"
     try:
@@ -77,6 +89,13 @@ def studio_server(tmp_path_factory: pytest.TempPathFactory, model_home: Path) ->
             proc.wait(timeout=20)
         except subprocess.TimeoutExpired:
             proc.kill()
+            proc.wait()
+
+
+@pytest.fixture(scope="session")
+def studio_server(tmp_path_factory: pytest.TempPathFactory, model_home: Path) -> Iterator[Server]:
+    with run_studio(tmp_path_factory.mktemp("server-home"), model_home) as server:
+        yield server
 
 
 CHROMIUM = "/usr/bin/chromium"

@@ -11,9 +11,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,7 +21,7 @@ from studio.services import create_services
 from studio.settings import load_settings
 from studio.store import MetricPoint
 from tests.conftest import ROOT
-from tests.ui.conftest import Server, _free_port, _wait_for_page
+from tests.ui.conftest import Server, run_studio
 
 pytestmark = [pytest.mark.browser, pytest.mark.model]
 
@@ -66,29 +63,8 @@ def exp_server(tmp_path_factory: pytest.TempPathFactory, model_home: Path) -> It
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("HF_HUB_OFFLINE", "1")
         _populate(home)
-    port = _free_port()
-    env = {
-        **os.environ, "STUDIO_HOME": str(home), "STUDIO_ADAPTERS_DIR": str(home / "adapters"),
-        "GRADIO_SERVER_PORT": str(port), "GRADIO_SERVER_NAME": "127.0.0.1",
-        "HF_HUB_OFFLINE": "1", "STUDIO_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False",
-    }  # fmt: skip
-    env.pop("STUDIO_DB_URL", None)
-    log = home / "server.log"
-    started = time.monotonic()
-    with log.open("w") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "app.py"], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT
-        )
-    url = f"http://127.0.0.1:{port}/"
-    try:
-        _wait_for_page(url, proc, log)
-        yield Server(url, home, log, time.monotonic() - started)
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+    with run_studio(home, STUDIO_ADAPTERS_DIR=str(home / "adapters")) as server:
+        yield server
 
 
 def text_of(selector: str) -> str:

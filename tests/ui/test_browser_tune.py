@@ -7,11 +7,7 @@ writes adapters into the project's adapters/), and the job is a real worker proc
 
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,7 +15,7 @@ import pytest
 
 from studio.store import Store
 from tests.conftest import ROOT, SHARED_DATA
-from tests.ui.conftest import Server, _free_port, _wait_for_page
+from tests.ui.conftest import Server, run_studio
 
 pytestmark = [pytest.mark.browser, pytest.mark.model]
 
@@ -32,31 +28,8 @@ JOB_TIMEOUT_MS = 420_000  # ~1-2 min on an idle 2-core CPU; a busy machine takes
 def tune_server(tmp_path_factory: pytest.TempPathFactory, model_home: Path) -> Iterator[Server]:
     """`python app.py` with its own home and adapters folder (the adapters the job writes)."""
     home = tmp_path_factory.mktemp("tune-server-home")
-    (model_home / "models").mkdir(parents=True, exist_ok=True)
-    os.symlink(model_home / "models", home / "models")
-    port = _free_port()
-    env = {
-        **os.environ, "STUDIO_HOME": str(home), "STUDIO_ADAPTERS_DIR": str(home / "adapters"),
-        "GRADIO_SERVER_PORT": str(port), "GRADIO_SERVER_NAME": "127.0.0.1",
-        "HF_HUB_OFFLINE": "1", "STUDIO_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False",
-    }  # fmt: skip
-    env.pop("STUDIO_DB_URL", None)
-    log = home / "server.log"
-    started = time.monotonic()
-    with log.open("w") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "app.py"], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT
-        )
-    url = f"http://127.0.0.1:{port}/"
-    try:
-        _wait_for_page(url, proc, log)
-        yield Server(url, home, log, time.monotonic() - started)
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+    with run_studio(home, model_home, STUDIO_ADAPTERS_DIR=str(home / "adapters")) as server:
+        yield server
 
 
 def text_of(selector: str) -> str:
