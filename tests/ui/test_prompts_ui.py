@@ -270,7 +270,9 @@ def test_data_paths_resolve_against_the_project_and_are_cached(
 @pytest.fixture
 def handlers(library, store) -> PromptsHandlers:
     models = SimpleNamespace(is_loaded=lambda request: False, get=None)
-    settings = SimpleNamespace(default_model="smollm2-135m-instruct", models_dir=Path("/none"))
+    settings = SimpleNamespace(
+        default_model="smollm2-135m-instruct", models_dir=Path("/none"), adapters_dir=Path("/none")
+    )
     services: Any = SimpleNamespace(settings=settings, store=store, models=models)
     return PromptsHandlers(services, library)
 
