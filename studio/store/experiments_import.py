@@ -49,13 +49,13 @@ from studio.store.schema import (
     ComparisonRunRow,
     ComparisonRunTagRow,
     DatasetRow,
-    MetricPointRow,
     PromptTemplateRow,
     TemplateVersionRow,
     TuningRunRow,
     TuningRunTagRow,
     utcnow,
 )
+from studio.store.tuning import point_row
 
 IMPORTED_STATUS = {"running": "interrupted", "queued": "cancelled"}
 
@@ -123,7 +123,7 @@ class ImportMixin(StoreBase):
                 notes = bundle.annotations.get(("tuning", tuning.id))
                 _annotate(session, "tuning", tuning_row, notes)
                 points = bundle.metric_points.get(tuning.id, [])
-                session.add_all(_point_row(tuning_row.id, point) for point in points)
+                session.add_all(point_row(tuning_row.id, point) for point in points)
                 report.count("metric points", n=len(points))
             report.count("tuning runs", n=len(bundle.tuning_runs))
             for adapter in bundle.adapters:
@@ -271,21 +271,6 @@ def _tuning(
     session.add(row)
     session.flush()
     return row
-
-
-def _point_row(run_id: int, point: MetricPoint) -> MetricPointRow:
-    return MetricPointRow(
-        tuning_run_id=run_id,
-        step=point.step,
-        epoch=point.epoch,
-        loss=point.loss,
-        eval_loss=point.eval_loss,
-        learning_rate=point.learning_rate,
-        grad_norm=point.grad_norm,
-        tokens_per_second=point.tokens_per_second,
-        eta_seconds=point.eta_seconds,
-        created_at=point.created_at or utcnow(),
-    )
 
 
 def _adapter(

@@ -87,21 +87,7 @@ class TuningMixin(StoreBase):
 
     def add_metric_points(self, run_id: int, points: Sequence[MetricPoint]) -> None:
         with self._session(f"record metrics of tuning run {run_id}", write=True) as session:
-            for point in points:
-                session.add(
-                    MetricPointRow(
-                        tuning_run_id=run_id,
-                        step=point.step,
-                        epoch=point.epoch,
-                        loss=point.loss,
-                        eval_loss=point.eval_loss,
-                        learning_rate=point.learning_rate,
-                        grad_norm=point.grad_norm,
-                        tokens_per_second=point.tokens_per_second,
-                        eta_seconds=point.eta_seconds,
-                        created_at=point.created_at or utcnow(),
-                    )
-                )
+            session.add_all(point_row(run_id, point) for point in points)
 
     def metric_points(self, run_id: int) -> list[MetricPoint]:
         stmt = (
@@ -281,4 +267,19 @@ def _to_adapter(row: AdapterRow) -> AdapterRecord:
         template_version_id=row.template_version_id,
         metrics=row.metrics,
         created_at=row.created_at,
+    )
+
+
+def point_row(run_id: int, point: MetricPoint) -> MetricPointRow:
+    return MetricPointRow(
+        tuning_run_id=run_id,
+        step=point.step,
+        epoch=point.epoch,
+        loss=point.loss,
+        eval_loss=point.eval_loss,
+        learning_rate=point.learning_rate,
+        grad_norm=point.grad_norm,
+        tokens_per_second=point.tokens_per_second,
+        eta_seconds=point.eta_seconds,
+        created_at=point.created_at or utcnow(),
     )
