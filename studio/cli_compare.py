@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 import threading
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -103,10 +104,7 @@ def _config(args: argparse.Namespace) -> Any:
 
 
 def run_compare(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
-
     from studio.compare import ComparisonRunner
-    from studio.compare.engine import CellStarted, RowDone, RunFinished, RunStarted
     from studio.compare.summary import format_table, summarize_run
     from studio.services import create_services
 
@@ -114,6 +112,24 @@ def run_compare(args: argparse.Namespace) -> int:
     runner = ComparisonRunner(services.store, services.models)
     stop = threading.Event()
     events = runner.resume(args.resume, stop) if args.resume else runner.run(_config(args), stop)
+    run_id, status = follow_run(events, stop)
+    if run_id is None:
+        return 1
+    summaries = summarize_run(services.store, run_id)
+    print(f"run #{run_id}: {status}")
+    print(format_table(summaries))
+    if args.json_out:
+        _write_json(Path(args.json_out), run_id, status, summaries)
+    return 0 if status == "completed" else (130 if status == "stopped" else 1)
+
+
+def follow_run(events: Iterable[Any], stop: threading.Event) -> tuple[int | None, str]:
+    """Drive a comparison's events with a progress bar on stderr; Ctrl-C asks it to stop.
+    Returns the run id (None when it never started) and how it ended."""
+    from tqdm import tqdm
+
+    from studio.compare.engine import CellStarted, RowDone, RunFinished, RunStarted
+
     bar = None
     status, run_id = "failed", None
     try:
@@ -133,14 +149,7 @@ def run_compare(args: argparse.Namespace) -> int:
     finally:
         if bar is not None:
             bar.close()
-    if run_id is None:
-        return 1
-    summaries = summarize_run(services.store, run_id)
-    print(f"run #{run_id}: {status}")
-    print(format_table(summaries))
-    if args.json_out:
-        _write_json(Path(args.json_out), run_id, status, summaries)
-    return 0 if status == "completed" else (130 if status == "stopped" else 1)
+    return run_id, status
 
 
 def _write_json(path: Path, run_id: int, status: str, summaries: list[Any]) -> None:

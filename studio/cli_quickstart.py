@@ -8,7 +8,6 @@ and `studio tune` by hand with those configs.
 from __future__ import annotations
 
 import argparse
-import sys
 import threading
 from pathlib import Path
 from typing import Any
@@ -53,31 +52,15 @@ def run_quickstart(args: argparse.Namespace) -> int:
 
 
 def _compare(services: Any, path: Path, limit: int | None) -> str:
-    from tqdm import tqdm
-
     from studio import sample
-    from studio.compare.engine import RowDone, RunFinished, RunStarted
+    from studio.cli_compare import follow_run
     from studio.compare.summary import format_table, summarize_run
 
     config = sample.compare_config(path)
     if limit is not None:
         config = config.model_copy(update={"limit": limit})
-    stop, status, run_id, bar = threading.Event(), "failed", None, None
-    try:
-        for event in services.comparisons.run(config, stop):
-            if isinstance(event, RunStarted):
-                run_id = event.run_id
-                bar = tqdm(total=event.total, unit="ex", desc=f"run #{run_id}", file=sys.stderr)
-            elif isinstance(event, RowDone) and bar is not None:
-                bar.update(1)
-            elif isinstance(event, RunFinished):
-                status = event.status
-    except KeyboardInterrupt:
-        stop.set()
-        status = "stopped"
-    finally:
-        if bar is not None:
-            bar.close()
+    stop = threading.Event()
+    run_id, status = follow_run(services.comparisons.run(config, stop), stop)
     if run_id is not None:
         summaries = summarize_run(services.store, run_id)
         print(f"run #{run_id}: {status}")
