@@ -3,7 +3,9 @@
 trains on the same machine, in the same run. Target: p95 under 100 ms.
 
 Two requests: the page config a browser fetches when a tab opens (GET /config), and the History
-panel's search through the Gradio queue and the store (the /history API, via gradio_client).
+panel's search through the Gradio queue and the store (the /history event), sent the way a browser
+tab sends it: join the queue, then read the result stream, under the tab's one session. (Not via
+gradio_client: it polls its own result buffer every 50 ms, which would measure the client.)
 
     .venv/bin/python benchmarks/ui_latency.py [--requests 200]
 """
@@ -20,8 +22,11 @@ import sys
 import tempfile
 import time
 import urllib.request
+import uuid
 from collections.abc import Callable
 from pathlib import Path
+
+import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
 STUDIO = str(Path(sys.executable).with_name("studio"))
@@ -95,6 +100,28 @@ def _timed(request: Callable[[], object], n: int) -> list[float]:
     return times
 
 
+def _queued_event(url: str, api_name: str, data: list[object]) -> Callable[[], object]:
+    """One browser tab's event: POST /queue/join, then stream /queue/data to the completion."""
+    config = httpx.get(url + "config").json()
+    fn_index = next(d["id"] for d in config["dependencies"] if d.get("api_name") == api_name)
+    session = uuid.uuid4().hex[:11]
+    http = httpx.Client(base_url=url + "gradio_api", timeout=30)
+
+    def event() -> object:
+        body = {"data": data, "fn_index": fn_index, "session_hash": session, "event_data": None}
+        http.post("/queue/join", json=body).raise_for_status()
+        with http.stream("GET", "/queue/data", params={"session_hash": session}) as stream:
+            for line in stream.iter_lines():
+                if line.startswith("data:") and '"process_completed"' in line:
+                    message = json.loads(line[5:])
+                    if not message.get("success"):
+                        raise SystemExit(f"the {api_name} event failed: {message}")
+                    return message["output"]
+        raise SystemExit(f"the {api_name} event's stream ended without a result")
+
+    return event
+
+
 def _p95(values: list[float]) -> float:
     return statistics.quantiles(values, n=20)[-1]
 
@@ -127,8 +154,6 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=200, help="requests per measurement")
     n = parser.parse_args().requests
-    from gradio_client import Client
-
     with tempfile.TemporaryDirectory() as tmp:
         home = Path(tmp) / "home"
         home.mkdir()
@@ -138,10 +163,9 @@ def main() -> None:
         env, url = _env(home, port), f"http://127.0.0.1:{port}/"
         server = _serve(env, url, Path(tmp) / "server.log")
         try:
-            client = Client(url, verbose=False)
             requests = {
                 "GET /config": lambda: urllib.request.urlopen(url + "config", timeout=10).read(),
-                "/history (queue + store)": lambda: client.predict("", api_name="/history"),
+                "/history (queue + store)": _queued_event(url, "history", [""]),
             }
             idle = {name: _timed(request, n) for name, request in requests.items()}
             subprocess.run([STUDIO, *TUNE], cwd=ROOT, env=env, check=True, capture_output=True)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import gc
 import logging
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from typing import Generic, TypeVar
+
+from studio import heap
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -61,20 +62,18 @@ class LRUByteCache(Generic[T]):
         with self._lock:
             self._entries[key] = _Entry(value, size)
             self._entries.move_to_end(key)
-            evicted = self._evict_over_budget(keep=key)
-        if evicted:
-            gc.collect()  # loaded models hold large tensors; free them now, not eventually
+            self._evict_over_budget(keep=key)
+        # Free evicted models' tensors now, not eventually, and take the new model's objects
+        # out of the collector's full passes (see studio/heap.py).
+        heap.settle()
 
-    def _evict_over_budget(self, keep: Hashable) -> list[Hashable]:
-        evicted = []
+    def _evict_over_budget(self, keep: Hashable) -> None:
         while self.total_bytes > self.max_bytes and len(self._entries) > 1:
             oldest = next(iter(self._entries))
             if oldest == keep:
                 break
             del self._entries[oldest]
-            evicted.append(oldest)
             log.info("evicted %s from the model cache", oldest)
-        return evicted
 
     @property
     def total_bytes(self) -> int:
@@ -87,4 +86,4 @@ class LRUByteCache(Generic[T]):
     def clear(self) -> None:
         with self._lock:
             self._entries.clear()
-        gc.collect()
+        heap.settle()

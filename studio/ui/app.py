@@ -6,7 +6,7 @@ from pathlib import Path
 
 import gradio as gr
 
-from studio import __version__
+from studio import __version__, heap
 from studio.services import Services, create_services
 from studio.ui.compare import build_compare_tab
 from studio.ui.experiments import build_experiments_tab
@@ -66,6 +66,7 @@ def launch(
     services = services or create_services()
     app = build_app(services)
     services.watch_tuning_queue()  # queued training jobs start even with no tab open
+    heap.settle()  # the UI lives as long as the server: keep it out of full collections
     app.launch(
         server_name=host,
         server_port=port,

@@ -1,4 +1,6 @@
+import gc
 import threading
+import weakref
 
 from studio.models.cache import LRUByteCache
 
@@ -47,3 +49,18 @@ def test_concurrent_requests_for_one_key_load_once() -> None:
         t.join()
     assert len(calls) == 1
     assert len({id(r) for r in results}) == 1
+
+
+def test_an_evicted_model_in_a_reference_cycle_is_freed_at_eviction() -> None:
+    """Loads freeze the heap (studio/heap.py); eviction must still free frozen cyclic garbage."""
+    cache: LRUByteCache[Blob] = LRUByteCache(100, lambda b: b.size)
+    first = Blob("first", 60)
+    first.self_ref = first  # type: ignore[attr-defined]  # a cycle: only the collector frees it
+    gone = weakref.ref(first)
+    cache.put("first", first)  # settles: first is now frozen
+    del first
+    assert gone() is not None  # still cached
+    cache.put("second", Blob("second", 60))  # evicts first
+    assert cache.keys() == ["second"]
+    assert gone() is None
+    gc.unfreeze()
