@@ -177,6 +177,7 @@ def _number(value: Any) -> str:
     return "–" if value is None else str(value)
 
 
+MARKED_POINTS = 40  # series this short get a dot per point
 PALETTE = ("#f97316", "#2563eb", "#16a34a", "#9333ea", "#dc2626", "#0891b2", "#ca8a04", "#db2777")
 
 
@@ -213,6 +214,10 @@ def curves_svg(frame: pd.DataFrame, title: str) -> str:
         line = " ".join(point(s, v) for s, v in zip(rows["step"], rows[metric], strict=True))
         parts.append(f'<polyline points="{line}" fill="none" stroke="{colour}" stroke-width="2" '
                      f'class="exp-line" data-run="{html.escape(str(run))}"/>')  # fmt: skip
+        if len(rows) <= MARKED_POINTS:  # sparse series (eval loss; a single point draws no line)
+            for s, v in zip(rows["step"], rows[metric], strict=True):
+                cx, cy = point(s, v).split(",")
+                parts.append(f'<circle cx="{cx}" cy="{cy}" r="3" fill="{colour}" class="exp-dot"/>')
         y = top + plot_h + 34 + 14 * (i // 3)
         x = left + 165 * (i % 3)
         parts.append(f'<rect x="{x}" y="{y - 9}" width="10" height="10" fill="{colour}"/>'

@@ -163,3 +163,18 @@ def test_loss_curves_draw_one_line_per_run() -> None:
     assert lines[1].get("points", "").split()[0].endswith(",28.0")
     assert lines[0].get("points", "").split()[1].endswith(",198.0")
     assert "nothing logged" in curves_svg(curves_frame([], "eval_loss"), "Eval loss")
+
+
+def test_a_single_eval_point_is_drawn_as_a_dot() -> None:
+    from studio.ui.experiments_views import MARKED_POINTS, curves_frame, curves_svg
+
+    points = [{"run": "t3 lora", "step": 10, "metric": "eval_loss", "value": 0.4}]
+    root = ET.fromstring(curves_svg(curves_frame(points, "eval_loss"), "Eval loss"))
+    dots = [e for e in root.iter() if e.tag == "circle"]
+    assert [(d.get("cx"), d.get("cy")) for d in dots] == [("52.0", "198.0")]
+    long = [
+        {"run": "t4", "step": step, "metric": "loss", "value": 1 / step}
+        for step in range(1, MARKED_POINTS + 2)
+    ]
+    root = ET.fromstring(curves_svg(curves_frame(long, "loss"), "Train loss"))
+    assert not [e for e in root.iter() if e.tag == "circle"]  # dense curves stay lines
