@@ -18,8 +18,8 @@ from studio.inference.scoring import left_padded
 class Generated:
     index: int
     text: str  # cut at the first stop string
-    prompt_tokens: int
-    completion_tokens: int
+    prompt_tokens: int | None  # None: a served model did not report it
+    completion_tokens: int | None
     latency_s: float  # this example's share of its batch's wall time
 
 

@@ -19,8 +19,8 @@ class GenerationResult:
     """The finished output and what it took."""
 
     text: str
-    prompt_tokens: int
-    completion_tokens: int
+    prompt_tokens: int | None  # None: a served model did not report it
+    completion_tokens: int | None
     finish_reason: str  # eos | length | stop_string | stopped
     seed: int
     first_token_s: float | None

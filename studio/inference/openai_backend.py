@@ -139,8 +139,8 @@ class OpenAIBackend:
             text, finish = trimmed, "stop_string"
         yield GenerationResult(
             text=text,
-            prompt_tokens=int(usage.get("prompt_tokens") or 0),
-            completion_tokens=int(usage.get("completion_tokens") or 0),
+            prompt_tokens=_count(usage, "prompt_tokens"),
+            completion_tokens=_count(usage, "completion_tokens"),
             finish_reason=finish,
             seed=seed,
             first_token_s=first,
@@ -167,8 +167,8 @@ class OpenAIBackend:
             return Generated(
                 index=index,
                 text=cut_at_stop(text, params.stop),
-                prompt_tokens=int(usage.get("prompt_tokens") or 0),
-                completion_tokens=int(usage.get("completion_tokens") or 0),
+                prompt_tokens=_count(usage, "prompt_tokens"),
+                completion_tokens=_count(usage, "completion_tokens"),
                 latency_s=time.perf_counter() - began,
             )
 
@@ -352,6 +352,13 @@ def _choice(data: Any, index: int) -> dict[str, Any]:
     if index < len(choices):
         return dict(choices[index])
     raise ServedModelError(f"its answer has no choice number {index}.")
+
+
+def _count(usage: dict[str, Any], key: str) -> int | None:
+    """A token count from the server's `usage`, or None where it sent none. A stream's usage comes
+    in its last event, so a stopped stream has none; recording 0 would be a wrong number."""
+    value = usage.get(key)
+    return int(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
 def _piece(choice: dict[str, Any], mode: str, key: str = "delta") -> str:

@@ -125,7 +125,7 @@ def check_result(result: ComparisonResult) -> None:
         raise ValueError(f"correct_norm must be a bool or None; got {result.correct_norm!r}")
     check_number("latency_ms", result.latency_ms)
     check_number("score", result.score, optional=True)
-    check_count("prompt_tokens", result.prompt_tokens)
+    check_count("prompt_tokens", result.prompt_tokens, optional=True)
     check_count("completion_tokens", result.completion_tokens, optional=True)
     if result.choice_scores is not None:
         _check_choice_scores(result.choice_scores)

@@ -43,8 +43,8 @@ class ExchangeRecord:
     user_message: str
     prompt_text: str
     response: str
-    prompt_tokens: int
-    completion_tokens: int
+    prompt_tokens: int | None  # None: the (served) model did not report it
+    completion_tokens: int | None
     latency_ms: float
     finish_reason: str
     system_prompt: str | None = None
@@ -68,7 +68,7 @@ class ExchangeSummary:
     model_spec: str
     quantization: str
     preview: str
-    completion_tokens: int
+    completion_tokens: int | None
     latency_ms: float
     finish_reason: str
 
@@ -158,7 +158,7 @@ class ComparisonResult:
     prediction: str | None
     correct: bool
     latency_ms: float
-    prompt_tokens: int
+    prompt_tokens: int | None  # None: the (served) model did not report it
     correct_norm: bool | None = None
     choice_scores: list[dict[str, Any]] | None = None
     output: str | None = None

@@ -208,8 +208,12 @@ def cell_markdown(run: ComparisonRun, position: int, result: ComparisonResult) -
         f"**Example {result.example_index}** · {config_tags(run.configs)[position]} "
         f"(`{config.label}`)  \n"
         f"gold **{result.gold}** · prediction **{result.prediction}** · {verdict}{score} · "
-        f"{result.prompt_tokens} prompt tokens · {result.latency_ms:.0f} ms"
+        f"{_tokens(result.prompt_tokens)} prompt tokens · {result.latency_ms:.0f} ms"
     )
+
+
+def _tokens(count: int | None) -> str:
+    return "?" if count is None else str(count)  # None: a served model did not report it
 
 
 def choice_score_rows(result: ComparisonResult) -> list[list[Any]]:

@@ -57,12 +57,16 @@ def _params(
 
 def stats_markdown(finished: Finished) -> str:
     r = finished.result
-    rate = r.completion_tokens / r.latency_s if r.latency_s > 0 else 0.0
     first = f"{r.first_token_s * 1000:.0f} ms" if r.first_token_s is not None else "-"
+    if r.prompt_tokens is None or r.completion_tokens is None:  # a served model that did not say
+        tokens, rate = "token counts not reported by the server", ""
+    else:
+        tokens = f"{r.prompt_tokens} prompt + {r.completion_tokens} new tokens"
+        speed = r.completion_tokens / r.latency_s if r.latency_s > 0 else 0.0
+        rate = f" ({speed:.1f} tok/s)"
     return (
-        f"**#{finished.exchange_id}** · {r.prompt_tokens} prompt + {r.completion_tokens} new tokens"
-        f" · {r.latency_s:.2f} s ({rate:.1f} tok/s) · first token {first}"
-        f" · seed {r.seed} · finish: {r.finish_reason}"
+        f"**#{finished.exchange_id}** · {tokens} · {r.latency_s:.2f} s{rate}"
+        f" · first token {first} · seed {r.seed} · finish: {r.finish_reason}"
     )
 
 

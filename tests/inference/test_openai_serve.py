@@ -29,6 +29,7 @@ from studio.inference.params import SamplingParams
 from studio.models.loading import LoadRequest
 from studio.playground import ChatRequest, Delta, Finished, Status
 from studio.services import create_services
+from studio.ui.playground import stats_markdown
 from tests.conftest import SHARED_DATA
 
 pytestmark = pytest.mark.model
@@ -262,3 +263,7 @@ def test_stop_ends_a_served_stream_and_keeps_what_arrived(
     last = [e.text for e in events if isinstance(e, Delta)][-1]
     assert finished.record.response == last and last
     assert services.store.get_exchange(finished.exchange_id).finish_reason == "stopped"
+    # A server reports token counts at a stream's end: a stopped stream has none, and they are
+    # stored as unknown, not as 0.
+    assert (finished.record.prompt_tokens, finished.record.completion_tokens) == (None, None)
+    assert "token counts not reported by the server" in stats_markdown(finished)

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import Engine
 
 from studio.store import (
     ComparisonConfigSpec,
@@ -22,6 +23,7 @@ from studio.store import (
     Store,
     TemplateVersion,
 )
+from studio.store.engine import make_engine
 from tests.pg import require_postgres
 
 RecordFactory = Callable[..., ExchangeRecord]
@@ -46,6 +48,14 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         pytest.skip(f"SQLite only: {SQLITE_ONLY[name]}")
     with require_postgres() as url:
         yield url
+
+
+@pytest.fixture
+def engine(db_url: str) -> Iterator[Engine]:
+    """An engine on the test's database, for migration tests that step between revisions."""
+    built = make_engine(db_url)
+    yield built
+    built.dispose()
 
 
 @pytest.fixture

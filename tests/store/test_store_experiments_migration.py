@@ -2,34 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import datetime, timezone
 
-import pytest
-from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine, MetaData, Table, inspect
 
 from studio.store import RunAnnotations, Store
-from studio.store.engine import make_engine
-from studio.store.migrate import alembic_config, current_revision, migration_connection, upgrade
+from studio.store.migrate import (
+    current_revision,
+    head_revision,
+    upgrade,
+)
 from studio.store.schema import Base
+from tests.migrating import migrate_to
 
 TAG_TABLES = {"comparison_run_tags", "tuning_run_tags"}
-
-
-@pytest.fixture
-def engine(db_url: str) -> Iterator[Engine]:
-    built = make_engine(db_url)
-    yield built
-    built.dispose()
-
-
-def _migrate(engine: Engine, revision: str, *, down: bool = False) -> None:
-    with migration_connection(engine) as connection:
-        action = command.downgrade if down else command.upgrade
-        action(alembic_config(connection), revision)
 
 
 def test_downgrade_to_0003_keeps_runs_and_upgrading_again_adds_empty_annotations(
@@ -39,13 +27,13 @@ def test_downgrade_to_0003_keeps_runs_and_upgrading_again_adds_empty_annotations
     store.add_comparison_result(make_result(run.configs[0].id, 0))
     store.rename_run("comparison", run.id, "named")
     store.tag_run("comparison", run.id, "kept?")
-    _migrate(engine, "0003_tuning", down=True)
+    migrate_to(engine, "0003_tuning", down=True)
     assert current_revision(engine) == "0003_tuning"
     assert not TAG_TABLES & set(inspect(engine).get_table_names())
     columns = {c["name"] for c in inspect(engine).get_columns("comparison_runs")}
     assert not {"display_name", "note"} & columns
     upgrade(engine)
-    assert current_revision(engine) == "0004_experiment_annotations"
+    assert current_revision(engine) == head_revision()
     with engine.connect() as connection:
         assert compare_metadata(MigrationContext.configure(connection), Base.metadata) == []
     assert store.comparison_results(run.id)[0].example_index == 0
@@ -78,7 +66,7 @@ def test_tag_tables_constraints_and_indexes(store: Store, engine: Engine) -> Non
 
 
 def test_upgrading_a_0003_database_keeps_its_runs(db_url: str, engine: Engine) -> None:
-    _migrate(engine, "0003_tuning")
+    migrate_to(engine, "0003_tuning")
     when = datetime(2026, 11, 25, 12, 0, tzinfo=timezone.utc)
     with engine.begin() as connection:
         runs = Table("tuning_runs", MetaData(), autoload_with=connection)
@@ -90,7 +78,7 @@ def test_upgrading_a_0003_database_keeps_its_runs(db_url: str, engine: Engine) -
             )
         )  # fmt: skip
     with Store(db_url) as store:
-        assert current_revision(engine) == "0004_experiment_annotations"
+        assert current_revision(engine) == head_revision()
         run = store.get_tuning_run(1)
         assert run is not None and (run.name, run.progress) == ("old", {"step": 4})
         assert store.run_annotations("tuning") == {1: RunAnnotations()}

@@ -3,25 +3,21 @@
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
-from pathlib import Path
 
-import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine, inspect, text
 
 from studio.store import Store
-from studio.store.engine import make_engine
 from studio.store.migrate import (
     alembic_config,
     current_revision,
     head_revision,
-    migration_connection,
     upgrade,
 )
 from studio.store.schema import Base
+from tests.migrating import migrate_to
 
 INITIAL_TABLES = {"alembic_version", "models", "playground_exchanges"}
 NEW_TABLES = {
@@ -34,19 +30,6 @@ NEW_TABLES = {
 }
 TUNING_TABLES = {"tuning_runs", "metric_points", "adapters"}
 EXPERIMENT_TABLES = {"comparison_run_tags", "tuning_run_tags"}
-
-
-@pytest.fixture
-def engine(db_url: str) -> Iterator[Engine]:
-    built = make_engine(db_url)
-    yield built
-    built.dispose()
-
-
-def _migrate(engine: Engine, revision: str, *, down: bool = False) -> None:
-    with migration_connection(engine) as connection:
-        action = command.downgrade if down else command.upgrade
-        action(alembic_config(connection), revision)
 
 
 def _insert_0001_rows(engine: Engine) -> None:
@@ -70,7 +53,7 @@ def _insert_0001_rows(engine: Engine) -> None:
 
 
 def test_upgrading_a_0001_database_keeps_its_data(engine: Engine, db_url: str) -> None:
-    _migrate(engine, "0001_initial")
+    migrate_to(engine, "0001_initial")
     assert set(inspect(engine).get_table_names()) == INITIAL_TABLES
     _insert_0001_rows(engine)
     with Store(db_url) as store:
@@ -80,7 +63,7 @@ def test_upgrading_a_0001_database_keeps_its_data(engine: Engine, db_url: str) -
         assert exchange.parameters == {"seed": 1}
         assert [use.spec for use in store.models_used()] == ["smollm2-135m-instruct"]
         assert store.latest_template_versions() == []
-    assert current_revision(engine) == head_revision() == "0004_experiment_annotations"
+    assert current_revision(engine) == head_revision() == "0005_unreported_token_counts"
     assert set(inspect(engine).get_table_names()) == (
         INITIAL_TABLES | NEW_TABLES | TUNING_TABLES | EXPERIMENT_TABLES
     )
@@ -92,7 +75,7 @@ def test_downgrade_to_0001_and_up_again(
     exchange_id = store.log_exchange(make_record())
     run = make_run()
     store.add_comparison_result(make_result(run.configs[0].id, 0))
-    _migrate(engine, "0001_initial", down=True)
+    migrate_to(engine, "0001_initial", down=True)
     assert current_revision(engine) == "0001_initial"
     assert set(inspect(engine).get_table_names()) == INITIAL_TABLES
     assert store.get_exchange(exchange_id) is not None
@@ -146,11 +129,16 @@ def test_new_tables_constraints_and_indexes(store: Store, engine: Engine) -> Non
     assert nullable == before_0004 | added_by_0004
 
 
-def test_offline_sql_creates_the_new_tables(tmp_path: Path) -> None:
+def test_offline_sql_creates_the_new_tables() -> None:
+    """A team database's administrator can review the migrations as a PostgreSQL script
+    (`alembic upgrade head --sql`); no server is needed. (SQLite cannot: its column changes
+    rebuild tables, which needs a live database to read them from.)"""
     buffer = io.StringIO()
     config = alembic_config()
     config.output_buffer = buffer
-    config.set_main_option("sqlalchemy.url", f"sqlite:///{tmp_path / 'offline.db'}")
+    config.set_main_option("sqlalchemy.url", "postgresql+psycopg://studio@db.invalid/studio")
     command.upgrade(config, "head", sql=True)
-    for table in NEW_TABLES:
-        assert f"CREATE TABLE {table}" in buffer.getvalue()
+    script = buffer.getvalue()
+    for table in ("models", "playground_exchanges", *NEW_TABLES):
+        assert f"CREATE TABLE {table}" in script
+    assert "ALTER TABLE playground_exchanges ALTER COLUMN prompt_tokens DROP NOT NULL" in script
