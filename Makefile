@@ -42,6 +42,7 @@ bench: setup-dev
 	$(PY) benchmarks/tune_throughput.py
 	$(PY) benchmarks/served_generation.py
 	$(PY) benchmarks/ui_latency.py
+	$(PY) benchmarks/shared_cores.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

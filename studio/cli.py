@@ -100,6 +100,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from studio.openmp import use_passive_waits
+
+    use_passive_waits()  # before any command imports torch (see studio/openmp.py)
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args))

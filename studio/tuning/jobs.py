@@ -21,6 +21,7 @@ from typing import Any
 
 from filelock import FileLock
 
+from studio.openmp import with_passive_waits
 from studio.settings import Settings
 from studio.store import Store, TuningRun
 from studio.tuning.config import TuneConfig, TuneConfigError
@@ -191,7 +192,7 @@ def _signal_alive(pid: int) -> bool:
 
 
 def worker_environment(settings: Settings) -> dict[str, str]:
-    env = dict(os.environ)
+    env = with_passive_waits(os.environ)
     env.update(
         STUDIO_HOME=str(settings.home),
         STUDIO_DB_URL=settings.database_url,

@@ -27,6 +27,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from studio.openmp import use_passive_waits
 from studio.settings import Settings, load_settings
 from studio.store import AdapterRecord, Store, TuningRun
 from studio.tuning.config import TuneConfig
@@ -288,6 +289,7 @@ def _shared_run_id() -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    use_passive_waits()  # before torch is imported (see studio/openmp.py)
     parser = argparse.ArgumentParser(prog="python -m studio.tuning.worker")
     parser.add_argument("run_id", nargs="?", type=int, help="queued run to train")
     parser.add_argument("--config", help="train this tune.yaml directly (accelerate launch)")
