@@ -9,16 +9,13 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ROOT, SHARED_DATA
+from tests.ui.pages import text_of
 
 pytestmark = [pytest.mark.browser, pytest.mark.model]
 
 SST2 = SHARED_DATA / "sst2"
 README_SCREENSHOT = ROOT / "assets" / "screenshots" / "compare.png"
 CI = r"\d\.\d{3} \[\d\.\d{3}, \d\.\d{3}\]"
-
-
-def text_of(selector: str) -> str:
-    return f"(document.querySelector('{selector}')?.innerText || '')"
 
 
 def fill_path(page, elem_id: str, value: str) -> None:

@@ -22,6 +22,7 @@ from studio.settings import load_settings
 from studio.store import MetricPoint
 from tests.conftest import ROOT
 from tests.ui.conftest import Server, run_studio
+from tests.ui.pages import click_row, list_ids, text_of
 
 pytestmark = [pytest.mark.browser, pytest.mark.model]
 
@@ -65,20 +66,6 @@ def exp_server(tmp_path_factory: pytest.TempPathFactory, model_home: Path) -> It
         _populate(home)
     with run_studio(home, STUDIO_ADAPTERS_DIR=str(home / "adapters")) as server:
         yield server
-
-
-def text_of(selector: str) -> str:
-    return f"(document.querySelector('{selector}')?.innerText || '')"
-
-
-def list_ids(page) -> list[str]:
-    cells = page.locator("#exp-list [role='gridcell'][data-col='0']").all_inner_texts()
-    return [cell.strip() for cell in cells]
-
-
-def click_row(page, ref: str) -> None:
-    cells = page.locator("#exp-list [role='gridcell'][data-col='0']")
-    cells.filter(has_text=re.compile(rf"^\s*{ref}\s*$")).click()
 
 
 def test_experiments_tab_filters_opens_compares_and_exports(

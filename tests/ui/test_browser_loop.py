@@ -18,6 +18,7 @@ import pytest
 
 from tests.conftest import ROOT
 from tests.ui.conftest import Server, run_studio
+from tests.ui.pages import click_row, list_ids, text_of
 
 pytestmark = [pytest.mark.browser, pytest.mark.model]
 
@@ -31,10 +32,6 @@ def loop_server(tmp_path_factory: pytest.TempPathFactory, model_home: Path) -> I
     home = tmp_path_factory.mktemp("loop-server-home")
     with run_studio(home, model_home, STUDIO_ADAPTERS_DIR=str(home / "adapters")) as server:
         yield server
-
-
-def text_of(selector: str) -> str:
-    return f"(document.querySelector('{selector}')?.innerText || '')"
 
 
 def wait_text(page, selector: str, text: str, timeout: float = 60_000) -> None:
@@ -114,16 +111,6 @@ def tune(page, name: str) -> str:
     )
     wait_text(page, "#tune-adapters", name)
     return run_id
-
-
-def list_ids(page) -> list[str]:
-    cells = page.locator("#exp-list [role='gridcell'][data-col='0']").all_inner_texts()
-    return [cell.strip() for cell in cells]
-
-
-def click_row(page, ref: str) -> None:
-    cells = page.locator("#exp-list [role='gridcell'][data-col='0']")
-    cells.filter(has_text=re.compile(rf"^\s*{ref}\s*$")).click()
 
 
 def test_the_whole_loop_from_a_new_template_to_an_exported_comparison(

@@ -9,15 +9,12 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ROOT
+from tests.ui.pages import text_of
 
 pytestmark = [pytest.mark.browser, pytest.mark.model]
 
 README_SCREENSHOT = ROOT / "assets" / "screenshots" / "start.png"
 CI = r"\d\.\d{3} \[\d\.\d{3}, \d\.\d{3}\]"
-
-
-def text_of(selector: str) -> str:
-    return f"(document.querySelector('{selector}')?.innerText || '')"
 
 
 def test_start_here_runs_step_one_and_shows_where_to_find_it(

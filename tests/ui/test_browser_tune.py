@@ -16,6 +16,7 @@ import pytest
 from studio.store import Store
 from tests.conftest import ROOT, SHARED_DATA
 from tests.ui.conftest import Server, run_studio
+from tests.ui.pages import text_of
 
 pytestmark = [pytest.mark.browser, pytest.mark.model]
 
@@ -30,10 +31,6 @@ def tune_server(tmp_path_factory: pytest.TempPathFactory, model_home: Path) -> I
     home = tmp_path_factory.mktemp("tune-server-home")
     with run_studio(home, model_home, STUDIO_ADAPTERS_DIR=str(home / "adapters")) as server:
         yield server
-
-
-def text_of(selector: str) -> str:
-    return f"(document.querySelector('{selector}')?.innerText || '')"
 
 
 def fill(page, elem_id: str, value: str) -> None:
