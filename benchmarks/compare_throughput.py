@@ -37,6 +37,7 @@ def main() -> None:
 
     from studio.datasets import load_dataset
     from studio.fewshot import ShotSelector
+    from studio.hosting import HostingPolicy
     from studio.inference import compute
     from studio.inference.batch_generation import generate_batch
     from studio.inference.params import SamplingParams
@@ -49,8 +50,10 @@ def main() -> None:
 
     template = load_template(args.template)
     choices = list(template.choices or [])
-    evaluation = load_dataset(SST2 / "validation.tsv").rows[: args.n]
-    shots = ShotSelector(load_dataset(SST2 / "train.tsv").rows, args.shots).select(evaluation[0])
+    desktop = HostingPolicy.desktop()  # the operator benchmarking their own machine
+    evaluation = load_dataset(SST2 / "validation.tsv", policy=desktop).rows[: args.n]
+    pool = load_dataset(SST2 / "train.tsv", policy=desktop).rows
+    shots = ShotSelector(pool, args.shots).select(evaluation[0])
     with tempfile.TemporaryDirectory() as home:
         settings = load_settings(home=Path(home), offline=True)
         loaded = ModelManager(settings).get(LoadRequest(args.model))

@@ -66,6 +66,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from studio.datasets import load_dataset
+    from studio.hosting import HostingPolicy
     from studio.inference.backends import LocalBackend, open_served
     from studio.inference.params import SamplingParams
     from studio.models.loading import LoadRequest
@@ -73,11 +74,13 @@ def main() -> None:
     from studio.settings import load_settings
     from studio.templates import build_prompt, load_template
 
+    DESKTOP = HostingPolicy.desktop()
+
     home = Path(os.environ.get("STUDIO_TEST_MODEL_HOME") or tempfile.mkdtemp(prefix="bench-"))
     settings = load_settings(home=home, offline=True)
     local = LocalBackend(ModelManager(settings).get(LoadRequest(args.model)))
     template = load_template(args.template)
-    rows = load_dataset(str(SST2 / "validation.tsv")).rows[: args.n]
+    rows = load_dataset(str(SST2 / "validation.tsv"), policy=HostingPolicy.desktop()).rows[: args.n]
     prompts = [build_prompt(template, row, [], local.prompt_format).text for row in rows]
     stops = ("\n",) if template.mode == "completion" else ()
     params = SamplingParams(temperature=0, max_new_tokens=args.max_new_tokens, stop=stops)
@@ -87,12 +90,12 @@ def main() -> None:
             ("local backend, batched (baseline)", local, {"batch_size": 8}),
             (
                 "served, 1 request at a time",
-                open_served(f"openai:{local.location}@{url}?timeout=900&parallel=1"),
+                open_served(f"openai:{local.location}@{url}?timeout=900&parallel=1", DESKTOP),
                 {},
             ),
             (
                 "served, 4 requests in flight",
-                open_served(f"openai:{local.location}@{url}?timeout=900&parallel=4"),
+                open_served(f"openai:{local.location}@{url}?timeout=900&parallel=4", DESKTOP),
                 {"batch_size": 8},
             ),
         ]

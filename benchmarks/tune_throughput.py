@@ -140,8 +140,9 @@ def studio_config(args: argparse.Namespace, quantization: str, steps: int) -> An
 
 def held_out_rows(n: int) -> list[dict[str, Any]]:
     from studio.datasets import load_dataset
+    from studio.hosting import HostingPolicy
 
-    return load_dataset(SST2 / "validation.tsv").rows[:n]
+    return load_dataset(SST2 / "validation.tsv", policy=HostingPolicy.desktop()).rows[:n]
 
 
 def held_out(model: Any, tokenizer: Any, template: Any, rows: list[dict[str, Any]]) -> dict:
@@ -214,6 +215,7 @@ def digest(input_ids: list[list[int]], masks: list[list[int]]) -> str:
 
 
 def studio_trainer(args: argparse.Namespace, quantization: str, dtype: str, steps: int) -> dict:
+    from studio.hosting import HostingPolicy
     from studio.models.loading import LoadRequest, load_model
     from studio.settings import load_settings
     from studio.tuning.data import prepare_data
@@ -222,7 +224,9 @@ def studio_trainer(args: argparse.Namespace, quantization: str, dtype: str, step
     config = studio_config(args, quantization, steps)
     settings = load_settings(home=Path(args.home), offline=True)
     loaded = load_model(LoadRequest(args.model, quantization, dtype=dtype), settings)
-    prepared = prepare_data(config.data, loaded.tokenizer, seed=config.training.seed)
+    prepared = prepare_data(
+        config.data, loaded.tokenizer, HostingPolicy.desktop(), seed=config.training.seed
+    )
     timer = step_timer()
     out = Path(args.home) / f"out-{os.getpid()}"
     trainer = build_trainer(config, loaded, prepared, out, [timer])
@@ -247,6 +251,7 @@ def trl_trainer(args: argparse.Namespace) -> dict:
     from trl import SFTConfig, SFTTrainer
 
     from studio.datasets import load_dataset
+    from studio.hosting import HostingPolicy
     from studio.templates import build_prompt, load_template
 
     location = model_folder(args)
@@ -261,7 +266,7 @@ def trl_trainer(args: argparse.Namespace) -> dict:
         location, quantization_config=quantization, dtype=torch.float32
     )
     template = load_template(args.template)
-    rows = load_dataset(SST2 / "train.tsv").rows[: args.rows]
+    rows = load_dataset(SST2 / "train.tsv", policy=HostingPolicy.desktop()).rows[: args.rows]
     built = [build_prompt(template, row, [], tokenizer) for row in rows]
     dataset = Dataset.from_list(
         [

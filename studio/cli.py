@@ -108,6 +108,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.func(args))
     except KeyboardInterrupt:
         return 130
+    except RecursionError:  # a JSON or YAML input nested thousands of levels deep
+        print(
+            "studio: error: an input file is nested too deeply to read (thousands of levels of "
+            "lists or mappings). Fix: flatten the file",
+            file=sys.stderr,
+        )
+        return 2
     except Exception as exc:  # a user-facing error: print its message, not a traceback
         from studio.models.errors import ModelError
         from studio.settings import SettingsError

@@ -104,12 +104,11 @@ def _config(args: argparse.Namespace) -> Any:
 
 
 def run_compare(args: argparse.Namespace) -> int:
-    from studio.compare import ComparisonRunner
     from studio.compare.summary import format_table, summarize_run
     from studio.services import create_services
 
     services = create_services()
-    runner = ComparisonRunner(services.store, services.models)
+    runner = services.comparisons
     stop = threading.Event()
     events = runner.resume(args.resume, stop) if args.resume else runner.run(_config(args), stop)
     run_id, status = follow_run(events, stop)

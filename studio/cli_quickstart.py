@@ -79,10 +79,10 @@ def _tune(services: Any, max_steps: int | None) -> Any:
         training = config.training.model_copy(update={"max_steps": max_steps})
         config = config.model_copy(update={"training": training})
     settings, store = services.settings, services.store
-    check = check_launch(config, settings, overwrite=True)
+    check = check_launch(config, settings, services.policy, overwrite=True)
     print(check.prepared.summary())
     print(f"{check.total_steps} optimizer steps → {check.adapter_dir}")
-    run = queue_run(check, settings, store)
+    run = queue_run(check, settings, store, services.policy)
     started = start_next(settings, store)
     if started is None or started.id != run.id:
         print(f"run #{run.id} queued behind the job that is training now")

@@ -82,6 +82,12 @@ def _store() -> Any:
     return create_services().store
 
 
+def _services() -> Any:
+    from studio.services import create_services
+
+    return create_services()
+
+
 def _ref(text: str) -> Any:
     from studio.experiments.refs import parse_ref
 
@@ -206,25 +212,28 @@ def run_bundle_export(args: argparse.Namespace) -> int:
 def run_bundle_import(args: argparse.Namespace) -> int:
     from studio.experiments.bundle import import_bundle
 
-    report = import_bundle(_store(), args.file)
+    services = _services()  # its policy: a public demo imports nothing; the size limits
+    report = import_bundle(services.store, args.file, services.policy, services.settings)
     runs = [f"c{old}->c{new}" for old, new in report.comparison_ids.items()]
     runs += [f"t{old}->t{new}" for old, new in report.tuning_ids.items()]
     print(f"imported {args.file}: {', '.join(runs) or 'no runs'}")
     added = ", ".join(f"{n} {what}" for what, n in report.added.items() if n)
     reused = ", ".join(f"{n} {what}" for what, n in report.reused.items() if n)
     print(f"added: {added or 'nothing'}; already here: {reused or 'nothing'}")
+    for note in report.notes:
+        print(f"note: {note}")
     return 0
 
 
 def run_tag(args: argparse.Namespace) -> int:
     from studio.experiments import actions
 
-    ref = _ref(args.id)
+    ref, services = _ref(args.id), _services()
     if args.remove:
-        removed = actions.untag(_store(), ref, args.tag)
+        removed = actions.untag(services.store, services.policy, ref, args.tag)
         print(f"{ref}: removed tag {args.tag!r}" if removed else f"{ref} had no tag {args.tag!r}")
         return 0
-    added = actions.tag(_store(), ref, args.tag)
+    added = actions.tag(services.store, services.policy, ref, args.tag)
     print(f"{ref}: tagged {', '.join(added)}" if added else f"{ref} already had {args.tag!r}")
     return 0
 
@@ -233,7 +242,8 @@ def run_rename(args: argparse.Namespace) -> int:
     from studio.experiments import actions
 
     ref = _ref(args.id)
-    actions.rename(_store(), ref, args.name)
+    services = _services()
+    actions.rename(services.store, services.policy, ref, args.name)
     print(f"{ref}: renamed to {args.name!r}" if args.name.strip() else f"{ref}: name cleared")
     return 0
 
@@ -242,7 +252,8 @@ def run_note(args: argparse.Namespace) -> int:
     from studio.experiments import actions
 
     ref = _ref(args.id)
-    actions.annotate(_store(), ref, args.text)
+    services = _services()
+    actions.annotate(services.store, services.policy, ref, args.text)
     print(f"{ref}: note saved" if args.text.strip() else f"{ref}: note cleared")
     return 0
 
@@ -251,12 +262,13 @@ def run_delete(args: argparse.Namespace) -> int:
     from studio.experiments import actions
     from studio.experiments.detail import open_run
 
-    store, ref = _store(), _ref(args.id)
+    services, ref = _services(), _ref(args.id)
+    store = services.store
     detail = open_run(store, ref)
     if not args.yes:
         raise ValueError(
             f"deleting {ref} ({detail.entry.name}, {detail.entry.progress}) cannot be undone; "
             "add --yes to confirm"
         )
-    print(actions.describe_delete(actions.delete(store, ref)))
+    print(actions.describe_delete(actions.delete(store, services.policy, ref)))
     return 0

@@ -129,14 +129,14 @@ def run_tune(args: argparse.Namespace) -> int:
     config = _config(args)
     services = create_services()
     settings, store = services.settings, services.store
-    check = check_launch(config, settings, overwrite=args.overwrite)
+    check = check_launch(config, settings, services.policy, overwrite=args.overwrite)
     print(check.prepared.summary())
     if check.memory is not None:
         print(check.memory.describe())
     print(f"{check.total_steps} optimizer steps → {check.adapter_dir}")
     if args.check:
         return 0
-    run = queue_run(check, settings, store)
+    run = queue_run(check, settings, store, services.policy)
     started = start_next(settings, store)
     if started is None or started.id != run.id:
         print(f"run #{run.id} queued behind the job that is training now")
@@ -257,7 +257,8 @@ def run_jobs_action(args: argparse.Namespace) -> int:
     if args.action == "stop":
         print(f"run #{run.id}: {stop_run(services.store, run.id)}")
     elif args.action == "resume":
-        print(f"run #{run.id}: {resume_run(services.settings, services.store, run.id).status}")
+        resumed = resume_run(services.settings, services.store, services.policy, run.id)
+        print(f"run #{run.id}: {resumed.status}")
     else:
         print(log_tail(run, lines=200))
     return 0

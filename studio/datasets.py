@@ -4,6 +4,12 @@ This module owns turning a user's file into rows the rest of the studio can trus
 loads completely or fails with a DatasetError that names the file, the line and the problem, and
 says how to fix it; nothing is ever partially returned. It also owns splitting one file into a
 shot pool and an evaluation set, and counting rows two data sets share (the leak check).
+
+Every read goes through the deployment's HostingPolicy: which paths a visitor may name, how a
+path appears in messages, and how large a file may be, on disk and decoded. The decoded size is
+bounded while the file is parsed, before the rows exist: a small file must not become gigabytes
+of rows (a Parquet column of one long string repeated, a CSV line of empty fields, JSON nested
+thousands of levels deep).
 """
 
 from __future__ import annotations
@@ -12,15 +18,17 @@ import csv
 import hashlib
 import io
 import json
-import os
 import random
-import tempfile
+import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
+from studio.hosting import HostingPolicy, Limits
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 SUPPORTED_FORMATS = ("csv", "tsv", "jsonl", "json", "parquet")
 _FORMAT_NAMES = {
@@ -33,8 +41,12 @@ _FORMAT_NAMES = {
     "parquet": "parquet",
 }
 _SUFFIXES = ".csv .tsv .tab .jsonl .ndjson .json .parquet"
-DEFAULT_MAX_BYTES = 512 * 2**20
 _UTF8_BOM = b"\xef\xbb\xbf"
+# Deepest nesting of lists and objects a JSON/JSONL file may have, counted from the outermost
+# bracket (a row object in a top-level list is level 2, a list in one of its cells level 3).
+MAX_JSON_DEPTH = 64
+_PARQUET_BATCH_ROWS = 8192
+_PARQUET_BATCH_FIXED_BYTES = 64 * 2**20
 
 
 class DatasetError(ValueError):
@@ -67,6 +79,8 @@ class Dataset:
     columns: list[str]
     rows: list[dict[str, Any]]
     content_hash: str
+    # How messages name the file: the path on a desktop, the file name on a hosted studio.
+    shown: str | None = field(default=None, repr=False, compare=False)
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -81,8 +95,8 @@ class Dataset:
 
     @property
     def source(self) -> str:
-        """How errors name this data set: its path when it came from a file."""
-        return self.path or self.name
+        """How errors name this data set: its path (as the policy shows it) for a file."""
+        return self.shown or self.path or self.name
 
 
 # ---------------------------------------------------------------------------------------------
@@ -91,38 +105,43 @@ class Dataset:
 
 def load_dataset(
     path: str | Path,
-    format: str | None = None,
     name: str | None = None,
+    format: str | None = None,
+    *,
+    policy: HostingPolicy,
     max_bytes: int | None = None,
 ) -> Dataset:
     """Read a whole data file; the format comes from the suffix unless `format` is given.
 
-    Raises DatasetError naming the file (and the line where there is one) for anything unusable:
-    unknown format, too large, undecodable, malformed, or without rows. The size limit is
-    max_bytes, by default STUDIO_MAX_UPLOAD_MB.
+    The policy decides first whether the path may be read at all (PolicyRefusal, before the
+    file is looked at), then bounds the file: max_bytes on disk (default STUDIO_MAX_UPLOAD_MB),
+    and decoded, limits.data_cells cells and limits.data_mb MiB of text. Raises DatasetError
+    naming the file as the policy shows it (and the line where there is one) for anything
+    unusable: unknown format, too large, undecodable, malformed, or without rows.
     """
+    resolved = policy.check_data_path(path)
     file = Path(path)
-    source = str(file)
-    _refuse_outside_demo_roots(file)
-    fmt = _resolve_format(file, format)
-    data = _read_bytes(file, max_bytes)
+    source = policy.shown_path(path)
+    fmt = _resolve_format(file, format, source)
+    data = _read_bytes(resolved, source, _byte_limit(policy, max_bytes))
     try:
-        columns, rows = _PARSERS[fmt](data)
+        columns, rows = _PARSERS[fmt](data, _Budget(policy.limits))
     except _Bad as bad:
         raise DatasetError(source, bad.problem, bad.fix, bad.line) from None
     if not rows:
         raise DatasetError(source, "is empty: it has no data rows", "add rows to the file")
     return Dataset(
         name=name or file.stem,
-        path=source,
+        path=str(file),
         format=fmt,
         columns=columns,
         rows=rows,
         content_hash=hashlib.sha256(data).hexdigest(),
+        shown=source,
     )
 
 
-def _resolve_format(file: Path, format: str | None) -> str:
+def _resolve_format(file: Path, format: str | None, source: str) -> str:
     wanted = format if format is not None else file.suffix.lstrip(".")
     fmt = _FORMAT_NAMES.get(wanted.lower())
     if fmt is not None:
@@ -132,64 +151,33 @@ def _resolve_format(file: Path, format: str | None) -> str:
     else:
         problem = f"cannot tell the format from the suffix {file.suffix or '(none)'!r}"
     raise DatasetError(
-        str(file),
+        source,
         f"{problem}; supported formats are {', '.join(SUPPORTED_FORMATS)}",
         f"rename the file to one of {_SUFFIXES} or pass format=",
     )
 
 
-def demo_data_roots() -> list[Path] | None:
-    """Where a demo-mode studio (STUDIO_DEMO=1, a public Space) may read data files from: the
-    project's own samples and the browser's uploads. None when any path is allowed."""
-    from studio.settings import SettingsError, get_settings
-
-    try:
-        if not get_settings().demo:
-            return None
-    except SettingsError:
-        return None
-    uploads = os.environ.get("GRADIO_TEMP_DIR") or Path(tempfile.gettempdir()) / "gradio"
-    return [(PROJECT_ROOT / "assets").resolve(), Path(uploads).resolve()]
+def _byte_limit(policy: HostingPolicy, max_bytes: int | None) -> int:
+    return policy.limits.upload_mb * 2**20 if max_bytes is None else max_bytes
 
 
-def _refuse_outside_demo_roots(file: Path) -> None:
-    # On a public demo a path box must not become a way to read the server's files.
-    roots = demo_data_roots()
-    if roots is None:
-        return
-    resolved = file.expanduser().resolve()
-    if not any(resolved.is_relative_to(root) for root in roots):
-        raise DatasetError(
-            str(file),
-            "is outside the folders a demo studio reads data from (STUDIO_DEMO=1)",
-            "upload the file instead, or use a sample from assets/sample",
-        )
-
-
-def upload_limit_bytes() -> int:
-    """The size limit for data files: STUDIO_MAX_UPLOAD_MB (DEFAULT_MAX_BYTES if unreadable)."""
-    from studio.settings import SettingsError, get_settings
-
-    try:
-        return get_settings().max_upload_mb * 2**20
-    except SettingsError:
-        return DEFAULT_MAX_BYTES
-
-
-def _read_bytes(file: Path, max_bytes: int | None) -> bytes:
-    source = str(file)
-    if max_bytes is None:
-        max_bytes = upload_limit_bytes()
+def _read_bytes(file: Path, source: str, max_bytes: int) -> bytes:
     if not file.is_file():
-        what = "is a directory" if file.is_dir() else "does not exist"
+        if file.is_dir():
+            what = "is a directory"
+        else:
+            what = "is not a regular file" if file.exists() else "does not exist"
         raise DatasetError(source, what, "check the path (it must be a data file)")
     size = file.stat().st_size
     if size > max_bytes:
         raise _too_large(source, size, max_bytes)
     try:
         with file.open("rb") as handle:
-            # Read one byte past the limit: a file that grew after stat() is still refused.
-            data = handle.read(max_bytes + 1)
+            # Ask for the size stat() gave (read(n) reserves n bytes up front, so not for the
+            # limit), then up to one byte past the limit: a file that grew is still refused.
+            data = handle.read(size + 1)
+            if len(data) > size:
+                data += handle.read(max_bytes + 1 - len(data))
     except OSError as exc:
         raise DatasetError(
             source, f"cannot be read ({exc.strerror})", "check its permissions"
@@ -205,6 +193,64 @@ def _too_large(source: str, size: int, max_bytes: int) -> DatasetError:
         f"is {_human_size(size)}, above the limit of {_human_size(max_bytes)}",
         "use a smaller file (e.g. a sample of the rows), or raise the limit "
         "(STUDIO_MAX_UPLOAD_MB, or max_bytes=)",
+    )
+
+
+class _Budget:
+    """What a file may decode to (limits.data_cells, limits.data_mb), spent while it is parsed.
+
+    Cells are rows × columns, plus the items of lists and objects held inside cells; text is
+    counted in characters (bytes for binary values), a MiB being 2**20 of them.
+    """
+
+    def __init__(self, limits: Limits) -> None:
+        self.max_cells = limits.data_cells
+        self.max_mb = limits.data_mb
+        self.max_chars = limits.data_mb * 2**20
+        self.cells = 0
+        self.chars = 0
+
+    def may_exceed(self, text_chars: int) -> bool:
+        """False when text of this length cannot reach either limit: a delimited file has at
+        most one field per character (plus one), and no format decodes more text than it holds.
+        The parsers skip counting then (the common case, and the fast one)."""
+        return text_chars + 1 > self.max_cells or text_chars > self.max_chars
+
+    def add(self, cells: int, chars: int, line: int | None = None, where: str = "") -> None:
+        self.cells += cells
+        self.chars += chars
+        if self.cells > self.max_cells:
+            raise self.too_many_cells(line, where)
+        if self.chars > self.max_chars:
+            raise self.too_much_text(line, where)
+
+    def check_table(self, rows: int, columns: int, line: int | None = None) -> None:
+        """Rows × columns of the table as it will be built (every row gets every column)."""
+        if rows * columns > self.max_cells:
+            by = " by this line" if line is not None else ""
+            raise self.too_many_cells(line, f" ({rows} rows × {columns} columns{by})")
+
+    def too_many_cells(self, line: int | None = None, where: str = "") -> _Bad:
+        return _Bad(
+            f"decodes to more than {self.max_cells:,} cells (rows × columns, counting the items "
+            f"of lists and objects inside cells){where}; the limit is STUDIO_MAX_DATA_CELLS",
+            _limit_fix("STUDIO_MAX_DATA_CELLS"),
+            line,
+        )
+
+    def too_much_text(self, line: int | None = None, where: str = "") -> _Bad:
+        return _Bad(
+            f"decodes to more than {self.max_mb} MiB of text{where}; the limit is "
+            "STUDIO_MAX_DATA_MB",
+            _limit_fix("STUDIO_MAX_DATA_MB"),
+            line,
+        )
+
+
+def _limit_fix(setting: str) -> str:
+    return (
+        f"split the file into smaller files (or keep fewer rows or columns), or raise {setting} "
+        "(on a hosted studio, ask its operator)"
     )
 
 
@@ -246,26 +292,28 @@ def _decode(data: bytes) -> str:
 # CSV / TSV
 
 
-def _parse_csv(data: bytes) -> tuple[list[str], list[dict[str, Any]]]:
-    return _parse_delimited(_decode(data), delimiter=",", quotes=True)
+def _parse_csv(data: bytes, budget: _Budget) -> tuple[list[str], list[dict[str, Any]]]:
+    return _parse_delimited(_decode(data), budget, delimiter=",", quotes=True)
 
 
-def _parse_tsv(data: bytes) -> tuple[list[str], list[dict[str, Any]]]:
+def _parse_tsv(data: bytes, budget: _Budget) -> tuple[list[str], list[dict[str, Any]]]:
     # TSV files such as GLUE's SST-2 contain bare quote characters inside unquoted text, so
     # quotes carry no meaning here: a tab always separates fields and a newline ends the row.
-    return _parse_delimited(_decode(data), delimiter="\t", quotes=False)
+    return _parse_delimited(_decode(data), budget, delimiter="\t", quotes=False)
 
 
 def _parse_delimited(
-    text: str, delimiter: str, quotes: bool
+    text: str, budget: _Budget, delimiter: str, quotes: bool
 ) -> tuple[list[str], list[dict[str, Any]]]:
+    # csv's field_size_limit (128 KiB by default) bounds one field; the budget bounds them all,
+    # whatever the process-wide limit is (another library may have raised it).
     reader = csv.reader(
         io.StringIO(text, newline=""),
         delimiter=delimiter,
         quoting=csv.QUOTE_MINIMAL if quotes else csv.QUOTE_NONE,
         strict=True,
     )
-    records = _read_records(reader)
+    records = _read_records(reader, budget if budget.may_exceed(len(text)) else None)
     if not records:
         raise _Bad("is empty", "the first line must be a header naming the columns")
     header = _check_header(records[0][2])
@@ -278,14 +326,20 @@ def _parse_delimited(
     return header, rows
 
 
-def _read_records(reader: Any) -> list[tuple[int, int, list[str]]]:
-    """(first line, last line, fields) per non-blank record; a quoted field may span lines."""
+def _read_records(reader: Any, budget: _Budget | None) -> list[tuple[int, int, list[str]]]:
+    """(first line, last line, fields) per non-blank record; a quoted field may span lines.
+
+    With a budget, every record's fields and text are counted as it is read, and reading stops
+    at the record that goes over; without one (a text too short to reach the limits), nothing
+    is counted."""
     records: list[tuple[int, int, list[str]]] = []
     start = 1
     try:
         for fields in reader:
             if fields:
                 records.append((start, reader.line_num, fields))
+                if budget is not None:
+                    budget.add(len(fields), sum(map(len, fields)), start)
             start = reader.line_num + 1
     except csv.Error as exc:
         raise _explain_csv_error(str(exc), start, reader.line_num) from None
@@ -348,13 +402,16 @@ def _record_to_row(header: list[str], start: int, end: int, fields: list[str]) -
 # JSON / JSONL / Parquet
 
 
-def _parse_jsonl(data: bytes) -> tuple[list[str], list[dict[str, Any]]]:
-    return _rows_with_union_columns([obj for _, obj in _jsonl_objects(_decode(data))])
+def _parse_jsonl(data: bytes, budget: _Budget) -> tuple[list[str], list[dict[str, Any]]]:
+    numbered = _jsonl_objects(_decode(data), budget)
+    lines = [number for number, _ in numbered]
+    return _rows_with_union_columns([obj for _, obj in numbered], budget, lines)
 
 
-def _jsonl_objects(text: str) -> list[tuple[int, dict[str, Any]]]:
-    """(line number, object) for every non-blank line."""
+def _jsonl_objects(text: str, budget: _Budget) -> list[tuple[int, dict[str, Any]]]:
+    """(line number, object) for every non-blank line, each within the budget and the depth."""
     objects: list[tuple[int, dict[str, Any]]] = []
+    count = budget.may_exceed(len(text))
     # split("\n"), not splitlines(): JSON strings may legally hold U+2028 and other separators.
     for number, line in enumerate(text.split("\n"), start=1):
         if not line.strip():
@@ -368,24 +425,103 @@ def _jsonl_objects(text: str) -> list[tuple[int, dict[str, Any]]]:
                 "document should be named .json)",
                 number,
             ) from None
+        except RecursionError:
+            raise _too_deep(number) from None
+        except ValueError as exc:  # e.g. an integer beyond Python's digit limit
+            raise _unreadable_number(exc, number) from None
         if not isinstance(value, dict):
             raise _Bad(
                 f"expected a JSON object {{...}} but found {_json_type(value)}",
                 'write one object per line, e.g. {"text": "...", "label": "..."}',
                 number,
             )
+        # More opening brackets than MAX_JSON_DEPTH are needed to nest too deeply.
+        if count or line.count("[") + line.count("{") > MAX_JSON_DEPTH:
+            items, chars = _json_size(value, 1, count)
+            if items < 0:
+                raise _too_deep(number)
+            budget.add(items, chars, number)
         objects.append((number, value))
     return objects
 
 
-def _parse_json(data: bytes) -> tuple[list[str], list[dict[str, Any]]]:
+def _parse_json(data: bytes, budget: _Budget) -> tuple[list[str], list[dict[str, Any]]]:
+    text = _decode(data)
     try:
-        document = json.loads(_decode(data))
+        document = json.loads(text)
     except json.JSONDecodeError as exc:
         raise _Bad(
             f"invalid JSON ({exc.msg} at column {exc.colno})", "fix the JSON syntax", exc.lineno
         ) from None
-    return _rows_with_union_columns(_json_records(document))
+    except RecursionError:
+        raise _too_deep(_line_too_deep(text)) from None
+    except ValueError as exc:  # e.g. an integer beyond Python's digit limit
+        raise _unreadable_number(exc) from None
+    items, chars = _json_size(document, 1, budget.may_exceed(len(text)))
+    if items < 0:
+        raise _too_deep(_line_too_deep(text))
+    budget.add(items, chars)
+    return _rows_with_union_columns(_json_records(document), budget)
+
+
+def _json_size(root: Any, level: int, text: bool = True) -> tuple[int, int]:
+    """(items in all its lists and objects, characters of text in keys and strings, or 0 unless
+    `text`) of a parsed JSON value whose outermost container is at nesting `level`; items is -1
+    when some list or object lies deeper than MAX_JSON_DEPTH. Iterative: the depth a file has
+    cannot make this (or the code that later walks its rows) recurse too deeply."""
+    if not isinstance(root, (dict, list)):
+        return 0, len(root) if text and isinstance(root, str) else 0
+    items = chars = 0
+    stack: list[tuple[Any, int]] = [(root, level)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_JSON_DEPTH:
+            return -1, chars
+        items += len(node)
+        if type(node) is dict:
+            if text:
+                chars += sum(map(len, node))
+            values = node.values()
+        else:
+            values = node
+        for value in values:
+            kind = type(value)
+            if kind is str:
+                if text:
+                    chars += len(value)
+            elif kind is dict or kind is list:
+                stack.append((value, depth + 1))
+    return items, chars
+
+
+_JSON_TOKENS = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{}]')
+
+
+def _line_too_deep(text: str) -> int | None:
+    """The line where nesting first goes past MAX_JSON_DEPTH (brackets inside strings skipped)."""
+    depth = 0
+    for match in _JSON_TOKENS.finditer(text):
+        token = match.group()
+        if token in "[{":
+            depth += 1
+            if depth > MAX_JSON_DEPTH:
+                return text.count("\n", 0, match.start()) + 1
+        elif token in "]}":
+            depth -= 1
+    return None
+
+
+def _too_deep(line: int | None) -> _Bad:
+    return _Bad(
+        f"lists and objects are nested more than {MAX_JSON_DEPTH} levels deep",
+        "flatten the data: a cell holds text, a number or a shallow list or object",
+        line,
+    )
+
+
+def _unreadable_number(exc: ValueError, line: int | None = None) -> _Bad:
+    reason = str(exc).split("; use sys.")[0]  # the remedy Python suggests is not the user's
+    return _Bad(f"cannot be read as JSON ({reason})", "write very long numbers as strings", line)
 
 
 def _json_records(document: Any) -> list[dict[str, Any]]:
@@ -423,33 +559,166 @@ def _json_type(value: Any) -> str:
     return names.get(type(value), "a number")
 
 
-def _parse_parquet(data: bytes) -> tuple[list[str], list[dict[str, Any]]]:
+def _parse_parquet(data: bytes, budget: _Budget) -> tuple[list[str], list[dict[str, Any]]]:
+    """Rows of a Parquet file, refused from its metadata when that already says too large, then
+    decoded a batch of rows at a time with the budget checked before each batch becomes Python
+    values (metadata can lie). Text columns are read as dictionaries, so one long string
+    repeated on every row is measured, not materialised, before the check."""
     # Imported here: pyarrow takes a noticeable time to import and most files are not Parquet.
     import pyarrow as pa
     import pyarrow.parquet as pq
 
+    fix = "check that it is a complete Parquet file"
     try:
-        table = pq.read_table(io.BytesIO(data))
+        footer = pq.ParquetFile(io.BytesIO(data))
+        schema = footer.schema_arrow
+        columns = [str(name) for name in schema.names]
+        if len(set(columns)) != len(columns):
+            raise _Bad("has duplicate column names", "rename the columns so each is unique")
+        batch_rows = _check_parquet_metadata(footer, len(columns), budget)
+        text_leaves = [
+            footer.schema.column(j).path
+            for j in range(footer.metadata.num_columns)
+            if footer.schema.column(j).physical_type == "BYTE_ARRAY"
+        ]
+        reader = pq.ParquetFile(
+            io.BytesIO(data), metadata=footer.metadata, read_dictionary=text_leaves
+        )
+        rows: list[dict[str, Any]] = []
+        for batch in reader.iter_batches(batch_size=batch_rows):
+            cells, chars = batch.num_rows * batch.num_columns, 0
+            for column in batch.columns:
+                items, text = _arrow_size(column)
+                cells, chars = cells + items, chars + text
+            budget.add(cells, chars, where=f" (within its first {len(rows) + len(batch)} rows)")
+            rows.extend(_undictionary(batch, schema).to_pylist())
     except (pa.ArrowException, OSError, ValueError) as exc:
+        raise _Bad(f"cannot be read as Parquet ({exc})", fix) from None
+    return columns, rows
+
+
+def _undictionary(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
+    """The batch with the file's own column types: its size is checked, so the text columns
+    read as dictionaries may be decoded now (converting decoded ones to Python is far faster)."""
+    import pyarrow as pa
+
+    try:
+        return batch.cast(schema)
+    except (pa.ArrowException, ValueError, TypeError):
+        return batch  # a type cast cannot rebuild: to_pylist decodes dictionaries as well
+
+
+def _check_parquet_metadata(footer: Any, n_columns: int, budget: _Budget) -> int:
+    """Refuse from the footer alone what it says is too large; the rows per decoded batch."""
+    meta = footer.metadata
+    groups = [meta.row_group(i) for i in range(meta.num_row_groups)]
+    rows = max(meta.num_rows, sum(group.num_rows for group in groups), 0)
+    values = decoded = 0
+    fixed_width = 0  # bytes per row of fixed-size binary columns: never dictionary-decoded
+    for j in range(meta.num_columns):
+        leaf = footer.schema.column(j)
+        width = max(leaf.length or 0, 0) if leaf.physical_type == "FIXED_LEN_BYTE_ARRAY" else 0
+        fixed_width += width
+        for group in groups:
+            chunk = group.column(j)
+            count = max(chunk.num_values, 0)
+            values += count
+            decoded += max(chunk.total_uncompressed_size, width * count, 0)
+    cells = max(rows * n_columns, values)
+    if cells > budget.max_cells:
         raise _Bad(
-            f"cannot be read as Parquet ({exc})", "check that it is a complete Parquet file"
-        ) from None
-    columns = [str(name) for name in table.column_names]
-    if len(set(columns)) != len(columns):
-        raise _Bad("has duplicate column names", "rename the columns so each is unique")
-    return columns, table.to_pylist()
+            f"has {rows:,} rows × {n_columns} columns ({cells:,} values) by its metadata, more "
+            f"than the {budget.max_cells:,} cells a data file may decode to; the limit is "
+            "STUDIO_MAX_DATA_CELLS",
+            _limit_fix("STUDIO_MAX_DATA_CELLS"),
+        )
+    if decoded > budget.max_chars:
+        raise _Bad(
+            f"decodes to more than {budget.max_mb} MiB: its metadata gives "
+            f"{_human_size(decoded)} uncompressed; the limit is STUDIO_MAX_DATA_MB",
+            _limit_fix("STUDIO_MAX_DATA_MB"),
+        )
+    return max(1, min(_PARQUET_BATCH_ROWS, _PARQUET_BATCH_FIXED_BYTES // max(fixed_width, 1)))
+
+
+def _arrow_size(array: pa.Array) -> tuple[int, int]:
+    """(items in its lists, maps and structs, characters or bytes of its text and binary
+    values) of an Arrow column, computed without converting it to Python."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    kind = array.type
+    if pa.types.is_dictionary(kind):
+        lengths = _arrow_lengths(array.dictionary)
+        if lengths is None:
+            return 0, 0
+        return 0, _arrow_sum(pc.take(lengths, array.indices))
+    lengths = _arrow_lengths(array)
+    if lengths is not None:
+        return 0, _arrow_sum(lengths)
+    if pa.types.is_fixed_size_binary(kind):
+        return 0, (len(array) - array.null_count) * kind.byte_width
+    if pa.types.is_map(kind):
+        parts = [array.keys, array.items]
+        items = len(array.keys)
+    elif any(getattr(pa.types, test)(kind) for test in _ARROW_LISTS):
+        parts = [array.flatten()]
+        items = len(parts[0])
+    elif pa.types.is_struct(kind):
+        parts = array.flatten()
+        items = len(array) * kind.num_fields
+    else:
+        return 0, 0
+    chars = 0
+    for part in parts:
+        inner_items, inner_chars = _arrow_size(part)
+        items, chars = items + inner_items, chars + inner_chars
+    return items, chars
+
+
+_ARROW_LISTS = ("is_list", "is_large_list", "is_fixed_size_list")
+
+
+def _arrow_lengths(array: pa.Array) -> pa.Array | None:
+    """Per-value lengths of a text (characters) or binary (bytes) array; None for others."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    kind = array.type
+    if pa.types.is_string(kind) or pa.types.is_large_string(kind):
+        return pc.utf8_length(array)
+    if pa.types.is_binary(kind) or pa.types.is_large_binary(kind):
+        return pc.binary_length(array)
+    return None
+
+
+def _arrow_sum(lengths: pa.Array) -> int:
+    import pyarrow.compute as pc
+
+    total = pc.sum(lengths).as_py()
+    return int(total or 0)
 
 
 def _rows_with_union_columns(
     objects: Sequence[Mapping[str, Any]],
+    budget: _Budget | None = None,
+    lines: Sequence[int] | None = None,
 ) -> tuple[list[str], list[dict[str, Any]]]:
     # Records often omit optional keys; every row gets every column, None where it was absent.
     columns = list(dict.fromkeys(key for obj in objects for key in obj))
+    if budget is not None and len(objects) * len(columns) > budget.max_cells:
+        # Not bounded by the file's size: a key of its own on every line makes a small file a
+        # table of rows × rows cells. Name the row where the table went over.
+        keys: set[str] = set()
+        for count, obj in enumerate(objects, start=1):
+            keys.update(obj)
+            if count * len(keys) > budget.max_cells:
+                budget.check_table(count, len(keys), lines[count - 1] if lines else None)
     rows = [{column: obj.get(column) for column in columns} for obj in objects]
     return columns, rows
 
 
-_PARSERS: dict[str, Callable[[bytes], tuple[list[str], list[dict[str, Any]]]]] = {
+_PARSERS: dict[str, Callable[[bytes, _Budget], tuple[list[str], list[dict[str, Any]]]]] = {
     "csv": _parse_csv,
     "tsv": _parse_tsv,
     "jsonl": _parse_jsonl,
@@ -560,6 +829,7 @@ def _subset(dataset: Dataset, indices: list[int], part: str) -> Dataset:
         columns=list(dataset.columns),
         rows=rows,
         content_hash=_rows_hash(dataset.columns, rows),
+        shown=dataset.shown,
     )
 
 
@@ -614,24 +884,33 @@ def overlap(a: Dataset, b: Dataset, key_columns: Sequence[str] | None = None) ->
 
 
 def flatten_self_instruct(
-    path: str | Path, name: str | None = None, max_bytes: int | None = None
+    path: str | Path,
+    name: str | None = None,
+    *,
+    policy: HostingPolicy,
+    max_bytes: int | None = None,
 ) -> Dataset:
     """Self-Instruct seed tasks (JSONL with instruction + instances) as instruction/input/output.
 
     One row per instance, alpaca style; a missing or null input becomes "". The hash is that of
     the flattened rows (as for in-memory data), not of the file: the same file loaded as plain
-    JSONL has different rows, and a store keyed by content hash must tell the two apart.
+    JSONL has different rows, and a store keyed by content hash must tell the two apart. The
+    path and the sizes are checked as by load_dataset.
     """
+    resolved = policy.check_data_path(path)
     file = Path(path)
-    data = _read_bytes(file, max_bytes)
-    try:
-        tasks = _jsonl_objects(_decode(data))
-        rows = [row for line, task in tasks for row in _self_instruct_rows(line, task)]
-    except _Bad as bad:
-        raise DatasetError(str(file), bad.problem, bad.fix, bad.line) from None
-    if not rows:
-        raise DatasetError(str(file), "is empty: it has no tasks", "add tasks to the file")
+    source = policy.shown_path(path)
+    data = _read_bytes(resolved, source, _byte_limit(policy, max_bytes))
+    budget = _Budget(policy.limits)
     columns = ["instruction", "input", "output"]
+    try:
+        tasks = _jsonl_objects(_decode(data), budget)
+        rows = [row for line, task in tasks for row in _self_instruct_rows(line, task)]
+        budget.check_table(len(rows), len(columns))
+    except _Bad as bad:
+        raise DatasetError(source, bad.problem, bad.fix, bad.line) from None
+    if not rows:
+        raise DatasetError(source, "is empty: it has no tasks", "add tasks to the file")
     return Dataset(
         name=name or file.stem,
         path=str(file),
@@ -639,6 +918,7 @@ def flatten_self_instruct(
         columns=columns,
         rows=rows,
         content_hash=_rows_hash(columns, rows),
+        shown=source,
     )
 
 

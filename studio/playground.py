@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from studio.hosting import HostingPolicy
 from studio.inference.backends import InferenceBackend, LocalBackend, open_served
 from studio.inference.generation import GenerationResult
 from studio.inference.openai_spec import is_served_spec
@@ -73,17 +74,19 @@ Event = Status | Delta | Finished
 class Playground:
     """Runs chat exchanges against any model spec and records every one of them."""
 
-    def __init__(self, store: Store, models: ModelManager) -> None:
+    def __init__(self, store: Store, models: ModelManager, policy: HostingPolicy) -> None:
         self.store = store
         self.models = models
+        self.policy = policy
 
     def stream(self, request: ChatRequest, stop: threading.Event | None = None) -> Iterator[Event]:
         stop = stop or threading.Event()
         backend: InferenceBackend | None = None
         if is_served_spec(request.model):
-            backend = open_served(request.model)
+            backend = open_served(request.model, self.policy)
             yield Status(f"Asking {backend.location}…")
         else:
+            self.policy.check_model_spec(request.model)
             load_request = LoadRequest(request.model, quantization=request.quantization)
             for item in self._load(load_request):
                 if isinstance(item, Status):

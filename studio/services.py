@@ -7,9 +7,10 @@ import threading
 from dataclasses import dataclass, field
 
 from studio.compare.engine import ComparisonRunner, process_alive
+from studio.hosting import HostingPolicy
 from studio.models.manager import ModelManager
 from studio.playground import Playground
-from studio.settings import Settings, get_settings
+from studio.settings import Settings, SettingsError, get_settings
 from studio.store import Store
 
 log = logging.getLogger(__name__)
@@ -21,6 +22,7 @@ class Services:
     """Everything the UI and the CLI call into. Built once; shared by all sessions."""
 
     settings: Settings
+    policy: HostingPolicy
     store: Store
     models: ModelManager
     playground: Playground
@@ -51,10 +53,27 @@ class Services:
         self.store.close()
 
 
-def create_services(settings: Settings | None = None) -> Services:
-    """Open the store (applying migrations) and set up model loading; loads no model yet."""
+def prepare_home(settings: Settings) -> None:
+    """Create STUDIO_HOME if needed; a folder the studio cannot write is a settings error that
+    names the variable, not a traceback."""
+    try:
+        settings.home.mkdir(parents=True, exist_ok=True)
+        probe = settings.home / ".write-test"
+        probe.touch()
+        probe.unlink()
+    except OSError as exc:
+        raise SettingsError(
+            f"STUDIO_HOME: the studio cannot write to {settings.home} ({exc.strerror or exc}). "
+            "Fix: point STUDIO_HOME at a folder you can write, or fix its permissions"
+        ) from None
+
+
+def create_services(settings: Settings | None = None, host: str | None = None) -> Services:
+    """Open the store (applying migrations) and set up model loading; loads no model yet.
+    `host` is the address the UI will listen on, if it serves (it decides the hosting mode)."""
     settings = settings or get_settings()
-    settings.home.mkdir(parents=True, exist_ok=True)
+    policy = HostingPolicy.from_settings(settings, host)
+    prepare_home(settings)
     store = Store(settings.database_url)
     # Runs left "running" by a process that has since died were interrupted, not finished.
     store.mark_dead_runs_interrupted(process_alive)
@@ -63,5 +82,10 @@ def create_services(settings: Settings | None = None) -> Services:
     store.mark_dead_tuning_runs_interrupted(worker_alive)
     models = ModelManager(settings)
     return Services(
-        settings, store, models, Playground(store, models), ComparisonRunner(store, models)
+        settings,
+        policy,
+        store,
+        models,
+        Playground(store, models, policy),
+        ComparisonRunner(store, models, policy),
     )

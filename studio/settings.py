@@ -123,6 +123,55 @@ class Settings(BaseSettings):
         description="Require a login: comma-separated user:password pairs (Gradio auth); "
         "unset = no login.",
     )
+    shared: bool | None = Field(
+        default=None,
+        description="Treat visitors as people other than the operator (see SECURITY.md): 1 "
+        "always, 0 never; unset = when STUDIO_AUTH is set, on a Hugging Face Space, or when "
+        "listening on a non-loopback address.",
+    )
+    served_keys: str = Field(
+        default="",
+        description="In a shared or demo studio, the environment variables a served-model "
+        "spec may name with key_env= (comma-separated); STUDIO_* variables never.",
+    )
+    served_hosts: str = Field(
+        default="",
+        description="In a shared or demo studio, the servers visitors may use as served "
+        "models: host or host:port, comma-separated; '*' = any public host (loopback, private "
+        "and link-local addresses only when listed by name).",
+    )
+    data_dirs: str = Field(
+        default="",
+        description="In a shared or demo studio, server folders visitors may read data files "
+        "from, besides uploads and assets/ (separated by ':').",
+    )
+    max_render_chars: int = Field(
+        default=1_000_000, ge=1_000, description="Longest text one template field renders to."
+    )
+    max_render_steps: int = Field(
+        default=200_000,
+        ge=100,
+        description="Most loop iterations, calls and filter applications in one rendering.",
+    )
+    max_render_seconds: float = Field(
+        default=2.0, gt=0, description="Longest one template rendering may take, in seconds."
+    )
+    max_data_cells: int = Field(
+        default=5_000_000,
+        ge=1,
+        description="Most cells (rows × columns) a data file may decode to.",
+    )
+    max_data_mb: int = Field(
+        default=1024,
+        ge=1,
+        description="Most text, in MiB, a data file may decode to (compressed formats "
+        "such as Parquet can be far larger decoded than on disk).",
+    )
+    max_bundle_mb: int = Field(
+        default=256,
+        ge=1,
+        description="Largest uncompressed contents of an imported experiment bundle, in MiB.",
+    )
     concurrency: int = Field(
         default=1,
         ge=1,

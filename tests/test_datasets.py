@@ -19,7 +19,10 @@ from studio.datasets import (
     require_columns,
     split_dataset,
 )
+from studio.hosting import HostingPolicy
 from tests.conftest import ROOT, SHARED_DATA
+
+DESKTOP = HostingPolicy.desktop()
 
 SAMPLE = ROOT / "assets" / "sample" / "reviews.csv"
 SST2 = SHARED_DATA / "sst2"
@@ -43,7 +46,7 @@ def write(tmp_path: Path, name: str, content: str | bytes) -> Path:
 
 def error_of(path: Path, **kwargs: object) -> str:
     with pytest.raises(DatasetError) as caught:
-        load_dataset(path, **kwargs)  # type: ignore[arg-type]
+        load_dataset(path, policy=DESKTOP, **kwargs)  # type: ignore[arg-type]
     message = str(caught.value)
     assert message.startswith(f"{path}: ") and ". Fix: " in message
     return message
@@ -56,7 +59,7 @@ def test_csv_with_quoting_bom_and_crlf(tmp_path: Path) -> None:
     text = (
         '\ufefftext,label\r\n"good, really",pos\r\n"she said ""meh""",neg\r\n"two\nlines",pos\r\n'
     )
-    data = load_dataset(write(tmp_path, "reviews.csv", text))
+    data = load_dataset(write(tmp_path, "reviews.csv", text), policy=DESKTOP)
     assert (data.name, data.format, data.columns, len(data)) == (
         "reviews",
         "csv",
@@ -69,29 +72,29 @@ def test_csv_with_quoting_bom_and_crlf(tmp_path: Path) -> None:
 
 def test_tsv_keeps_bare_quotes_as_text(tmp_path: Path) -> None:
     path = write(tmp_path, "s.tab", 'sentence\tlabel\nthe " director \'s cut "\t1\n')
-    data = load_dataset(path)
+    data = load_dataset(path, policy=DESKTOP)
     assert data.format == "tsv"
     assert data.rows == [{"sentence": 'the " director \'s cut "', "label": "1"}]
 
 
 def test_jsonl_skips_blank_lines_and_unions_keys(tmp_path: Path) -> None:
     path = write(tmp_path, "d.ndjson", '{"q": "a", "n": 1}\n\n{"q": "b", "extra": [1, 2]}\n')
-    data = load_dataset(path)
+    data = load_dataset(path, policy=DESKTOP)
     assert data.format == "jsonl" and data.columns == ["q", "n", "extra"]
     assert data.rows[1] == {"q": "b", "n": None, "extra": [1, 2]}
 
 
 def test_json_list_and_wrapped_list(tmp_path: Path) -> None:
     rows = [{"q": "a", "ok": True}, {"q": "b", "ok": False}]
-    assert load_dataset(write(tmp_path, "a.json", json.dumps(rows))).rows == rows
+    assert load_dataset(write(tmp_path, "a.json", json.dumps(rows)), policy=DESKTOP).rows == rows
     wrapped = {"version": 2, "tags": ["x"], "data": rows}
-    assert load_dataset(write(tmp_path, "b.json", json.dumps(wrapped))).rows == rows
+    assert load_dataset(write(tmp_path, "b.json", json.dumps(wrapped)), policy=DESKTOP).rows == rows
 
 
 def test_parquet_gives_python_scalars(tmp_path: Path) -> None:
     path = tmp_path / "d.parquet"
     pd.DataFrame({"text": ["x", "y"], "label": [0, 1], "score": [0.5, 1.5]}).to_parquet(path)
-    data = load_dataset(path)
+    data = load_dataset(path, policy=DESKTOP)
     assert data.format == "parquet" and data.columns == ["text", "label", "score"]
     assert data.rows[1] == {"text": "y", "label": 1, "score": 1.5}
     assert type(data.rows[1]["label"]) is int
@@ -99,23 +102,25 @@ def test_parquet_gives_python_scalars(tmp_path: Path) -> None:
 
 def test_format_argument_overrides_the_suffix(tmp_path: Path) -> None:
     path = write(tmp_path, "data.txt", "a\tb\n1\t2\n")
-    assert load_dataset(path, format="tsv", name="mine").rows == [{"a": "1", "b": "2"}]
-    assert load_dataset(path, format="tsv", name="mine").name == "mine"
+    assert load_dataset(path, format="tsv", name="mine", policy=DESKTOP).rows == [
+        {"a": "1", "b": "2"}
+    ]
+    assert load_dataset(path, format="tsv", name="mine", policy=DESKTOP).name == "mine"
 
 
 def test_sst2_validation_loads() -> None:
-    data = load_dataset(shared(SST2 / "validation.tsv"))
+    data = load_dataset(shared(SST2 / "validation.tsv"), policy=DESKTOP)
     assert len(data) == 872 and data.columns == ["sentence", "label"]
     assert set(data.column("label")) == {"0", "1"}
 
 
 def test_self_instruct_flattens_to_alpaca_columns() -> None:
-    data = flatten_self_instruct(shared(SEED_TASKS))
+    data = flatten_self_instruct(shared(SEED_TASKS), policy=DESKTOP)
     tasks = [json.loads(line) for line in SEED_TASKS.read_text().splitlines() if line.strip()]
     assert data.columns == ["instruction", "input", "output"]
     assert len(data) == sum(len(task["instances"]) for task in tasks)
     assert all(isinstance(row["input"], str) and row["output"] for row in data.rows)
-    assert data.content_hash != load_dataset(SEED_TASKS).content_hash
+    assert data.content_hash != load_dataset(SEED_TASKS, policy=DESKTOP).content_hash
 
 
 def test_self_instruct_error_names_the_line(tmp_path: Path) -> None:
@@ -123,11 +128,11 @@ def test_self_instruct_error_names_the_line(tmp_path: Path) -> None:
     bad = {"instruction": "Say bye", "instances": [{"input": "x"}]}
     path = write(tmp_path, "t.jsonl", f"{json.dumps(good)}\n{json.dumps(bad)}\n")
     with pytest.raises(DatasetError, match=r"t\.jsonl: line 2: instance 1 has no 'output'"):
-        flatten_self_instruct(path)
+        flatten_self_instruct(path, policy=DESKTOP)
 
 
 def test_sample_reviews_are_balanced() -> None:
-    data = load_dataset(SAMPLE)
+    data = load_dataset(SAMPLE, policy=DESKTOP)
     counts = Counter(data.column("label"))
     assert data.columns == ["text", "label"]
     assert set(counts) == {"positive", "negative"} and counts["positive"] == counts["negative"]
@@ -135,9 +140,9 @@ def test_sample_reviews_are_balanced() -> None:
 
 
 def test_hash_is_of_the_bytes(tmp_path: Path) -> None:
-    first = load_dataset(write(tmp_path, "a.csv", "t,l\nx,1\n"))
-    same = load_dataset(write(tmp_path, "elsewhere.csv", "t,l\nx,1\n"))
-    other = load_dataset(write(tmp_path, "b.csv", "t,l\nx,2\n"))
+    first = load_dataset(write(tmp_path, "a.csv", "t,l\nx,1\n"), policy=DESKTOP)
+    same = load_dataset(write(tmp_path, "elsewhere.csv", "t,l\nx,1\n"), policy=DESKTOP)
+    other = load_dataset(write(tmp_path, "b.csv", "t,l\nx,2\n"), policy=DESKTOP)
     assert first.content_hash == same.content_hash != other.content_hash
     assert len(first.content_hash) == 64
     rows = dataset_from_rows([{"t": "x", "l": "1"}], name="mem")
@@ -226,7 +231,7 @@ def test_missing_file_and_broken_parquet(tmp_path: Path) -> None:
 
 
 def test_require_columns_names_missing_and_available(tmp_path: Path) -> None:
-    data = load_dataset(write(tmp_path, "c.csv", "text,label\nx,1\n"))
+    data = load_dataset(write(tmp_path, "c.csv", "text,label\nx,1\n"), policy=DESKTOP)
     require_columns(data, ["text"], "template 'sentiment'")
     with pytest.raises(DatasetError) as caught:
         require_columns(data, ["text", "answer"], "template 'qa'")
@@ -281,6 +286,6 @@ def test_overlap_counts_shared_rows() -> None:
 
 
 def test_sst2_train_and_validation_do_not_overlap() -> None:
-    train = load_dataset(shared(SST2 / "train.tsv"))
-    validation = load_dataset(SST2 / "validation.tsv")
+    train = load_dataset(shared(SST2 / "train.tsv"), policy=DESKTOP)
+    validation = load_dataset(SST2 / "validation.tsv", policy=DESKTOP)
     assert overlap(train, validation, key_columns=["sentence"]) == 0

@@ -9,7 +9,10 @@ import pytest
 
 from studio.datasets import dataset_from_rows, load_dataset, split_dataset
 from studio.fewshot import ShotSelector, check_disjoint
+from studio.hosting import HostingPolicy
 from tests.conftest import ROOT, SHARED_DATA
+
+DESKTOP = HostingPolicy.desktop()
 
 SAMPLE = ROOT / "assets" / "sample" / "reviews.csv"
 POOL: list[dict[str, Any]] = [
@@ -124,7 +127,7 @@ def test_check_disjoint_raises_on_overlap() -> None:
 
 
 def test_split_sample_then_select_similar_without_leaks() -> None:
-    pool, evaluation = split_dataset(load_dataset(SAMPLE), 20, seed=1)
+    pool, evaluation = split_dataset(load_dataset(SAMPLE, policy=DESKTOP), 20, seed=1)
     check_disjoint(pool, evaluation)
     selector = ShotSelector(pool.rows, 4, "similar", label_column="label")
     for example in evaluation.rows:
@@ -134,8 +137,8 @@ def test_split_sample_then_select_similar_without_leaks() -> None:
 def test_sst2_pool_against_validation() -> None:
     if not (SHARED_DATA / "sst2").exists():
         pytest.skip(f"public test data missing: {SHARED_DATA / 'sst2'} (see its README.md)")
-    train = load_dataset(SHARED_DATA / "sst2" / "train.tsv")
-    validation = load_dataset(SHARED_DATA / "sst2" / "validation.tsv")
+    train = load_dataset(SHARED_DATA / "sst2" / "train.tsv", policy=DESKTOP)
+    validation = load_dataset(SHARED_DATA / "sst2" / "validation.tsv", policy=DESKTOP)
     check_disjoint(train, validation)
     selector = ShotSelector(train.rows, 8, "similar", label_column="label")
     example = validation.rows[0]

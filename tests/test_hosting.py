@@ -1,24 +1,25 @@
 """Where the studio runs, in process: the home on a Hugging Face Space, demo mode refusing
-training and oversized comparisons in the engine (so the UI, the API and the CLI all refuse).
+training and oversized comparisons in the engines through the hosting policy (so the UI, the
+API and the CLI all refuse).
 The UI side (the Gradio queue, real servers) is in test_hosting_server.py."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 import studio.settings
-from studio.compare.config import CompareConfigError, build_config
+from studio.compare.config import build_config
 from studio.compare.engine import ComparisonRunner
 from studio.compare.prepare import prepare_run
-from studio.datasets import DatasetError, load_dataset
+from studio.datasets import load_dataset
+from studio.hosting import HostingPolicy, Mode, PolicyRefusal
 from studio.models.manager import ModelManager
-from studio.settings import Settings, get_settings, load_settings
+from studio.settings import Settings, load_settings
 from studio.store import Store
-from studio.tuning.config import TuneConfigError, flat_config
-from studio.tuning.jobs import DEMO_REFUSAL, check_launch, queue_run, resume_run, start_next
+from studio.tuning.config import flat_config
+from studio.tuning.jobs import check_launch, queue_run, resume_run, start_next
 from tests.conftest import ROOT
 
 REVIEWS = str(ROOT / "assets" / "sample" / "reviews.csv")  # 60 rows
@@ -68,14 +69,8 @@ def test_an_explicit_home_wins_on_a_space(space: Path, tmp_path: Path, monkeypat
     assert settings.adapters_dir == (tmp_path / "mine-adapters").resolve()
 
 
-@pytest.fixture
-def demo_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[Settings]:
-    """STUDIO_DEMO=1 with a cap of 50 rows, as the process-wide settings see it."""
-    monkeypatch.setenv("STUDIO_DEMO", "1")
-    monkeypatch.setenv("STUDIO_DEMO_MAX_EXAMPLES", "50")
-    get_settings.cache_clear()
-    yield get_settings()
-    get_settings.cache_clear()
+DESKTOP = HostingPolicy.desktop()
+DEMO = HostingPolicy(mode=Mode.DEMO, demo_max_examples=50)
 
 
 def _grid(**values: object):
@@ -90,42 +85,38 @@ def _grid(**values: object):
     return build_config(**{**base, **values})
 
 
-def test_demo_mode_refuses_a_comparison_over_the_cap(demo_env: Settings) -> None:
+def test_demo_mode_refuses_a_comparison_over_the_cap() -> None:
     # 40 evaluation rows × 2 configurations = 80 > 50.
-    with pytest.raises(CompareConfigError) as caught:
-        prepare_run(_grid())
+    with pytest.raises(PolicyRefusal) as caught:
+        prepare_run(_grid(), DEMO)
     message = str(caught.value)
-    assert "demo mode (STUDIO_DEMO=1)" in message and "caps a comparison at 50" in message
-    assert "40 examples × 2 configurations = 80" in message
-    assert "limit to at most 25" in message
+    assert caught.value.rule == "demo-row-cap" and "STUDIO_DEMO_MAX_EXAMPLES" in message
+    assert "40 examples × 2 configurations = 80 rows; a public demo scores at most 50" in message
+    assert "limit of at most 25" in message
 
 
-def test_demo_mode_allows_a_comparison_within_the_cap(demo_env: Settings) -> None:
-    prepared = prepare_run(_grid(limit=25))
+def test_demo_mode_allows_a_comparison_within_the_cap() -> None:
+    prepared = prepare_run(_grid(limit=25), DEMO)
     assert len(prepared.evaluation) * len(prepared.cells) == 50
 
 
-def test_more_configurations_than_the_cap_says_so(demo_env: Settings) -> None:
+def test_more_configurations_than_the_cap_says_so() -> None:
     seeds = list(range(26))  # 2 shot counts × 26 seeds = 52 configurations > 50
-    with pytest.raises(CompareConfigError, match="use at most 50 configurations"):
-        prepare_run(_grid(limit=1, seeds=seeds))
+    with pytest.raises(PolicyRefusal, match="compare at most 50 configurations"):
+        prepare_run(_grid(limit=1, seeds=seeds), DEMO)
 
 
-def test_without_demo_mode_there_is_no_cap(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("STUDIO_DEMO", raising=False)
-    get_settings.cache_clear()
-    try:
-        prepared = prepare_run(_grid(seeds=list(range(10))))
-    finally:
-        get_settings.cache_clear()
+def test_without_demo_mode_there_is_no_cap() -> None:
+    prepared = prepare_run(_grid(seeds=list(range(10))), DESKTOP)
     assert len(prepared.evaluation) * len(prepared.cells) == 40 * 20
 
 
-def test_a_refused_comparison_stores_nothing(demo_env: Settings, tmp_path: Path) -> None:
+def test_a_refused_comparison_stores_nothing(tmp_path: Path) -> None:
     settings = load_settings(home=tmp_path, demo=True, demo_max_examples=50)
+    policy = HostingPolicy.from_settings(settings)
     with Store(settings.database_url) as store:
-        runner = ComparisonRunner(store, ModelManager(settings))
-        with pytest.raises(CompareConfigError, match="demo mode"):
+        runner = ComparisonRunner(store, ModelManager(settings), policy)
+        with pytest.raises(PolicyRefusal, match="demo-row-cap"):
             list(runner.run(_grid()))
         assert store.list_comparison_runs() == []
 
@@ -142,59 +133,58 @@ def _tune_config(name: str):
 
 
 def test_demo_mode_refuses_to_check_a_tuning_launch(settings: Settings) -> None:
-    demo = settings.model_copy(update={"demo": True})
-    with pytest.raises(TuneConfigError) as caught:
-        check_launch(_tune_config("demo-refused"), demo)
-    assert str(caught.value) == DEMO_REFUSAL
-    assert "STUDIO_DEMO=1" in DEMO_REFUSAL
-    assert not (demo.adapters_dir / "demo-refused").exists()
+    demo = HostingPolicy.from_settings(settings.model_copy(update={"demo": True}))
+    with pytest.raises(PolicyRefusal) as caught:
+        check_launch(_tune_config("demo-refused"), settings, demo)
+    assert caught.value.rule == "demo-no-training" and "STUDIO_DEMO" in str(caught.value)
+    assert "training is switched off" in str(caught.value)
+    assert not (settings.adapters_dir / "demo-refused").exists()
 
 
 @pytest.mark.model  # a real launch check loads the bundled model's tokenizer
 def test_demo_mode_refuses_to_queue_resume_or_start_training(settings: Settings) -> None:
-    demo = settings.model_copy(update={"demo": True})
+    demo_settings = settings.model_copy(update={"demo": True})
+    demo = HostingPolicy.from_settings(demo_settings)
     with Store(settings.database_url) as store:
-        checked = check_launch(_tune_config("demo-queued"), settings)
-        with pytest.raises(TuneConfigError, match="demo mode"):
-            queue_run(checked, demo, store)
+        checked = check_launch(_tune_config("demo-queued"), settings, DESKTOP)
+        with pytest.raises(PolicyRefusal, match="demo-no-training"):
+            queue_run(checked, settings, store, demo)
         assert store.list_tuning_runs() == []
         assert not settings.tuning_dir.exists() or not any(settings.tuning_dir.iterdir())
 
         # A run queued before demo mode was switched on is neither started nor resumed.
-        queued = queue_run(checked, settings, store)
-        assert start_next(demo, store) is None
-        with pytest.raises(TuneConfigError, match="demo mode"):
-            resume_run(demo, store, queued.id)
+        queued = queue_run(checked, settings, store, DESKTOP)
+        assert start_next(demo_settings, store) is None
+        with pytest.raises(PolicyRefusal, match="demo-no-training"):
+            resume_run(demo_settings, store, demo, queued.id)
         run = store.get_tuning_run(queued.id)
         assert run is not None and run.status == "queued" and run.pid is None
         store.request_tuning_stop(queued.id)  # cancel it: nothing trains after this test
 
 
-def test_demo_mode_reads_data_only_from_the_samples_and_uploads(
-    demo_env: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_demo_mode_reads_data_only_from_the_samples_and_uploads(tmp_path: Path) -> None:
     uploads = tmp_path / "gradio-uploads"
     uploads.mkdir()
-    monkeypatch.setenv("GRADIO_TEMP_DIR", str(uploads))
+    demo = HostingPolicy(mode=Mode.DEMO, uploads_dir=uploads)
     secret = tmp_path / "server-secret.csv"
     secret.write_text("text,label\nthe server's own file,positive\n")
-    with pytest.raises(DatasetError) as caught:
-        load_dataset(secret)
-    assert "outside the folders a demo studio reads data from" in str(caught.value)
-    assert "upload the file instead" in str(caught.value)
+    with pytest.raises(PolicyRefusal) as caught:
+        load_dataset(secret, policy=demo)
+    message = str(caught.value)
+    assert caught.value.rule == "server-files" and "upload the file instead" in message
+    assert str(tmp_path) not in message  # the server's folders are not the visitor's business
     # A path that climbs out of an allowed folder is resolved first, and refused too.
-    with pytest.raises(DatasetError, match="outside the folders"):
-        load_dataset(uploads / ".." / secret.name)
-    with pytest.raises(DatasetError, match="outside the folders"):  # the engine refuses too
-        prepare_run(_grid(data=str(secret), limit=1))
+    with pytest.raises(PolicyRefusal, match="server-files"):
+        load_dataset(uploads / ".." / secret.name, policy=demo)
+    with pytest.raises(PolicyRefusal, match="server-files"):  # the engine refuses too
+        prepare_run(_grid(data=str(secret), limit=1), demo)
     uploaded = uploads / "mine.csv"
     uploaded.write_text(secret.read_text())
-    assert load_dataset(uploaded).rows[0]["text"] == "the server's own file"
-    assert len(load_dataset(REVIEWS).rows) == 60
+    assert load_dataset(uploaded, policy=demo).rows[0]["text"] == "the server's own file"
+    assert len(load_dataset(REVIEWS, policy=demo).rows) == 60
 
 
 def test_outside_demo_mode_any_readable_path_is_data(tmp_path: Path) -> None:
-    get_settings.cache_clear()
     mine = tmp_path / "mine.csv"
     mine.write_text("text,label\nanywhere,positive\n")
-    assert load_dataset(mine).rows[0]["text"] == "anywhere"
+    assert load_dataset(mine, policy=DESKTOP).rows[0]["text"] == "anywhere"

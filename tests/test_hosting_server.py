@@ -98,16 +98,16 @@ def test_demo_mode_refuses_big_comparisons_and_training_over_the_api(tmp_path: P
     with serving(home, command, STUDIO_DEMO="1", STUDIO_DEMO_MAX_EXAMPLES="10") as url:
         client = Client(url, verbose=False)
         # 40 evaluation rows × 2 configurations = 80 scored rows > 10.
-        with pytest.raises(Exception, match=r"demo mode.*caps a comparison at 10") as caught:
+        with pytest.raises(Exception, match=r"a public demo scores at most 10") as caught:
             client.predict(*compare_inputs(), api_name="/compare")
-        assert "40 examples × 2 configurations = 80" in str(caught.value)
+        assert "40 examples × 2 configurations = 80 rows" in str(caught.value)
 
         status, *_ = client.predict(*tune_inputs(), api_name="/tune_launch")
-        assert "demo mode (STUDIO_DEMO=1)" in status and "training is switched off" in status
+        assert "demo-no-training" in status and "training is switched off" in status
 
         with urllib.request.urlopen(url + "config", timeout=10) as response:
             config = response.read().decode()
-        assert "tune-demo" in config and "Demo mode" in config
+        assert "tune-demo" in config and "Public demo" in config
     assert counts(home / "studio.db") == (0, 0)  # nothing was stored
     assert not (home / "tuning").exists() or not any((home / "tuning").iterdir())
 

@@ -15,6 +15,7 @@ from studio import sample
 from studio.compare.prepare import prepare_run
 from studio.compare.summary import ConfigSummary
 from studio.datasets import load_dataset
+from studio.hosting import HostingPolicy
 from studio.metrics import Estimate
 from studio.templates import load_template, render_fields
 from studio.tuning.config import TuneConfig
@@ -38,7 +39,7 @@ def test_ticket_files_are_balanced_utf8_csv_with_the_four_labels(path: Path) -> 
     assert len(set(counts.values())) == 1, f"unbalanced labels: {counts}"
     assert all(row["text"].strip() for row in rows)
     assert len({row["text"] for row in rows}) == len(rows), "duplicate tickets"
-    dataset = load_dataset(path)  # the studio's own reader agrees
+    dataset = load_dataset(path, policy=HostingPolicy.desktop())  # the studio's own reader agrees
     assert len(dataset) == len(rows) and dataset.columns == ["text", "label"]
 
 
@@ -73,7 +74,7 @@ def test_compare_configs_prepare_from_any_directory(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(tmp_path)  # the UI's server may run anywhere
-    first = prepare_run(sample.compare_config())
+    first = prepare_run(sample.compare_config(), HostingPolicy.desktop())
     assert len(first.evaluation) == len(_rows(sample.TEST_FILE))
     assert first.pool is not None and len(first.pool) == len(_rows(sample.TRAIN_FILE))
     assert {cell.shots for cell in first.cells} == {0, 4}

@@ -17,6 +17,7 @@ from typing import Any
 from studio.compare.config import CompareConfig
 from studio.compare.prepare import GridCell, Prepared, prepare_run
 from studio.compare.scoring import score_cell
+from studio.hosting import HostingPolicy
 from studio.inference.backends import check_served_models, is_served_spec, open_backend
 from studio.models.loading import check_available
 from studio.models.manager import ModelManager
@@ -61,13 +62,15 @@ Event = RunStarted | CellStarted | RowDone | RunFinished
 class ComparisonRunner:
     """Executes comparison runs against the store and the shared model manager."""
 
-    def __init__(self, store: Store, models: ModelManager) -> None:
+    def __init__(self, store: Store, models: ModelManager, policy: HostingPolicy) -> None:
         self.store = store
         self.models = models
+        self.policy = policy
 
     def run(self, config: CompareConfig, stop: threading.Event | None = None) -> Iterator[Event]:
-        prepared = prepare_run(config)  # all validation happens before anything is stored
-        check_served_models(config.models, config.scoring, prepared.templates)
+        # All validation happens before anything is stored.
+        prepared = prepare_run(config, self.policy)
+        check_served_models(config.models, config.scoring, prepared.templates, self.policy)
         for model in config.models:  # a local model that cannot be found fails before storing
             if not is_served_spec(model):
                 check_available(model, self.models.settings)
@@ -80,11 +83,11 @@ class ComparisonRunner:
         run = self.store.get_comparison_run(run_id)
         if run is None:
             raise ValueError(f"comparison run #{run_id} does not exist")
-        prepared = prepare_run(CompareConfig(**run.config))
+        prepared = prepare_run(CompareConfig(**run.config), self.policy)
         if prepared.evaluation_source.content_hash != run.dataset.content_hash:
             raise ValueError(
-                f"the data of run #{run_id} ({run.config['data']}) changed since it started "
-                "(its content hash differs); start a new run instead."
+                f"the data of run #{run_id} ({self.policy.shown_path(run.config['data'])}) "
+                "changed since it started (its content hash differs); start a new run instead."
             )
         cells = []
         for cfg in run.configs:
@@ -93,8 +96,13 @@ class ComparisonRunner:
             template = parse_template(version.content, f"{cfg.template_name}@v{version.version}")
             cells.append(GridCell(cfg.position, cfg.model_spec, template, cfg.shots, cfg.seed))
         prepared = replace(prepared, cells=cells)
+        # The stored grid, not the config, decides what a resume scores (an imported run's
+        # rows can disagree with its config): the demo cap and model rules apply to it.
+        self.policy.check_comparison_rows(len(prepared.evaluation), len(cells))
+        for cell in cells:
+            self.policy.check_model_spec(cell.model)
         templates = [cell.template for cell in cells]
-        check_served_models([cell.model for cell in cells], run.scoring, templates)
+        check_served_models([cell.model for cell in cells], run.scoring, templates, self.policy)
         done = {cfg.position: self.store.done_indices(cfg.id) for cfg in run.configs}
         self.store.resume_comparison_run(run_id, host=socket.gethostname(), pid=os.getpid())
         config_ids = {cfg.position: cfg.id for cfg in run.configs}
@@ -176,7 +184,7 @@ class ComparisonRunner:
         stop: threading.Event,
         skip: set[int],
     ) -> Iterator[ComparisonResult]:
-        backend = open_backend(cell.model, self.models, prepared.config.quantization)
+        backend = open_backend(cell.model, self.models, self.policy, prepared.config.quantization)
         yield from score_cell(prepared, cell, config_id, backend, stop, skip)
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from studio.compare.config import CompareConfig, CompareConfigError
 from studio.datasets import Dataset, load_dataset, require_columns, split_dataset
 from studio.fewshot import check_disjoint
-from studio.settings import get_settings
+from studio.hosting import HostingPolicy
 from studio.templates import PromptTemplate, load_template, render_fields
 
 
@@ -40,7 +40,14 @@ class Prepared:
     evaluation_source: Dataset  # the whole evaluation data as read: recorded with its hash
 
 
-def prepare_run(config: CompareConfig) -> Prepared:
+def prepare_run(config: CompareConfig, policy: HostingPolicy) -> Prepared:
+    """Every check a run needs, under the hosting policy (which templates, data files and
+    models a visitor may name, and how many rows a demo scores); nothing is stored."""
+    for spec in config.templates:
+        if spec.endswith((".yaml", ".yml")) or "/" in spec or "\\" in spec:
+            policy.check_template_path(spec)
+    for model in config.models:
+        policy.check_model_spec(model)
     templates = [load_template(spec) for spec in config.templates]
     if config.scoring == "loglik":
         missing = [t.name for t in templates if not t.choices]
@@ -51,7 +58,7 @@ def prepare_run(config: CompareConfig) -> Prepared:
             )
     if config.metric == "regex" and not config.regex:
         raise CompareConfigError("metric 'regex' needs a pattern: set regex.")
-    source, pool = _data(config)
+    source, pool = _data(config, policy)
     evaluation = _head(source, config.limit) if config.limit is not None else source
     for template in templates:
         require_columns(evaluation, sorted(template.variables()), f"template '{template.name}'")
@@ -71,26 +78,8 @@ def prepare_run(config: CompareConfig) -> Prepared:
             for s in config.seeds
         )
     ]
-    check_demo_cap(len(evaluation), len(cells))
+    policy.check_comparison_rows(len(evaluation), len(cells))
     return Prepared(config, templates, evaluation, pool, cells, source)
-
-
-def check_demo_cap(n_examples: int, n_configs: int) -> None:
-    """In demo mode (a public Space), refuse a grid scoring more rows than the cap allows."""
-    settings = get_settings()
-    rows = n_examples * n_configs
-    if settings.demo and rows > settings.demo_max_examples:
-        cap = settings.demo_max_examples
-        if n_configs <= cap:
-            fix = f"set limit to at most {cap // n_configs} with these {n_configs} configurations"
-        else:
-            fix = f"use at most {cap} configurations"
-        raise CompareConfigError(
-            f"this studio runs in demo mode (STUDIO_DEMO=1), which caps a comparison at {cap} "
-            f"scored rows (examples × configurations); this one has {n_examples} examples × "
-            f"{n_configs} configurations = {rows}. Fix: {fix}, or use fewer models, templates, "
-            "shot counts or seeds"
-        )
 
 
 def map_columns(dataset: Dataset, column_map: dict[str, str]) -> Dataset:
@@ -103,23 +92,23 @@ def map_columns(dataset: Dataset, column_map: dict[str, str]) -> Dataset:
     return replace(dataset, rows=rows, columns=columns)
 
 
-def _data(config: CompareConfig) -> tuple[Dataset, Dataset | None]:
-    data = map_columns(load_dataset(config.data), config.column_map)
+def _data(config: CompareConfig, policy: HostingPolicy) -> tuple[Dataset, Dataset | None]:
+    data = map_columns(load_dataset(config.data, policy=policy), config.column_map)
     needs_pool = max(config.shots) > 0
     if config.shot_pool is not None:
         if Path(config.shot_pool).resolve() == Path(config.data).resolve():
             raise CompareConfigError(
-                f"shot_pool and data are the same file ({config.data}): shots would leak from "
-                "the evaluation set. Fix: give a separate shot-pool file, or leave shot_pool "
-                "unset to split the file into a pool and an evaluation set."
+                f"shot_pool and data are the same file ({policy.shown_path(config.data)}): shots "
+                "would leak from the evaluation set. Fix: give a separate shot-pool file, or "
+                "leave shot_pool unset to split the file into a pool and an evaluation set."
             )
-        pool = map_columns(load_dataset(config.shot_pool), config.column_map)
+        pool = map_columns(load_dataset(config.shot_pool, policy=policy), config.column_map)
         evaluation = data
     elif needs_pool:
         if len(data) <= config.pool_size:
             raise CompareConfigError(
-                f"{config.data} has {len(data)} rows, not enough to hold out a shot pool of "
-                f"{config.pool_size}. Fix: lower pool_size or give a shot_pool file."
+                f"{policy.shown_path(config.data)} has {len(data)} rows, not enough to hold out a "
+                f"shot pool of {config.pool_size}. Fix: lower pool_size or give a shot_pool file."
             )
         pool, evaluation = split_dataset(data, config.pool_size, seed=0)
     else:

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from studio.experiments.refs import RunRef
+from studio.hosting import HostingPolicy
 from studio.store import DeleteReport, Store, TuningRun
 
 RERUN_SUFFIX = "-rerun"
@@ -24,8 +25,9 @@ def _run_kind(ref: RunRef, action: str) -> str:
     return ref.kind
 
 
-def tag(store: Store, ref: RunRef, tags: str) -> list[str]:
+def tag(store: Store, policy: HostingPolicy, ref: RunRef, tags: str) -> list[str]:
     """Add comma-separated `tags`; returns those that were new."""
+    policy.check_shared_write("tagging runs")
     kind = _run_kind(ref, "tagged")
     wanted = [t for t in (part.strip() for part in tags.split(",")) if t]
     if not wanted:
@@ -33,19 +35,23 @@ def tag(store: Store, ref: RunRef, tags: str) -> list[str]:
     return [t for t in wanted if store.tag_run(kind, ref.id, t)]
 
 
-def untag(store: Store, ref: RunRef, tag_name: str) -> bool:
+def untag(store: Store, policy: HostingPolicy, ref: RunRef, tag_name: str) -> bool:
+    policy.check_shared_write("removing tags from runs")
     return store.untag_run(_run_kind(ref, "untagged"), ref.id, tag_name)
 
 
-def rename(store: Store, ref: RunRef, name: str | None) -> None:
+def rename(store: Store, policy: HostingPolicy, ref: RunRef, name: str | None) -> None:
+    policy.check_shared_write("renaming runs")
     store.rename_run(_run_kind(ref, "renamed"), ref.id, name)
 
 
-def annotate(store: Store, ref: RunRef, note: str | None) -> None:
+def annotate(store: Store, policy: HostingPolicy, ref: RunRef, note: str | None) -> None:
+    policy.check_shared_write("writing notes on runs")
     store.annotate_run(_run_kind(ref, "annotated"), ref.id, note)
 
 
-def delete(store: Store, ref: RunRef) -> DeleteReport:
+def delete(store: Store, policy: HostingPolicy, ref: RunRef) -> DeleteReport:
+    policy.check_shared_write("deleting runs")
     if ref.kind == "comparison":
         return store.delete_comparison_run(ref.id)
     if ref.kind == "tuning":
@@ -75,7 +81,7 @@ def rerun_comparison(
     return runner.run(build_config(**run.config), stop)
 
 
-def rerun_tuning(settings: Any, store: Store, ref: RunRef) -> TuningRun:
+def rerun_tuning(settings: Any, store: Store, policy: HostingPolicy, ref: RunRef) -> TuningRun:
     """Queue a new run with `ref`'s TuneConfig under a fresh adapter name; starts it if idle."""
     from studio.tuning.config import build_tune_config
     from studio.tuning.jobs import check_launch, queue_run, start_next
@@ -85,7 +91,7 @@ def rerun_tuning(settings: Any, store: Store, ref: RunRef) -> TuningRun:
         raise ValueError(f"no tuning run {ref} to re-run")
     config = build_tune_config(run.config)
     config = config.model_copy(update={"name": free_name(settings, store, config.name)})
-    queued = queue_run(check_launch(config, settings), settings, store)
+    queued = queue_run(check_launch(config, settings, policy), settings, store, policy)
     start_next(settings, store)
     return store.get_tuning_run(queued.id) or queued
 

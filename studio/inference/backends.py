@@ -21,6 +21,7 @@ from studio.inference.params import SamplingParams
 from studio.inference.scoring import ScoredExample, score_choices
 
 if TYPE_CHECKING:
+    from studio.hosting import HostingPolicy
     from studio.inference.openai_backend import OpenAIBackend
     from studio.models.loading import LoadedModel, Progress
     from studio.models.manager import ModelManager
@@ -124,29 +125,39 @@ def _special_tokens(mode: str) -> bool:
     return mode == "completion"
 
 
-def open_served(spec: str) -> OpenAIBackend:
-    """The HTTP backend of a served-model spec (checked; nothing is contacted yet)."""
+def open_served(spec: str, policy: HostingPolicy) -> OpenAIBackend:
+    """The HTTP backend of a served-model spec (checked against the hosting policy; nothing is
+    contacted yet)."""
     from studio.inference.openai_backend import OpenAIBackend
 
-    return OpenAIBackend(parse_served_spec(spec))
+    return OpenAIBackend(parse_served_spec(spec), policy)
 
 
 def open_backend(
-    spec: str, models: ModelManager, quantization: str = "none", progress: Progress | None = None
+    spec: str,
+    models: ModelManager,
+    policy: HostingPolicy,
+    quantization: str = "none",
+    progress: Progress | None = None,
 ) -> InferenceBackend:
     """A served spec's HTTP backend, or the local model loaded (or reused) by the manager.
 
     Quantization applies to local models only; a served model runs as its server loaded it.
+    The hosting policy decides which specs a visitor may open.
     """
     if is_served_spec(spec):
-        return open_served(spec)
+        return open_served(spec, policy)
+    policy.check_model_spec(spec)
     from studio.models.loading import LoadRequest
 
     return LocalBackend(models.get(LoadRequest(spec, quantization=quantization), progress))
 
 
 def check_served_models(
-    specs: Iterable[str], scoring: str, templates: Sequence[PromptTemplate]
+    specs: Iterable[str],
+    scoring: str,
+    templates: Sequence[PromptTemplate],
+    policy: HostingPolicy,
 ) -> None:
     """Before a comparison stores anything: every served model's spec parses, its server answers
     and accepts the key, and, for log-likelihood scoring, returns prompt log-probabilities and is
@@ -154,7 +165,7 @@ def check_served_models(
     from studio.inference.openai_backend import ServedModelError
 
     for spec in dict.fromkeys(s for s in specs if is_served_spec(s)):
-        backend = open_served(spec)
+        backend = open_served(spec, policy)
         backend.check()
         if scoring != "loglik":
             continue

@@ -7,21 +7,31 @@ server to return the prompt's own log-probabilities (`/completions` with `echo: 
 
 The API key is read from the environment variable the spec names, at request time, and goes only
 into the Authorization header: never into a message, a record or a log line.
+
+The hosting policy (studio.hosting) decides which servers a visitor may make the studio contact and
+which variables a key may come from, before anything is sent. Outside desktop mode the address is
+checked again when the connection is made (a name that resolved to a public address at the check
+cannot be re-pointed at a loopback or private one), redirects are never followed, and what a server
+answers in an error reaches the visitor only as its status and a hint: the body goes to the server
+log, for the operator.
 """
 
 from __future__ import annotations
 
 import json
-import os
+import logging
 import random
+import socket
 import threading
 import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import httpcore
 import httpx
 
+from studio.hosting import HostingPolicy, PolicyRefusal, _is_internal
 from studio.inference.batch_generation import Generated
 from studio.inference.generation import GenerationResult, cut_at_stop
 from studio.inference.openai_spec import ServedSpec
@@ -30,21 +40,95 @@ from studio.inference.scoring import ChoiceScore, ScoredExample
 from studio.models.errors import ModelError
 
 PROBE_PROMPT = "The capital of France is Paris"
+MAX_ANSWER_BYTES = 64 * 1024 * 1024  # one JSON answer; a bigger one is not read into memory
+MAX_ERROR_BYTES = 64 * 1024  # of an error body, read for the server log
+LOGGED_CHARS = 500  # of an error body, in the server log
+SHOWN_CHARS = 200  # of a server's own error message, shown on a desktop only
 
+log = logging.getLogger(__name__)
 
-_clients: dict[float, httpx.Client] = {}
+_clients: dict[tuple[float, frozenset[str] | None], httpx.Client] = {}
 _clients_guard = threading.Lock()
 
 
-def _shared_client(timeout_s: float) -> httpx.Client:
-    """One connection pool per timeout for the process (httpx clients are thread-safe), so
-    every exchange and comparison cell reuses open connections instead of leaking pools."""
+def _shared_client(timeout_s: float, policy: HostingPolicy) -> httpx.Client:
+    """One connection pool per timeout (and allow-list) for the process (httpx clients are
+    thread-safe), so every exchange and comparison cell reuses open connections instead of
+    leaking pools. Outside desktop mode the pool dials only addresses the policy allows."""
+    hosts = None if policy.visitors_are_operators else policy.served_hosts
     with _clients_guard:
-        if timeout_s not in _clients:
+        if (timeout_s, hosts) not in _clients:
             timeout = httpx.Timeout(timeout_s, connect=min(10.0, timeout_s))
             limits = httpx.Limits(max_connections=64, max_keepalive_connections=16)
-            _clients[timeout_s] = httpx.Client(timeout=timeout, limits=limits)
-        return _clients[timeout_s]
+            transport = None if hosts is None else _GuardedTransport(hosts, limits)
+            _clients[timeout_s, hosts] = httpx.Client(
+                timeout=timeout, limits=limits, transport=transport, follow_redirects=False
+            )
+        return _clients[timeout_s, hosts]
+
+
+class _ServedHostsBackend(httpcore.SyncBackend):
+    """Connects a visitor's request only where the allow-list lets it go, judged on the address
+    actually dialled: a host listed by name (or name:port) as the operator wrote it; any other
+    host only with '*' listed, and only to the public addresses it resolves to now, so a name
+    whose DNS answer changes after the policy's check (DNS rebinding) cannot reach this machine,
+    its network or a cloud metadata service."""
+
+    def __init__(self, served_hosts: frozenset[str]) -> None:
+        self.served_hosts = served_hosts
+
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Any = None,
+    ) -> httpcore.NetworkStream:
+        name = host.strip("[]").lower()
+        dial = super().connect_tcp
+        if {name, f"{name}:{port}"} & self.served_hosts:
+            return dial(host, port, timeout, local_address, socket_options)
+        refusal = PolicyRefusal(
+            "served-hosts",
+            f"the server {name}:{port} is not one this studio's operator lets visitors reach, or "
+            "its address is a loopback, private or link-local one, which '*' in the allow-list "
+            "does not cover. Fix: use a public server, or ask the operator to list this host by "
+            "name",
+            "STUDIO_SERVED_HOSTS",
+        )
+        if "*" not in self.served_hosts:
+            raise refusal
+        try:
+            infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        except OSError as exc:
+            raise httpcore.ConnectError(str(exc)) from None
+        addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
+        if not addresses or any(_is_internal(address) for address in addresses):
+            raise refusal
+        error: Exception | None = None
+        for address in addresses:  # the checked addresses themselves: nothing is resolved again
+            try:
+                return dial(address, port, timeout, local_address, socket_options)
+            except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
+                error = exc
+        assert error is not None
+        raise error
+
+
+class _GuardedTransport(httpx.HTTPTransport):
+    """httpx's transport, its connection pool dialling through `_ServedHostsBackend`."""
+
+    def __init__(self, served_hosts: frozenset[str], limits: httpx.Limits) -> None:
+        super().__init__(limits=limits)
+        self._pool.close()
+        self._pool = httpcore.ConnectionPool(
+            ssl_context=httpx.create_ssl_context(),
+            max_connections=limits.max_connections,
+            max_keepalive_connections=limits.max_keepalive_connections,
+            keepalive_expiry=limits.keepalive_expiry,
+            network_backend=_ServedHostsBackend(served_hosts),
+        )
 
 
 class ServedModelError(ModelError):
@@ -77,12 +161,20 @@ class OpenAIBackend:
 
     kind = "served"
 
-    def __init__(self, served: ServedSpec, client: httpx.Client | None = None) -> None:
+    def __init__(
+        self, served: ServedSpec, policy: HostingPolicy, client: httpx.Client | None = None
+    ) -> None:
+        # The policy refuses before anything is contacted: the server, then the key's variable
+        # (read again at each request, so a key exported later is used).
+        policy.check_served_url(served.base_url)
+        if served.key_env is not None:
+            policy.served_key(served.key_env)
         self.served = served
+        self.policy = policy
         self.spec = served.spec
         self.location = served.base_url
         self.prompt_format = ServedChatFormat()
-        self.client = client or _shared_client(served.timeout_s)
+        self.client = client or _shared_client(served.timeout_s, policy)
 
     # ----- checks made before a run stores anything -----
 
@@ -246,7 +338,7 @@ class OpenAIBackend:
         name = self.served.key_env
         if name is None:
             return {}
-        key = os.environ.get(name)
+        key = self.policy.served_key(name)
         if not key:
             raise ServedModelError(
                 f"the model spec {self.spec} reads its API key from the environment variable "
@@ -257,14 +349,24 @@ class OpenAIBackend:
 
     def _request(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
         url = self.location + path
+        headers = self._headers()
         try:
-            response = self.client.request(method, url, json=body, headers=self._headers())
+            with self.client.stream(
+                method, url, json=body, headers=headers, follow_redirects=False
+            ) as response:
+                if response.status_code >= 300:
+                    raise self._status_error(response, path)
+                content = _read_capped(response, MAX_ANSWER_BYTES)
         except httpx.HTTPError as exc:
             raise self._transport_error(exc, path) from None
-        if response.status_code >= 400:
-            raise self._status_error(response.status_code, response.text, path)
+        if content is None:
+            raise ServedModelError(
+                f"the server at {self.location} answered {path} with more than "
+                f"{MAX_ANSWER_BYTES // 2**20} MiB, which is not an answer the studio reads. Fix: "
+                "check the base URL (usually ends in /v1)."
+            )
         try:
-            return response.json()
+            return json.loads(content)
         except ValueError:
             raise ServedModelError(
                 f"the server at {self.location} answered {path} with something that is not JSON; "
@@ -276,10 +378,13 @@ class OpenAIBackend:
     ) -> Iterator[dict[str, Any]]:
         """The JSON events of a server-sent-event stream, until [DONE] or a stop."""
         url = self.location + path
+        headers = self._headers()
         try:
-            with self.client.stream("POST", url, json=body, headers=self._headers()) as response:
-                if response.status_code >= 400:
-                    raise self._status_error(response.status_code, response.read().decode(), path)
+            with self.client.stream(
+                "POST", url, json=body, headers=headers, follow_redirects=False
+            ) as response:
+                if response.status_code >= 300:
+                    raise self._status_error(response, path)
                 for line in response.iter_lines():
                     if stop.is_set():
                         return  # leaving the block closes the connection; the server cancels
@@ -288,12 +393,23 @@ class OpenAIBackend:
                         continue
                     if data == "[DONE]":
                         return
-                    event = json.loads(data)
-                    if event.get("error"):
-                        raise ServedModelError(
-                            f"the server at {self.location} failed while streaming: "
-                            f"{_detail(event['error'])}"
+                    try:
+                        event = json.loads(data)
+                    except ValueError:
+                        event = None
+                    if not isinstance(event, dict):
+                        log.warning(
+                            "%s sent a stream event that is not a JSON object: %s",
+                            url,
+                            _logged(data),
                         )
+                        raise ServedModelError(
+                            f"the server at {self.location} sent {path} a stream event that is "
+                            "not a JSON object; is it an OpenAI-compatible server? Fix: check the "
+                            "base URL (usually ends in /v1)."
+                        )
+                    if event.get("error"):
+                        raise self._stream_error(event["error"], path)
                     yield event
         except httpx.HTTPError as exc:
             raise self._transport_error(exc, path) from None
@@ -307,6 +423,15 @@ class OpenAIBackend:
                 yield from pool.map(one, range(start, min(start + width, n)))
 
     def _transport_error(self, exc: httpx.HTTPError, path: str) -> ServedModelError:
+        # The exception's text can name other hosts (a proxy, a resolver): it goes to the log,
+        # and to the message only on a desktop, where the visitor is the operator.
+        log.warning(
+            "served model %s: %s on %s: %s",
+            self.location,
+            type(exc).__name__,
+            path,
+            _logged(str(exc)),
+        )
         where = f"the model server at {self.location}"
         if isinstance(exc, httpx.TimeoutException):
             return ServedModelError(
@@ -315,31 +440,93 @@ class OpenAIBackend:
             )
         if isinstance(exc, httpx.ConnectError):
             return ServedModelError(
-                f"cannot connect to {where} ({_reason(exc)}). Fix: start the server (vLLM, TGI, "
-                "`transformers serve`), or correct the host and port in the model spec "
+                f"cannot connect to {where} ({self._reason(exc)}). Fix: start the server (vLLM, "
+                "TGI, `transformers serve`), or correct the host and port in the model spec "
                 f"{self.spec}."
             )
-        return ServedModelError(f"{where} failed on {path}: {type(exc).__name__}: {_reason(exc)}")
-
-    def _status_error(self, status: int, text: str, path: str) -> ServedModelError:
-        detail = _detail(text)
-        message = (
-            f"the model server at {self.location} answered {path} with HTTP {status}: {detail}."
+        return ServedModelError(
+            f"{where} failed on {path}: {type(exc).__name__}: {self._reason(exc)}"
         )
+
+    def _reason(self, exc: Exception) -> str:
+        text = " ".join(str(exc).split())
+        if "refused" in text.lower():
+            return "connection refused"
+        if any(s in text.lower() for s in ("name or service", "nodename", "getaddrinfo")):
+            return "the host name does not resolve"
+        if self.policy.visitors_are_operators and text:
+            return _capped(text, SHOWN_CHARS)
+        return "the connection failed; the server log has the details"
+
+    def _status_error(self, response: httpx.Response, path: str) -> ServedModelError:
+        """HTTP status, reason and a hint for the visitor; the body for the operator's log."""
+        status = response.status_code
+        body = _read_capped(response, MAX_ERROR_BYTES, partial=True) or b""
+        text = body.decode("utf-8", "replace")
+        location = response.headers.get("location", "")
+        log.warning(
+            "served model %s answered %s with HTTP %s%s: %s",
+            self.location,
+            path,
+            status,
+            f" (Location: {_logged(location)})" if location else "",
+            _logged(text),
+        )
+        reason = httpx.codes.get_reason_phrase(status)
+        message = (
+            f"the model server at {self.location} answered {path} with HTTP {status}"
+            + (f" {reason}" if reason else "")
+            + "."
+        )
+        said = _detail(text) if self.policy.visitors_are_operators else ""
+        if said:
+            message += f" It said: {said}"
+        if 300 <= status < 400:
+            where = (
+                f" to {_capped(location, SHOWN_CHARS)}"
+                if location and self.policy.visitors_are_operators
+                else ""
+            )
+            return ServedModelError(
+                f"{message} It redirects{where}, and the studio does not follow redirects. Fix: "
+                "give the server's final base URL in the spec (usually ending in /v1; mind "
+                "http:// versus https://)."
+            )
+        return ServedModelError(f"{message} Fix: {self._status_hint(status)}.")
+
+    def _status_hint(self, status: int) -> str:
         if status in (401, 403):
-            hint = (
+            return (
                 f"the key in {self.served.key_env} was refused; check it"
                 if self.served.key_env
                 else "the server wants an API key; add ?key_env=NAME to the spec, NAME being the "
                 "environment variable that holds it"
             )
-            return ServedModelError(f"{message} Fix: {hint}.")
         if status == 404:
-            return ServedModelError(
-                f"{message} Fix: check the base URL (the part before /chat/completions, usually "
-                f"ending in /v1) and that the server serves '{self.served.model}' (GET /models)."
+            return (
+                "check the base URL (the part before /chat/completions, usually ending in /v1) "
+                f"and that the server serves '{self.served.model}' (GET /models)"
             )
-        return ServedModelError(message)
+        if status == 429:
+            return "the server is limiting requests; wait, or lower ?parallel= in the spec"
+        if status >= 500:
+            return "the server failed on its side; check the server (its operator has its log)"
+        return (
+            f"check that the server serves '{self.served.model}' and supports this request "
+            "(its answer is in the studio's server log)"
+        )
+
+    def _stream_error(self, error: Any, path: str) -> ServedModelError:
+        log.warning(
+            "served model %s failed while streaming %s: %s", self.location, path, _logged(error)
+        )
+        message = f"the server at {self.location} failed while streaming {path}."
+        said = _detail({"error": error}) if self.policy.visitors_are_operators else ""
+        if said:
+            message += f" It said: {said}"
+        return ServedModelError(
+            f"{message} Fix: check the server (the studio's server log has what it sent)."
+        )
 
 
 def _choice(data: Any, index: int) -> dict[str, Any]:
@@ -412,22 +599,42 @@ def _continuation_logprob(
     return total, n_tokens, prompt_tokens
 
 
+def _read_capped(response: httpx.Response, limit: int, partial: bool = False) -> bytes | None:
+    """The body, read no further than `limit` bytes: None past it (or the first `limit` bytes
+    when partial)."""
+    chunks, size = [], 0
+    for chunk in response.iter_bytes():
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > limit:
+            return b"".join(chunks)[:limit] if partial else None
+    return b"".join(chunks)
+
+
 def _detail(text: Any) -> str:
-    """The server's error message, short, from a JSON body when there is one."""
+    """A server's own error message, from a JSON body's `error.message` (or `detail`,
+    `message`): one line, short. Empty when the body has none (raw text, HTML and the like are
+    never repeated: they go to the log)."""
     value = text
-    if isinstance(text, str):
+    if isinstance(text, str | bytes):
         try:
             value = json.loads(text)
         except ValueError:
-            value = text
+            return ""
     if isinstance(value, dict):
-        value = value.get("error") or value.get("detail") or value.get("message") or value
+        value = value.get("error") or value.get("detail") or value.get("message")
         if isinstance(value, dict):
-            value = value.get("message") or value
-    result = " ".join(str(value).split())
-    return result[:300] + ("…" if len(result) > 300 else "")
+            value = value.get("message")
+    if not isinstance(value, str):
+        return ""
+    return _capped(value, SHOWN_CHARS)
 
 
-def _reason(exc: Exception) -> str:
-    text = str(exc) or type(exc).__name__
-    return "connection refused" if "refused" in text.lower() else text
+def _capped(text: str, limit: int) -> str:
+    """One printable line of at most `limit` characters."""
+    line = " ".join("".join(c if c.isprintable() else " " for c in text).split())
+    return line[:limit] + ("…" if len(line) > limit else "")
+
+
+def _logged(value: Any) -> str:
+    return _capped(value if isinstance(value, str) else repr(value), LOGGED_CHARS)

@@ -5,7 +5,9 @@ hash and template versions by (template name, content hash), so re-importing add
 of them; runs, configs, results, metric points, tags and notes get new ids. Anything wrong raises
 ValueError and the transaction writes nothing. Runs that were still active in the studio they
 came from arrive interrupted (comparison) or cancelled/interrupted (tuning), never queued, so no
-import starts training.
+import starts training. The records' paths are stored as given: studio.experiments.bundle has
+already put them under this studio's folders. Whatever the caller passes, an imported tuning
+config never keeps trust_remote_code on, and no worker host or pid is copied.
 """
 
 from __future__ import annotations
@@ -82,6 +84,7 @@ class ImportReport:
     tuning_ids: dict[int, int] = field(default_factory=dict)
     added: dict[str, int] = field(default_factory=dict)
     reused: dict[str, int] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)  # what the import changed, per run
 
     def count(self, what: str, *, reused: bool = False, n: int = 1) -> None:
         target = self.reused if reused else self.added
@@ -250,10 +253,14 @@ def _tuning(
 ) -> TuningRunRow:
     check_choice("status", run.status, TUNING_STATUSES)
     status = IMPORTED_STATUS.get(run.status, run.status)
+    config = json.loads(json.dumps(run.config, allow_nan=False))
+    model = config.get("model") if isinstance(config, dict) else None
+    if isinstance(model, dict) and "trust_remote_code" in model:
+        model["trust_remote_code"] = False  # the operator's decision, made per launch
     row = TuningRunRow(
         name=run.name,
         status=status,
-        config=json.loads(json.dumps(run.config, allow_nan=False)),
+        config=config,
         base_model=run.base_model,
         dataset_id=_lookup(datasets, run.dataset_id, "dataset"),
         template_version_id=_lookup(versions, run.template_version_id, "template version"),

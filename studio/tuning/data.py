@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from studio.datasets import Dataset, flatten_self_instruct, load_dataset
+from studio.hosting import HostingPolicy
 from studio.inference.scoring import encode
 from studio.templates import PROMPTS_DIR, PromptTemplate
 from studio.tuning.config import DataSettings
@@ -123,10 +124,15 @@ class PreparedData:
 
 
 def prepare_data(
-    settings: DataSettings, tokenizer: Any, seed: int = 0, library: Path = PROMPTS_DIR
+    settings: DataSettings,
+    tokenizer: Any,
+    policy: HostingPolicy,
+    seed: int = 0,
+    library: Path = PROMPTS_DIR,
 ) -> PreparedData:
-    """Read, check, render, tokenize and split the data; TuneDataError lists every problem."""
-    dataset, numbers = _load(settings)
+    """Read, check, render, tokenize and split the data; TuneDataError lists every problem.
+    The hosting policy decides which data files may be read."""
+    dataset, numbers = _load(settings, policy)
     fmt: str = settings.format
     if fmt == "auto":
         fmt = detect_format(dataset.columns, settings.template)
@@ -152,12 +158,12 @@ def prepare_data(
 # Loading and the format
 
 
-def _load(settings: DataSettings) -> tuple[Dataset, list[int]]:
+def _load(settings: DataSettings, policy: HostingPolicy) -> tuple[Dataset, list[int]]:
     """The rows to train on (column_map applied, limit kept) and their row numbers in the file."""
-    dataset = load_dataset(settings.path)
+    dataset = load_dataset(settings.path, policy=policy)
     self_instruct = settings.format != "messages" and _is_self_instruct(dataset)
     if self_instruct:
-        dataset = flatten_self_instruct(settings.path)
+        dataset = flatten_self_instruct(settings.path, policy=policy)
     if settings.column_map:
         # Imported here: the compare package pulls in the store, which data checks do not need.
         from studio.compare.prepare import map_columns

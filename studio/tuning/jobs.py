@@ -21,6 +21,7 @@ from typing import Any
 
 from filelock import FileLock
 
+from studio.hosting import HostingPolicy
 from studio.openmp import with_passive_waits
 from studio.settings import Settings
 from studio.store import Store, TuningRun
@@ -30,10 +31,6 @@ from studio.tuning.memory import MemoryEstimate, estimate_memory
 
 WORKER_MODULE = "studio.tuning.worker"
 LOG_NAME = "train.log"
-DEMO_REFUSAL = (
-    "training is switched off: this studio runs in demo mode (STUDIO_DEMO=1), for public "
-    "Spaces. Fix: run the studio on your own machine (make run), or unset STUDIO_DEMO"
-)
 
 
 @dataclass(frozen=True)
@@ -79,17 +76,16 @@ def load_tokenizer(location: Any, trust_remote_code: bool = False) -> Any:
     return tokenizer
 
 
-def refuse_in_demo(settings: Settings) -> None:
-    """Demo mode trains nothing: every way to launch or resume a run stops here."""
-    if settings.demo:
-        raise TuneConfigError(DEMO_REFUSAL)
-
-
 def check_launch(
-    config: TuneConfig, settings: Settings, overwrite: bool = False, tokenizer: Any = None
+    config: TuneConfig,
+    settings: Settings,
+    policy: HostingPolicy,
+    overwrite: bool = False,
+    tokenizer: Any = None,
 ) -> LaunchCheck:
-    """Every check that can fail before a worker starts: name, model, quantization, data."""
-    refuse_in_demo(settings)
+    """Every check that can fail before a worker starts: the hosting policy, name, model,
+    quantization, data."""
+    check_policy(config, policy)
     from studio.models.device import plan_device
     from studio.models.loading import quantization_config
     from studio.tuning.adapters import adapter_path
@@ -109,7 +105,7 @@ def check_launch(
     location = base_location(config.model.spec, settings)
     if tokenizer is None:
         tokenizer = load_tokenizer(location, config.model.trust_remote_code)
-    prepared = prepare_data(config.data, tokenizer, seed=config.training.seed)
+    prepared = prepare_data(config.data, tokenizer, policy, seed=config.training.seed)
     steps = total_steps(config, len(prepared.train))
     try:
         memory: MemoryEstimate | None = estimate_memory(config, location, prepared.stats.max)
@@ -118,9 +114,23 @@ def check_launch(
     return LaunchCheck(config, prepared, target, steps, location, memory)
 
 
-def queue_run(check: LaunchCheck, settings: Settings, store: Store) -> TuningRun:
+def check_policy(config: TuneConfig, policy: HostingPolicy) -> None:
+    """What a visitor may not ask of a training run: any run on a public demo; server paths
+    for the model, data or template; the model's own code."""
+    policy.check_training()
+    policy.check_model_spec(config.model.spec)
+    policy.check_data_path(config.data.path)
+    template = config.data.template or ""
+    if template.endswith((".yaml", ".yml")) or "/" in template or "\\" in template:
+        policy.check_template_path(template)
+    policy.check_remote_code(config.model.trust_remote_code)
+
+
+def queue_run(
+    check: LaunchCheck, settings: Settings, store: Store, policy: HostingPolicy
+) -> TuningRun:
     """Record the run (with its data and template lineage) in the queue (start_next starts it)."""
-    refuse_in_demo(settings)
+    check_policy(check.config, policy)
     busy = [
         run.id
         for status in ("queued", "running")
@@ -246,9 +256,21 @@ def stop_run(store: Store, run_id: int) -> str:
     return store.request_tuning_stop(run_id)
 
 
-def resume_run(settings: Settings, store: Store, run_id: int) -> TuningRun:
-    """Queue a stopped, failed or interrupted run again; it continues from its checkpoint."""
-    refuse_in_demo(settings)
+def resume_run(settings: Settings, store: Store, policy: HostingPolicy, run_id: int) -> TuningRun:
+    """Queue a stopped, failed or interrupted run again; it continues from its checkpoint.
+    The stored config meets the same policy as a launch (an imported run's too)."""
+    policy.check_training()
+    run = store.get_tuning_run(run_id)
+    if run is not None:
+        from studio.tuning.config import build_tune_config
+
+        check_policy(build_tune_config(run.config), policy)
+        if not Path(run.work_dir).is_dir():  # queue_run creates it: an imported run's is not here
+            raise TuneConfigError(
+                f"run #{run_id}'s checkpoints are not on this machine (it was imported from "
+                "another studio, or its folder was removed), so it cannot continue here. Fix: "
+                "re-run it (Experiments → Re-run, or studio runs) to train it again from the start"
+            )
     store.requeue_tuning_run(run_id)
     start_next(settings, store)
     run = store.get_tuning_run(run_id)

@@ -27,6 +27,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from studio.hosting import HostingPolicy
 from studio.openmp import use_passive_waits
 from studio.settings import Settings, load_settings
 from studio.store import AdapterRecord, Store, TuningRun
@@ -63,7 +64,8 @@ def train_run(run: TuningRun, settings: Settings, store: Store) -> Outcome:
     )
     loaded = load_model(request, settings, progress=say)
     say(f"loaded {config.model.spec} ({config.model.quantization}) in {loaded.load_seconds:.1f} s")
-    prepared = prepare_data(config.data, loaded.tokenizer, seed=config.training.seed)
+    policy = HostingPolicy.from_settings(settings)  # the launch was checked; this re-reads
+    prepared = prepare_data(config.data, loaded.tokenizer, policy, seed=config.training.seed)
     say(prepared.summary())
     steps = total_steps(config, len(prepared.train), int(os.environ.get("WORLD_SIZE", "1")))
     callback = StoreCallback(store, run.id, steps, say)
@@ -264,7 +266,9 @@ def run_direct(config_path: str, settings: Settings) -> int:
     try:
         rank = int(os.environ.get("RANK", "0"))
         if rank == 0:
-            queued = queue_run(check_launch(config, settings, overwrite=True), settings, store)
+            policy = HostingPolicy.from_settings(settings)
+            check = check_launch(config, settings, policy, overwrite=True)
+            queued = queue_run(check, settings, store, policy)
             store.start_tuning_run(queued.id, host=socket.gethostname(), pid=os.getpid())
             os.environ["STUDIO_DIRECT_RUN_ID"] = str(queued.id)
         run = store.get_tuning_run(_shared_run_id())

@@ -21,18 +21,17 @@ CSS_PATH = Path(__file__).with_name("studio.css")
 def build_app(services: Services | None = None) -> gr.Blocks:
     """The whole studio UI. Tabs are added here as their features land."""
     services = services or create_services()
-    settings = services.settings
-    demo = (
-        f"  \n**Demo mode**: training is off; a comparison scores at most "
-        f"{settings.demo_max_examples} rows (examples × configurations)."
-        if settings.demo
-        else ""
+    settings, policy = services.settings, services.policy
+    # Where the data lives is the operator's business: visitors of a hosted studio see the rules.
+    where = (
+        f"Data: `{settings.home}` · store: `{services.store.url}`"
+        if policy.visitors_are_operators
+        else f"**{policy.describe()}**"
     )
     with gr.Blocks(title="Instruct Studio", analytics_enabled=False) as app:
         gr.Markdown(
             f"## Instruct Studio <small>v{__version__}</small>\n"
-            "Draft prompts, measure them, tune adapters, measure again. "
-            f"Data: `{settings.home}` · store: `{services.store.url}`{demo}",
+            f"Draft prompts, measure them, tune adapters, measure again. {where}",
             elem_id="studio-header",
         )
         with gr.Tabs():
@@ -62,8 +61,9 @@ def launch(
     inbrowser: bool = False,
     prevent_thread_lock: bool = False,
 ) -> gr.Blocks:
-    """Build and serve the app; host/port default to GRADIO_SERVER_NAME/PORT or 127.0.0.1:7860."""
-    services = services or create_services()
+    """Build and serve the app; host/port default to GRADIO_SERVER_NAME/PORT or 127.0.0.1:7860.
+    The listening address counts towards the hosting mode (see studio.hosting)."""
+    services = services or create_services(host=host)
     app = build_app(services)
     services.watch_tuning_queue()  # queued training jobs start even with no tab open
     heap.settle()  # the UI lives as long as the server: keep it out of full collections
@@ -75,7 +75,9 @@ def launch(
         prevent_thread_lock=prevent_thread_lock,
         css_paths=[CSS_PATH],
         footer_links=["api", "settings"],
-        show_error=True,
+        # Handlers turn every user-facing error into a message; in a hosted studio anything
+        # else (an OSError naming a server path) reaches visitors as a bare 'Error'.
+        show_error=services.policy.visitors_are_operators,
         # Uploads above STUDIO_MAX_UPLOAD_MB are refused before they reach the disk.
         max_file_size=services.settings.max_upload_mb * 2**20,
         auth=services.settings.auth_pairs,  # STUDIO_AUTH; None = no login

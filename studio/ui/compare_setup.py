@@ -15,6 +15,7 @@ import pandas as pd
 
 from studio.compare.config import CompareConfig, build_config
 from studio.datasets import Dataset, DatasetError, load_dataset
+from studio.hosting import HostingPolicy, PolicyRefusal
 from studio.models.catalog import list_models
 from studio.models.loading import QUANTIZATIONS
 from studio.services import Services
@@ -45,14 +46,14 @@ def model_choices(services: Services) -> list[str]:
     return usable if default in usable else [default, *usable]
 
 
-def load_preview(path: Any, role: str) -> Dataset | None:
-    """The data set at `path` (None when blank); a DatasetError becomes a gr.Error."""
+def load_preview(path: Any, role: str, policy: HostingPolicy) -> Dataset | None:
+    """The data set at `path` (None when blank); a refusal or DatasetError becomes a gr.Error."""
     where = text(path)
     if where is None:
         return None
     try:
-        return load_dataset(where)
-    except DatasetError as exc:
+        return load_dataset(where, policy=policy)
+    except (DatasetError, PolicyRefusal) as exc:
         raise gr.Error(f"{role}: {exc}") from None
 
 
@@ -128,12 +129,12 @@ class SetupForm:
         except ValueError as exc:  # CompareConfigError, or a value parse_* refused
             raise gr.Error(str(exc)) from None
 
-    def connect(self) -> None:
+    def connect(self, policy: HostingPolicy) -> None:
         """Previews on upload, Enter or leaving a path box; the same-file warning; refresh."""
         private: dict[str, Any] = {"api_visibility": "private"}
 
         def previewer(role: str) -> Callable[[Any], tuple[Any, Any]]:
-            return lambda path: preview_outputs(load_preview(path, role))
+            return lambda path: preview_outputs(load_preview(path, role, policy))
 
         warn = (pool_note, [self.pool_path, self.data_path], self.pool_warning)
         for path, upload, role, outputs in (
@@ -266,5 +267,5 @@ def build_setup_form(services: Services) -> SetupForm:
     refresh = _grid_axes(services, fields)
     _advanced(fields)
     form = SetupForm(*data, *pool, warning, fields["templates"], refresh, fields)
-    form.connect()
+    form.connect(services.policy)
     return form

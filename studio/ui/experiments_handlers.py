@@ -108,17 +108,17 @@ class ExperimentsHandlers:
         ref = parse_ref(ref_text)
         try:
             if action == "tag":
-                added = actions.tag(self.store, ref, text or "")
+                added = actions.tag(self.store, self.services.policy, ref, text or "")
                 return f"Tagged {ref}: {', '.join(added)}." if added else f"{ref} had those tags."
             if action == "untag":
-                gone = actions.untag(self.store, ref, text or "")
+                gone = actions.untag(self.store, self.services.policy, ref, text or "")
                 return (
                     f"Removed tag {text!r} from {ref}." if gone else f"{ref} had no tag {text!r}."
                 )
             if action == "rename":
-                actions.rename(self.store, ref, text)
+                actions.rename(self.store, self.services.policy, ref, text)
                 return f"Renamed {ref}." if (text or "").strip() else f"Name of {ref} cleared."
-            actions.annotate(self.store, ref, text)
+            actions.annotate(self.store, self.services.policy, ref, text)
             return f"Note of {ref} saved."
         except USER_ERRORS as exc:
             return f"⚠ {exc}"
@@ -139,7 +139,9 @@ class ExperimentsHandlers:
         if not ref_text:
             return f"⚠ {NOTHING_OPEN}"
         try:
-            return actions.describe_delete(actions.delete(self.store, parse_ref(ref_text)))
+            return actions.describe_delete(
+                actions.delete(self.store, self.services.policy, parse_ref(ref_text))
+            )
         except USER_ERRORS as exc:
             return f"⚠ {exc}"
 
@@ -151,7 +153,9 @@ class ExperimentsHandlers:
         ref = parse_ref(ref_text)
         try:
             if ref.kind == "tuning":
-                run = actions.rerun_tuning(self.services.settings, self.store, ref)
+                run = actions.rerun_tuning(
+                    self.services.settings, self.store, self.services.policy, ref
+                )
                 yield f"Queued t{run.id} ({run.name}) with the settings of {ref}; see the Tune tab."
                 return
             yield f"Preparing a re-run of {ref}…"
@@ -204,14 +208,19 @@ class ExperimentsHandlers:
         if not upload:
             return "⚠ Choose a bundle (.zip) to import first."
         try:
-            report = import_bundle(self.store, getattr(upload, "name", upload))
+            path = getattr(upload, "name", upload)
+            services = self.services
+            report = import_bundle(self.store, path, services.policy, services.settings)
         except USER_ERRORS as exc:
             return f"⚠ Nothing imported: {exc}"
         runs = [f"c{new}" for new in report.comparison_ids.values()]
         runs += [f"t{new}" for new in report.tuning_ids.values()]
         reused = ", ".join(f"{n} {what}" for what, n in report.reused.items())
-        return f"Imported {', '.join(runs) or 'no runs'}" + (
-            f" (already here: {reused})." if reused else "."
+        notes = "".join(f"\n- {note}" for note in report.notes)
+        return (
+            f"Imported {', '.join(runs) or 'no runs'}"
+            + (f" (already here: {reused})." if reused else ".")
+            + notes
         )
 
 

@@ -78,7 +78,8 @@ class PromptsHandlers:
     def loaded_note(self, name: str) -> str:
         if not name:
             return "Nothing loaded: load a template from the library, or write one below."
-        return f"Editing **{name}** · library file `{self.library / (name + '.yaml')}`"
+        shown = self.services.policy.shown_path(self.library / f"{name}.yaml")
+        return f"Editing **{name}** · library file `{shown}`"
 
     # --- editor and preview -------------------------------------------------------------------
 
@@ -101,7 +102,7 @@ class PromptsHandlers:
         row, shots = _whole(index), _whole(k)
         try:
             path = pv.resolve_data_path(data_path)
-            dataset = self.data.load(path)
+            dataset = self.data.load(path, self.services.policy)
             tokenizer = self._tokenizer(spec, load)
             shown = pv.build_preview(
                 template, dataset, row, shots, tokenizer or pv.TurnsTokenizer()
@@ -114,6 +115,7 @@ class PromptsHandlers:
 
     def _tokenizer(self, spec: str, load: bool) -> Any | None:
         """The model's tokenizer when asked to load it, or when it is loaded already."""
+        self.services.policy.check_model_spec(spec)
         request = LoadRequest(spec)
         if load or self.services.models.is_loaded(request):
             return self.services.models.get(request).tokenizer
@@ -132,7 +134,7 @@ class PromptsHandlers:
     def save(self, text: str) -> tuple[str, str]:
         """(saved name, message) into states; `after_save` then updates what shows it."""
         try:
-            saved = lib.save_version(text, self.library, self.services.store)
+            saved = lib.save_version(text, self.library, self.services.store, self.services.policy)
         except (ValueError, OSError, StoreError) as exc:
             raise gr.Error(str(exc)) from None
         return saved.template.name, saved.message
@@ -165,7 +167,7 @@ class PromptsHandlers:
     def duplicate(self, text: str, new_name: str) -> tuple[str, str, str]:
         """(copy's name, its file text, message) into states; shown as a loaded template."""
         try:
-            copy = lib.duplicate(text, new_name, self.library)
+            copy = lib.duplicate(text, new_name, self.library, self.services.policy)
             source = lib.read_source(copy.name, self.library)
         except (ValueError, OSError) as exc:
             raise gr.Error(str(exc)) from None
@@ -178,7 +180,7 @@ class PromptsHandlers:
         if not confirmed:
             raise gr.Error(f"Tick 'Yes, delete' to confirm deleting {name}.")
         try:
-            message = lib.delete(name, self.library, self.services.store)
+            message = lib.delete(name, self.library, self.services.store, self.services.policy)
         except (ValueError, OSError, StoreError) as exc:
             raise gr.Error(str(exc)) from None
         return "", message + " The editor still holds its YAML: Save would bring it back."

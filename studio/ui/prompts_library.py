@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from studio.hosting import HostingPolicy
 from studio.store import Store, TemplateVersion
 from studio.templates import (
     NAME_PATTERN,
@@ -96,8 +97,10 @@ class Saved:
         return f"unchanged — same as v{number} of {name}"
 
 
-def save_version(text: str, library: Path, store: Store) -> Saved:
-    """Write library/<name>.yaml and store the content as a new version, unless it is known."""
+def save_version(text: str, library: Path, store: Store, policy: HostingPolicy) -> Saved:
+    """Write library/<name>.yaml and store the content as a new version, unless it is known.
+    A public demo's library is read-only: the hosting policy refuses before anything is read."""
+    policy.check_shared_write("saving to the template library")
     template = validate(text)
     content, digest = template.to_yaml(), template.content_hash()
     known = {v.content_hash for v in store.template_versions(template.name)}
@@ -151,8 +154,9 @@ def diff_html(diff: str, old: int | None, new: int | None) -> str:
     return f"<pre class='prompts-diff'>{''.join(spans)}</pre>"
 
 
-def duplicate(text: str, new_name: str, library: Path) -> PromptTemplate:
+def duplicate(text: str, new_name: str, library: Path, policy: HostingPolicy) -> PromptTemplate:
     """A copy of the editor's template under a new name, written to the library (never over)."""
+    policy.check_shared_write("adding to the template library")
     template = validate(text)
     name = check_name(new_name)
     copy = PromptTemplate(**{**template.model_dump(), "name": name})
@@ -160,8 +164,9 @@ def duplicate(text: str, new_name: str, library: Path) -> PromptTemplate:
     return copy
 
 
-def delete(name: str, library: Path, store: Store) -> str:
+def delete(name: str, library: Path, store: Store, policy: HostingPolicy) -> str:
     """Remove library/<name>.yaml and the stored versions no run uses; says what was kept."""
+    policy.check_shared_write("deleting from the template library")
     name = check_name(name)
     path = library / f"{name}.yaml"
     before = len(store.template_versions(name))

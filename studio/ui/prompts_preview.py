@@ -14,6 +14,7 @@ from typing import Any
 
 from studio.datasets import Dataset, DatasetError, load_dataset
 from studio.fewshot import ShotSelector
+from studio.hosting import HostingPolicy
 from studio.templates import PROMPTS_DIR, PromptTemplate, build_prompt, fewshot_block
 
 PROJECT_ROOT = PROMPTS_DIR.parent
@@ -55,17 +56,18 @@ class DatasetCache:
         self._items: OrderedDict[tuple[str, int, int], Dataset] = OrderedDict()
         self._lock = threading.Lock()
 
-    def load(self, path: Path) -> Dataset:
+    def load(self, path: Path, policy: HostingPolicy) -> Dataset:
+        policy.check_data_path(path)  # before the file is looked at, so nothing leaks
         try:
             stat = path.stat()
         except OSError:
-            return load_dataset(path)  # raises the DatasetError that names the problem
+            return load_dataset(path, policy=policy)  # raises the error that names the problem
         key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
         with self._lock:
             if key in self._items:
                 self._items.move_to_end(key)
                 return self._items[key]
-        dataset = load_dataset(path)
+        dataset = load_dataset(path, policy=policy)
         with self._lock:
             self._items[key] = dataset
             while len(self._items) > self.size:

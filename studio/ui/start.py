@@ -138,8 +138,9 @@ class StartSteps:
         """Check and queue the sample's tuning run; (status, run id to follow)."""
         settings, store = self.services.settings, self.services.store
         try:
-            check = check_launch(sample.tune_config(), settings, overwrite=True)
-            run = queue_run(check, settings, store)
+            policy = self.services.policy
+            check = check_launch(sample.tune_config(), settings, policy, overwrite=True)
+            run = queue_run(check, settings, store, policy)
         except Exception as exc:
             if not isinstance(exc, (ValueError, OSError)):
                 log.exception("start-here tuning launch failed")

@@ -59,7 +59,8 @@ class TuneActions:
         config = tune_config(given)
         self._refuse_duplicate(config.name)
         overwrite = bool(given.get("overwrite"))
-        return check_launch(config, self.services.settings, overwrite=overwrite), overwrite
+        services = self.services
+        return check_launch(config, services.settings, services.policy, overwrite), overwrite
 
     def _refuse_duplicate(self, name: str) -> None:
         for run in self.services.store.list_tuning_runs(limit=100):
@@ -83,7 +84,8 @@ class TuneActions:
     def launch(self, *values: Any) -> tuple[Any, ...]:
         try:
             checked, _overwrite = self._check(values)
-            run = queue_run(checked, self.services.settings, self.services.store)
+            services = self.services
+            run = queue_run(checked, services.settings, services.store, services.policy)
         except Exception as exc:
             return _failed(exc), EMPTY_REPORT, EMPTY_PREVIEW, gr.skip()
         message = self._start(run.id)

@@ -160,7 +160,8 @@ class JobsPanel:
         if selected in (None, ""):
             return "Select a run to resume."
         try:
-            run = resume_run(self.services.settings, self.services.store, int(selected))
+            s = self.services
+            run = resume_run(s.settings, s.store, s.policy, int(selected))
         except Exception as exc:
             return f"⚠ {exc}"
         return f"Run #{run.id} {run.status}: it continues from its last checkpoint."

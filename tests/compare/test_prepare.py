@@ -10,6 +10,7 @@ from studio.compare.config import CompareConfigError, build_config
 from studio.compare.prepare import prepare_run
 from studio.compare.scoring import build_cell_prompts
 from studio.datasets import DatasetError
+from studio.hosting import HostingPolicy
 from studio.templates import TemplateError
 
 
@@ -40,7 +41,8 @@ def test_column_map_feeds_template_variables(reviews: str) -> None:
             shots=[0, 2],
             pool_size=10,
             column_map={"sentence": "review", "label": "sentiment_id"},
-        )
+        ),
+        HostingPolicy.desktop(),
     )
     assert len(prepared.pool) == 10 and len(prepared.evaluation) == 20
     assert [c.shots for c in prepared.cells] == [0, 2]
@@ -53,9 +55,9 @@ def test_column_map_feeds_template_variables(reviews: str) -> None:
 
 def test_unmapped_columns_are_named(reviews: str) -> None:
     with pytest.raises(DatasetError, match="sentence"):
-        prepare_run(config(reviews))
+        prepare_run(config(reviews), HostingPolicy.desktop())
     with pytest.raises(DatasetError, match="nope"):
-        prepare_run(config(reviews, column_map={"sentence": "nope"}))
+        prepare_run(config(reviews, column_map={"sentence": "nope"}), HostingPolicy.desktop())
 
 
 def test_loglik_needs_choices(reviews: str) -> None:
@@ -63,7 +65,8 @@ def test_loglik_needs_choices(reviews: str) -> None:
         prepare_run(
             build_config(
                 data=reviews, templates=["summarize-one-sentence"], models=["m"], scoring="loglik"
-            )
+            ),
+            HostingPolicy.desktop(),
         )
 
 
@@ -75,15 +78,18 @@ def test_pool_split_needs_enough_rows(reviews: str) -> None:
                 shots=[3],
                 pool_size=500,
                 column_map={"sentence": "review", "label": "sentiment_id"},
-            )
+            ),
+            HostingPolicy.desktop(),
         )
 
 
 def test_same_file_as_shot_pool_is_refused(reviews: str) -> None:
     with pytest.raises(CompareConfigError, match="same file"):
-        prepare_run(config(reviews, shots=[1], shot_pool=reviews))
+        prepare_run(config(reviews, shots=[1], shot_pool=reviews), HostingPolicy.desktop())
 
 
 def test_unknown_template_lists_the_library(reviews: str) -> None:
     with pytest.raises(TemplateError, match="sst2-sentiment"):
-        prepare_run(build_config(data=reviews, templates=["nope"], models=["m"]))
+        prepare_run(
+            build_config(data=reviews, templates=["nope"], models=["m"]), HostingPolicy.desktop()
+        )

@@ -80,8 +80,9 @@ def lab(tmp_path_factory: pytest.TempPathFactory, model_home: Path) -> Iterator[
         settings = load_settings(home=home, offline=True, adapters_dir=home / "adapters")
         services = create_services(settings)
         try:
-            tuning = queue_run(check_launch(tune_config("reviews-lora"), settings), settings,
-                               services.store)  # fmt: skip
+            policy = services.policy
+            check = check_launch(tune_config("reviews-lora"), settings, policy)
+            tuning = queue_run(check, settings, services.store, policy)
             start_next(settings, services.store)
             # Both hold out a shot pool, so both evaluate the same rows (agreement needs that).
             three = run_comparison(services, [3], "three-shot")

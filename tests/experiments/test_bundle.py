@@ -12,14 +12,25 @@ import pytest
 
 from studio.experiments.bundle import export_bundle, import_bundle
 from studio.experiments.refs import parse_refs
+from studio.hosting import HostingPolicy
+from studio.settings import Settings, load_settings
 from studio.store import Store
 from tests.experiments.conftest import Lab
 
+POLICY = HostingPolicy.desktop()
+
 
 @pytest.fixture
-def other(tmp_path: Path) -> Iterator[Store]:
+def other_settings(tmp_path: Path) -> Settings:
+    """Another studio's settings: its own home (and so its own tuning folder) and adapters."""
+    home = tmp_path / "other"
+    return load_settings(home=home, adapters_dir=home / "adapters")
+
+
+@pytest.fixture
+def other(other_settings: Settings) -> Iterator[Store]:
     """Another studio's store (its own SQLite file)."""
-    store = Store(f"sqlite:///{tmp_path / 'other' / 'studio.db'}")
+    store = Store(f"sqlite:///{other_settings.home / 'studio.db'}")
     yield store
     store.close()
 
@@ -36,9 +47,11 @@ def bundle(lab: Lab, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.mark.model
-def test_import_into_another_studio_keeps_every_row(lab: Lab, bundle: Path, other: Store) -> None:
+def test_import_into_another_studio_keeps_every_row(
+    lab: Lab, bundle: Path, other: Store, other_settings: Settings
+) -> None:
     source = lab.services.store
-    report = import_bundle(other, bundle)
+    report = import_bundle(other, bundle, POLICY, other_settings)
     new_c, new_t = report.comparison_ids[lab.shots_sweep], report.tuning_ids[lab.tuning]
     copied, original = other.get_comparison_run(new_c), source.get_comparison_run(lab.shots_sweep)
     assert copied is not None and original is not None
@@ -62,7 +75,7 @@ def test_import_into_another_studio_keeps_every_row(lab: Lab, bundle: Path, othe
     (adapter,) = other.list_adapter_records()
     assert adapter.tuning_run_id == new_t and adapter.name == "reviews-lora"
     # A second import adds runs again but reuses the datasets and template versions.
-    again = import_bundle(other, bundle)
+    again = import_bundle(other, bundle, POLICY, other_settings)
     with zipfile.ZipFile(bundle) as archive:
         datasets = len(json.loads(archive.read("datasets.json")))  # data, shot pool, train data
     assert again.reused["template versions"] == 1 and again.reused["datasets"] == datasets
@@ -101,12 +114,12 @@ def _manifest(bundle: Path, **values: object) -> bytes:
         ("broken json", "comparison_runs.json: not valid JSON"),
         ("missing field", "comparison_results.jsonl: row 1: missing prompt_text"),
         ("unknown dataset", "dataset_id 999 is not in datasets.json"),
-        ("bad tag", "tags must be a list of strings"),
-        ("bad result", "correct must be"),
+        ("bad tag", "comparison_runs.json: run 1: tags: expected a list of strings"),
+        ("bad result", "correct: expected true or false, got a string"),
     ],
 )
 def test_a_bad_bundle_is_refused_and_writes_nothing(
-    bundle: Path, other: Store, tmp_path: Path, case: str, message: str
+    bundle: Path, other: Store, other_settings: Settings, tmp_path: Path, case: str, message: str
 ) -> None:
     with zipfile.ZipFile(bundle) as archive:
         runs = json.loads(archive.read("comparison_runs.json"))
@@ -133,6 +146,6 @@ def test_a_bad_bundle_is_refused_and_writes_nothing(
         }[case]  # fmt: skip
         _rewrite(bundle, target, change)
     with pytest.raises(ValueError, match=message):
-        import_bundle(other, target)
+        import_bundle(other, target, POLICY, other_settings)
     assert other.list_comparison_runs() == [] and other.list_tuning_runs() == []
     assert other.latest_template_versions() == [] and other.list_adapter_records() == []

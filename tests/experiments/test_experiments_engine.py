@@ -16,6 +16,7 @@ from studio.experiments.detail import open_run
 from studio.experiments.diff import compare_runs
 from studio.experiments.export import export_runs
 from studio.experiments.refs import RunRef
+from studio.hosting import HostingPolicy
 from tests.experiments.conftest import Lab, wait_finished
 
 pytestmark = pytest.mark.model
@@ -60,13 +61,19 @@ def test_filters(lab: Lab) -> None:
     assert listed(status="failed") == set()
     assert listed(until=date.today() - timedelta(days=1)) == set()
     assert f"t{lab.tuning}" in listed(since=date.today())
-    actions.tag(store, RunRef("comparison", lab.three_shot), "baseline, reviews")
+    actions.tag(
+        store, HostingPolicy.desktop(), RunRef("comparison", lab.three_shot), "baseline, reviews"
+    )
     try:
         assert listed(tag="Baseline") == {f"c{lab.three_shot}"}
         assert listed(search="reviews", kind="comparison") >= {f"c{lab.three_shot}"}
     finally:
-        actions.untag(store, RunRef("comparison", lab.three_shot), "baseline")
-        actions.untag(store, RunRef("comparison", lab.three_shot), "reviews")
+        actions.untag(
+            store, HostingPolicy.desktop(), RunRef("comparison", lab.three_shot), "baseline"
+        )
+        actions.untag(
+            store, HostingPolicy.desktop(), RunRef("comparison", lab.three_shot), "reviews"
+        )
     with pytest.raises(ValueError, match="kind must be one of"):
         Filters(kind="exchange")
 
@@ -165,7 +172,7 @@ def test_delete_keeps_what_others_use_and_rerun_repeats_the_settings(lab: Lab) -
     assert (
         store.get_comparison_run(new_id).config == store.get_comparison_run(lab.three_shot).config
     )
-    report = actions.delete(store, RunRef("comparison", new_id))
+    report = actions.delete(store, HostingPolicy.desktop(), RunRef("comparison", new_id))
     text = actions.describe_delete(report)
     assert f"Deleted comparison c{new_id} (1 configs, 12 results)" in text
     assert f"template reviews-sentiment@v1 (used by run(s) c{lab.three_shot}" in text
@@ -175,7 +182,9 @@ def test_delete_keeps_what_others_use_and_rerun_repeats_the_settings(lab: Lab) -
 
 def test_rerun_of_a_tuning_run_queues_the_same_config_under_a_new_name(lab: Lab) -> None:
     services = lab.services
-    queued = actions.rerun_tuning(services.settings, services.store, RunRef("tuning", lab.tuning))
+    queued = actions.rerun_tuning(
+        services.settings, services.store, HostingPolicy.desktop(), RunRef("tuning", lab.tuning)
+    )
     assert queued.name == "reviews-lora-rerun2"
     original = services.store.get_tuning_run(lab.tuning)
     assert {**queued.config, "name": None} == {**original.config, "name": None}
@@ -186,4 +195,4 @@ def test_rerun_of_a_tuning_run_queues_the_same_config_under_a_new_name(lab: Lab)
         actions.free_name(services.settings, services.store, queued.name) == "reviews-lora-rerun3"
     )
     with pytest.raises(ValueError, match="adapter"):
-        actions.rename(services.store, RunRef("adapter", 1), "x")
+        actions.rename(services.store, HostingPolicy.desktop(), RunRef("adapter", 1), "x")

@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from studio.compare.config import build_config, load_config
+from studio.hosting import HostingPolicy
 from studio.inference.params import SamplingParams
 from studio.playground import ChatRequest
 from studio.services import create_services
@@ -83,7 +84,7 @@ def _template(world: World, template: str, name: str = "hostile") -> str:
 def _save_template(world: World, template: str, name: str = "hostile") -> None:
     """What Save in the Prompts tab runs: write the library file and store a version."""
     text = f"name: {json.dumps(name)}\nmode: completion\ntemplate: {json.dumps(template)}\n"
-    lib.save_version(text, world.library, world.extra["services"].store)
+    lib.save_version(text, world.library, world.extra["services"].store, HostingPolicy.desktop())
 
 
 def _chat(world: World, model: str = "smollm2-135m-instruct", **params: Any) -> None:
@@ -99,8 +100,9 @@ def _tune(world: World, **values: Any) -> None:
     from studio.tuning.jobs import check_launch, queue_run
 
     given = {"name": "ok-name", "data": str(REVIEWS), "template": "reviews-sentiment"}
-    check = check_launch(flat_config(**{**given, **values}), world.extra["services"].settings)
-    queue_run(check, world.extra["services"].settings, world.extra["services"].store)
+    services = world.extra["services"]
+    check = check_launch(flat_config(**{**given, **values}), services.settings, services.policy)
+    queue_run(check, services.settings, services.store, services.policy)
 
 
 def _sparse(world: World, name: str, size: int) -> str:
@@ -419,4 +421,4 @@ def test_a_one_gib_file_is_refused_without_being_read(world: World) -> None:
     from studio.datasets import DatasetError, load_dataset
 
     with pytest.raises(DatasetError, match="above the limit"):
-        load_dataset(path)
+        load_dataset(path, policy=HostingPolicy.desktop())

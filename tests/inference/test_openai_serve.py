@@ -23,6 +23,7 @@ import pytest
 
 from studio.compare.config import build_config
 from studio.compare.engine import RowDone, RunFinished
+from studio.hosting import HostingPolicy
 from studio.inference.backends import LocalBackend, open_served
 from studio.inference.openai_backend import ServedModelError, prompt_messages
 from studio.inference.params import SamplingParams
@@ -114,7 +115,7 @@ def services(settings):
 def test_chat_generation_through_the_server_equals_the_local_model(
     transformers_serve: str, services
 ) -> None:
-    served = open_served(transformers_serve)
+    served = open_served(transformers_serve, HostingPolicy.desktop())
     local = LocalBackend(services.models.get(LoadRequest(LOCAL)))
     messages = [{"role": "user", "content": "What is the capital of France?"}]
     served_prompt = served.prompt_format.apply_chat_template(messages)

@@ -13,12 +13,15 @@ from pathlib import Path
 
 import pytest
 
+from studio.hosting import HostingPolicy
 from studio.inference.backends import open_served
 from studio.inference.openai_backend import ServedChatFormat, ServedModelError, prompt_messages
 from studio.inference.openai_spec import ServedSpecError, is_served_spec, parse_served_spec
 from studio.inference.params import SamplingParams
 from studio.models import ModelNotFoundError, resolve_spec
 from tests.conftest import ROOT
+
+DESKTOP = HostingPolicy.desktop()
 
 
 def test_parses_model_url_and_options_into_a_canonical_spec() -> None:
@@ -105,7 +108,7 @@ def _free_port() -> int:
 
 def test_connection_refused_names_the_server_and_the_fix() -> None:
     port = _free_port()
-    backend = open_served(f"openai:m@http://127.0.0.1:{port}/v1")
+    backend = open_served(f"openai:m@http://127.0.0.1:{port}/v1", DESKTOP)
     with pytest.raises(ServedModelError, match="cannot connect") as info:
         backend.check()
     message = str(info.value)
@@ -141,7 +144,7 @@ def silent_server() -> Iterator[int]:
 
 
 def test_a_server_that_does_not_answer_times_out_with_the_fix(silent_server: int) -> None:
-    backend = open_served(f"openai:m@http://127.0.0.1:{silent_server}/v1?timeout=0.5")
+    backend = open_served(f"openai:m@http://127.0.0.1:{silent_server}/v1?timeout=0.5", DESKTOP)
     with pytest.raises(ServedModelError, match=r"did not answer /models within 0.5 s.*timeout="):
         backend.check()
     stream = backend.stream("Hi", "completion", SamplingParams(max_new_tokens=4))
@@ -150,11 +153,11 @@ def test_a_server_that_does_not_answer_times_out_with_the_fix(silent_server: int
 
 
 def test_a_missing_key_variable_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("STUDIO_TEST_NO_SUCH_KEY", raising=False)
+    monkeypatch.delenv("INSTRUCT_TEST_NO_SUCH_KEY", raising=False)
     backend = open_served(
-        f"openai:m@http://127.0.0.1:{_free_port()}/v1?key_env=STUDIO_TEST_NO_SUCH_KEY"
+        f"openai:m@http://127.0.0.1:{_free_port()}/v1?key_env=INSTRUCT_TEST_NO_SUCH_KEY", DESKTOP
     )
-    with pytest.raises(ServedModelError, match="STUDIO_TEST_NO_SUCH_KEY, which is not set"):
+    with pytest.raises(ServedModelError, match="INSTRUCT_TEST_NO_SUCH_KEY, which is not set"):
         backend.check()
 
 

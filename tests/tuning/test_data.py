@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from studio.datasets import DatasetError, load_dataset
+from studio.hosting import HostingPolicy
 from studio.inference.scoring import encode
 from studio.templates import build_prompt, load_template
 from studio.tuning.config import DataSettings
@@ -71,7 +72,9 @@ def jsonl(tmp_path: Path, name: str, lines: list[Any]) -> Path:
 
 def prepare(path: Path, tokenizer: Any, seed: int = 0, **settings: Any) -> PreparedData:
     settings.setdefault("eval_split", 0.0)
-    return prepare_data(DataSettings(path=str(path), **settings), tokenizer, seed=seed)
+    return prepare_data(
+        DataSettings(path=str(path), **settings), tokenizer, HostingPolicy.desktop(), seed=seed
+    )
 
 
 def trained(example: TrainExample) -> list[int]:
@@ -468,7 +471,7 @@ def test_real_sst2_through_the_chat_template(smol: Any) -> None:
     path = shared(SST2_TRAIN)
     prepared = prepare(path, smol, template="sst2-sentiment", limit=200, eval_split=0.1)
     template = load_template("sst2-sentiment")
-    rows = load_dataset(path).rows[:200]
+    rows = load_dataset(path, policy=HostingPolicy.desktop()).rows[:200]
     assert prepared.dataset.content_hash == hashlib.sha256(path.read_bytes()).hexdigest()
     assert len(prepared.train) == 180 and len(prepared.eval) == 20
     for example in prepared.train[:25] + prepared.eval[:5]:

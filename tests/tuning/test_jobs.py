@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from studio.hosting import HostingPolicy
 from studio.settings import Settings
 from studio.store import Store, TuningRun
 from studio.tuning.config import TuneConfig, flat_config
@@ -58,7 +59,12 @@ def store(settings: Settings):
 
 
 def _launch(config: TuneConfig, settings: Settings, store: Store) -> TuningRun:
-    run = queue_run(check_launch(config, settings), settings, store)
+    run = queue_run(
+        check_launch(config, settings, HostingPolicy.desktop()),
+        settings,
+        store,
+        HostingPolicy.desktop(),
+    )
     start_next(settings, store)
     return run
 
@@ -193,7 +199,7 @@ def test_sigkilled_worker_is_interrupted_then_resumes_from_its_checkpoint(
         killed = services.store.get_tuning_run(run.id)
         assert killed is not None and killed.status == "interrupted"
         assert f"pid {running.pid}" in (killed.error or "")
-        resume_run(settings, store, run.id)
+        resume_run(settings, store, HostingPolicy.desktop(), run.id)
         done = _wait(store, run.id, _finished)
     finally:
         services.close()
@@ -211,8 +217,10 @@ def test_a_failed_run_says_why_and_never_reports_done(
     data = tmp_path / "train.tsv"
     lines = TRAIN.read_text(encoding="utf-8").splitlines(keepends=True)[:30]
     data.write_text("".join(lines), encoding="utf-8")
-    check = check_launch(_config("doomed", data=str(data), limit=20), settings)
-    run = queue_run(check, settings, store)
+    check = check_launch(
+        _config("doomed", data=str(data), limit=20), settings, HostingPolicy.desktop()
+    )
+    run = queue_run(check, settings, store, HostingPolicy.desktop())
     data.unlink()  # the data disappears between the check and the worker's start
     start_next(settings, store)
     done = _wait(store, run.id, _finished, timeout=120)
@@ -242,8 +250,13 @@ def test_queued_runs_wait_their_turn_and_can_be_cancelled(settings: Settings, st
 def test_two_active_runs_cannot_write_the_same_adapter(settings: Settings, store: Store) -> None:
     from studio.tuning.config import TuneConfigError
 
-    check = check_launch(_config("same-name"), settings)
-    queue_run(check, settings, store)  # queued, not started
+    check = check_launch(_config("same-name"), settings, HostingPolicy.desktop())
+    queue_run(check, settings, store, HostingPolicy.desktop())  # queued, not started
     with pytest.raises(TuneConfigError, match="already queued or training into adapters/same-name"):
-        queue_run(check_launch(_config("same-name"), settings), settings, store)
+        queue_run(
+            check_launch(_config("same-name"), settings, HostingPolicy.desktop()),
+            settings,
+            store,
+            HostingPolicy.desktop(),
+        )
     assert len(store.list_tuning_runs()) == 1

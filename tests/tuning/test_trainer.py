@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from studio.hosting import HostingPolicy
 from studio.models.device import DevicePlan
 from studio.settings import Settings
 from studio.tuning.config import flat_config
@@ -57,7 +58,7 @@ def test_a_qlora_step_changes_lora_weights_and_never_the_base(settings: Settings
         save_steps=100,
     )
     loaded = load_model(LoadRequest("smollm2-135m-instruct", quantization="4bit"), settings)
-    prepared = prepare_data(config.data, loaded.tokenizer, seed=0)
+    prepared = prepare_data(config.data, loaded.tokenizer, HostingPolicy.desktop(), seed=0)
     trainer = build_trainer(config, loaded, prepared, settings.home / "ckpt", [])
     model = trainer.model
     before = {n: p.detach().clone() for n, p in model.named_parameters()}
@@ -107,7 +108,7 @@ def test_every_training_switch_really_trains_on_cpu(
     )
     quantization = str(variant["quantization"])
     loaded = load_model(LoadRequest("smollm2-135m-instruct", quantization=quantization), settings)
-    prepared = prepare_data(config.data, loaded.tokenizer, seed=0)
+    prepared = prepare_data(config.data, loaded.tokenizer, HostingPolicy.desktop(), seed=0)
     trainer = build_trainer(config, loaded, prepared, settings.home / "ckpt", [])
     trainer.train()
     [loss] = [entry["loss"] for entry in trainer.state.log_history if "loss" in entry]

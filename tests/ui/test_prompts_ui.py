@@ -14,6 +14,7 @@ import gradio as gr
 import pytest
 
 from studio.datasets import DatasetError, load_dataset
+from studio.hosting import HostingPolicy
 from studio.store import ComparisonConfigSpec, Store
 from studio.templates import PROMPTS_DIR, TemplateError, load_template
 from studio.ui import prompts_library as lib
@@ -48,7 +49,7 @@ def store(tmp_path: Path) -> Iterator[Store]:
 
 @pytest.fixture
 def reviews():
-    return load_dataset(REVIEWS)
+    return load_dataset(REVIEWS, policy=HostingPolicy.desktop())
 
 
 class FakeTokenizer:
@@ -78,7 +79,7 @@ def test_library_rows_list_every_template_and_flag_a_broken_file(library, store)
     ]
     assert rows["sst2-sentiment-completion"][1] == "completion"
     assert rows["broken"][1] == "error" and "YAML syntax error" in rows["broken"][2]
-    lib.save_version(COMPLETION, library, store)
+    lib.save_version(COMPLETION, library, store, HostingPolicy.desktop())
     assert {row[0]: row for row in lib.library_rows(library, store)}["reviews-test"][3] == "v1"
 
 
@@ -112,16 +113,19 @@ def test_describe_valid_lists_columns_and_scoring() -> None:
 
 
 def test_save_numbers_versions_by_content(library, store) -> None:
-    first = lib.save_version(COMPLETION, library, store)
+    first = lib.save_version(COMPLETION, library, store, HostingPolicy.desktop())
     assert first.message == "saved reviews-test v1"
     assert (library / "reviews-test.yaml").read_text() == first.template.to_yaml()
-    assert lib.save_version(COMPLETION, library, store).message == (
+    assert lib.save_version(COMPLETION, library, store, HostingPolicy.desktop()).message == (
         "unchanged — same as v1 of reviews-test"
     )
     edited = COMPLETION.replace("test template", "edited")
-    assert lib.save_version(edited, library, store).message == "saved reviews-test v2"
+    assert (
+        lib.save_version(edited, library, store, HostingPolicy.desktop()).message
+        == "saved reviews-test v2"
+    )
     # Back to the first content: that version is found again, and the file follows the editor.
-    assert lib.save_version(COMPLETION, library, store).message == (
+    assert lib.save_version(COMPLETION, library, store, HostingPolicy.desktop()).message == (
         "unchanged — same as v1 of reviews-test"
     )
     assert "description: test template" in (library / "reviews-test.yaml").read_text()
@@ -135,8 +139,10 @@ def test_save_numbers_versions_by_content(library, store) -> None:
 
 
 def test_diff_shows_the_changed_lines_escaped(library, store) -> None:
-    lib.save_version(COMPLETION, library, store)
-    lib.save_version(COMPLETION.replace("test template", "<b>new</b>"), library, store)
+    lib.save_version(COMPLETION, library, store, HostingPolicy.desktop())
+    lib.save_version(
+        COMPLETION.replace("test template", "<b>new</b>"), library, store, HostingPolicy.desktop()
+    )
     versions = store.template_versions("reviews-test")
     diff = lib.diff_versions(versions, 1, 2)
     assert "--- reviews-test v1\n+++ reviews-test v2\n" in diff
@@ -152,20 +158,24 @@ def test_diff_shows_the_changed_lines_escaped(library, store) -> None:
 
 def test_duplicate_writes_a_validated_copy_never_over_another(library) -> None:
     source = lib.read_source("sst2-sentiment", library)
-    copy = lib.duplicate(source, " sst2-copy ", library)
+    copy = lib.duplicate(source, " sst2-copy ", library, HostingPolicy.desktop())
     assert copy.name == "sst2-copy"
     again = load_template("sst2-copy", library)
     assert again.template == load_template("sst2-sentiment", library).template
     with pytest.raises(TemplateError, match="already exists"):
-        lib.duplicate(source, "sst2-copy", library)
+        lib.duplicate(source, "sst2-copy", library, HostingPolicy.desktop())
     with pytest.raises(TemplateError, match="'Bad Name' is not a valid template name"):
-        lib.duplicate(source, "Bad Name", library)
+        lib.duplicate(source, "Bad Name", library, HostingPolicy.desktop())
 
 
 def test_delete_keeps_versions_that_runs_use(library, store) -> None:
-    v1 = lib.save_version(COMPLETION, library, store).version
-    lib.save_version(COMPLETION.replace("test template", "v2"), library, store)
-    lib.save_version(COMPLETION.replace("test template", "v3"), library, store)
+    v1 = lib.save_version(COMPLETION, library, store, HostingPolicy.desktop()).version
+    lib.save_version(
+        COMPLETION.replace("test template", "v2"), library, store, HostingPolicy.desktop()
+    )
+    lib.save_version(
+        COMPLETION.replace("test template", "v3"), library, store, HostingPolicy.desktop()
+    )
     dataset = store.register_dataset("r", str(REVIEWS), "csv", "d" * 64, 60, ["text", "label"])
     spec = ComparisonConfigSpec(
         model_spec="m",
@@ -184,14 +194,14 @@ def test_delete_keeps_versions_that_runs_use(library, store) -> None:
         n_examples=1,
         configs=[spec],
     )
-    message = lib.delete("reviews-test", library, store)
+    message = lib.delete("reviews-test", library, store, HostingPolicy.desktop())
     assert message == (
         "deleted reviews-test: library file removed, 2 stored versions deleted, "
         "1 kept because stored runs use it."
     )
     assert not (library / "reviews-test.yaml").exists()
     assert [v.version for v in store.template_versions("reviews-test")] == [1]
-    assert lib.delete("reviews-test", library, store) == (
+    assert lib.delete("reviews-test", library, store, HostingPolicy.desktop()) == (
         "deleted reviews-test: no library file, 0 stored versions deleted, "
         "1 kept because stored runs use it."
     )
@@ -255,13 +265,13 @@ def test_data_paths_resolve_against_the_project_and_are_cached(
     data = tmp_path / "d.csv"
     data.write_text("text,label\na,b\n", encoding="utf-8")
     cache = pv.DatasetCache(size=1)
-    first = cache.load(data)
-    assert cache.load(data) is first
+    first = cache.load(data, HostingPolicy.desktop())
+    assert cache.load(data, HostingPolicy.desktop()) is first
     data.write_text("text,label\na,b\nc,d\n", encoding="utf-8")
     os.utime(data, ns=(1, 1))  # a new size and mtime: read again
-    assert len(cache.load(data)) == 2
+    assert len(cache.load(data, HostingPolicy.desktop())) == 2
     with pytest.raises(DatasetError, match="does not exist"):
-        cache.load(tmp_path / "missing.csv")
+        cache.load(tmp_path / "missing.csv", HostingPolicy.desktop())
 
 
 # --- handlers and the built tab --------------------------------------------------------------
@@ -273,7 +283,9 @@ def handlers(library, store) -> PromptsHandlers:
     settings = SimpleNamespace(
         default_model="smollm2-135m-instruct", models_dir=Path("/none"), adapters_dir=Path("/none")
     )
-    services: Any = SimpleNamespace(settings=settings, store=store, models=models)
+    services: Any = SimpleNamespace(
+        settings=settings, store=store, models=models, policy=HostingPolicy.desktop()
+    )
     return PromptsHandlers(services, library)
 
 

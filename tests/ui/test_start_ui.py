@@ -116,7 +116,7 @@ def test_demo_mode_refuses_training_and_queues_nothing(
     try:
         steps = StartSteps(services)
         status, run_id = steps.launch_tune()
-        assert run_id is None and "demo mode" in status
+        assert run_id is None and "demo-no-training" in status
         assert services.store.list_tuning_runs() == []
         assert steps.config(1).limit == 10  # the demo cap over the 2 configurations
     finally:
