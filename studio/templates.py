@@ -396,7 +396,8 @@ def _text_method_size(
             found = n + 1
         if isinstance(count, int) and count >= 0:
             found = min(found, count)
-        return n + found * max(0, budget.size(new) - (len(old) if old else 0))
+        cut = len(old) if isinstance(old, str | bytes) else 0
+        return n + found * max(0, budget.size(new) - cut)
     if name == "join":
         return _join_size(budget, args[0] if args else None, n)
     if name == "translate" and args:
@@ -853,12 +854,8 @@ class _Sandbox(ImmutableSandboxedEnvironment):
 
     def wrap_str_format(self, value: Any) -> Callable[..., str] | None:
         # As the sandbox's own, with a formatter that sizes each field before formatting it.
-        if not isinstance(
-            value, types.MethodType | types.BuiltinMethodType
-        ) or value.__name__ not in (
-            "format",
-            "format_map",
-        ):
+        is_method = isinstance(value, types.MethodType | types.BuiltinMethodType)
+        if not is_method or value.__name__ not in ("format", "format_map"):
             return None
         text = value.__self__
         if not isinstance(text, str):
@@ -1185,10 +1182,12 @@ def _render(template: PromptTemplate, key: str, context: Mapping[str, Any]) -> s
         return _generate_text(_compiled(source), context).rstrip("\n")
     except RenderLimitError as exc:
         raise RenderLimitError(f"template '{template.name}' ({key}): {exc}") from exc
-    except RecursionError as exc:
-        raise TemplateError(
+    except RecursionError as exc:  # endless recursion: nesting ran out before the steps did
+        raise RenderLimitError(
             f"template '{template.name}' ({key}): rendering stopped: macros, blocks or recursive "
-            "loops call themselves too deeply. Fix: give every recursion an end"
+            "loops call themselves too deeply, with no end in sight (their work is bounded by "
+            "STUDIO_MAX_RENDER_STEPS, their nesting by Python's stack). Fix: give every "
+            "recursion an end, e.g. an argument that counts down"
         ) from exc
     except SecurityError as exc:
         raise TemplateError(f"template '{template.name}' ({key}): {exc} {_SANDBOX_NOTE}") from exc

@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import logging
 import random
+import re
 import socket
 import threading
 import time
@@ -42,10 +43,12 @@ from studio.models.errors import ModelError
 PROBE_PROMPT = "The capital of France is Paris"
 MAX_ANSWER_BYTES = 64 * 1024 * 1024  # one JSON answer; a bigger one is not read into memory
 MAX_ERROR_BYTES = 64 * 1024  # of an error body, read for the server log
+MAX_EVENT_CHARS = 4 * 1024 * 1024  # one line of a stream (an event is a few hundred bytes)
 LOGGED_CHARS = 500  # of an error body, in the server log
 SHOWN_CHARS = 200  # of a server's own error message, shown on a desktop only
 
 log = logging.getLogger(__name__)
+_LINE_END = re.compile(r"\r\n|\r|\n")
 
 _clients: dict[tuple[float, frozenset[str] | None], httpx.Client] = {}
 _clients_guard = threading.Lock()
@@ -385,7 +388,7 @@ class OpenAIBackend:
             ) as response:
                 if response.status_code >= 300:
                     raise self._status_error(response, path)
-                for line in response.iter_lines():
+                for line in self._lines(response, path):
                     if stop.is_set():
                         return  # leaving the block closes the connection; the server cancels
                     data = line[5:].strip() if line.startswith("data:") else ""
@@ -413,6 +416,22 @@ class OpenAIBackend:
                     yield event
         except httpx.HTTPError as exc:
             raise self._transport_error(exc, path) from None
+
+    def _lines(self, response: httpx.Response, path: str) -> Iterator[str]:
+        """The lines of a server-sent-event stream (ended by CRLF, LF or CR), none longer than
+        MAX_EVENT_CHARS: a server that never ends a line is not buffered without bound."""
+        pending = ""
+        for text in response.iter_text():
+            *lines, pending = _LINE_END.split(pending + text)
+            yield from lines
+            if len(pending) > MAX_EVENT_CHARS:
+                raise ServedModelError(
+                    f"the server at {self.location} sent {path} a stream line longer than "
+                    f"{MAX_EVENT_CHARS // 2**20} MiB; is it an OpenAI-compatible server? Fix: "
+                    "check the base URL (usually ends in /v1)."
+                )
+        if pending:
+            yield pending
 
     def _parallel(self, one: Any, n: int, width: int, stop: threading.Event | None) -> Iterator:
         width = max(1, min(width, self.served.parallel))

@@ -23,6 +23,7 @@ ERROR_KINDS = {
     "TemplateError": "Template problem",
     "AdapterError": "Adapter problem",
     "StoreError": "Store problem",
+    "PolicyRefusal": "Not allowed on this studio",
 }
 EMPTY_REPORT = '<p class="tune-empty">Check the settings to see the data report here.</p>'
 EMPTY_PREVIEW = (

@@ -65,7 +65,7 @@ class RecordingServer:
                 owner.handle(self, json.loads(self.rfile.read(length) or b"{}"))
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
         self.thread.start()
         return self
 
