@@ -275,7 +275,9 @@ class HostingPolicy:
         parts = urlsplit(base_url)
         host = (parts.hostname or "").lower()
         port = parts.port or (443 if parts.scheme == "https" else 80)
-        listed = {host, f"{host}:{port}"} & self.served_hosts
+        # An IPv6 entry may be written bracketed, as in a URL: [::1] or [::1]:8000.
+        forms = {host, f"{host}:{port}", f"[{host}]", f"[{host}]:{port}"}
+        listed = forms & self.served_hosts
         if listed:
             return
         if "*" not in self.served_hosts:

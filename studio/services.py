@@ -12,6 +12,7 @@ from studio.models.manager import ModelManager
 from studio.playground import Playground
 from studio.settings import Settings, SettingsError, get_settings
 from studio.store import Store
+from studio.templates import configure_rendering
 
 log = logging.getLogger(__name__)
 TUNING_WATCH_SECONDS = 3.0
@@ -73,6 +74,7 @@ def create_services(settings: Settings | None = None, host: str | None = None) -
     `host` is the address the UI will listen on, if it serves (it decides the hosting mode)."""
     settings = settings or get_settings()
     policy = HostingPolicy.from_settings(settings, host)
+    configure_rendering(policy.limits)  # the operator's STUDIO_MAX_RENDER_* for every template
     prepare_home(settings)
     store = Store(settings.database_url)
     # Runs left "running" by a process that has since died were interrupted, not finished.

@@ -51,6 +51,7 @@ def train_run(run: TuningRun, settings: Settings, store: Store) -> Outcome:
     """Train one run to the end (or to a requested stop) and save its adapter."""
     from studio.models.loading import LoadRequest, load_model
     from studio.tuning.callback import StoreCallback
+    from studio.templates import configure_rendering
     from studio.tuning.data import prepare_data
     from studio.tuning.trainer import build_trainer, latest_checkpoint, total_steps
 
@@ -65,6 +66,7 @@ def train_run(run: TuningRun, settings: Settings, store: Store) -> Outcome:
     loaded = load_model(request, settings, progress=say)
     say(f"loaded {config.model.spec} ({config.model.quantization}) in {loaded.load_seconds:.1f} s")
     policy = HostingPolicy.from_settings(settings)  # the launch was checked; this re-reads
+    configure_rendering(policy.limits)
     prepared = prepare_data(config.data, loaded.tokenizer, policy, seed=config.training.seed)
     say(prepared.summary())
     steps = total_steps(config, len(prepared.train), int(os.environ.get("WORLD_SIZE", "1")))

@@ -473,3 +473,33 @@ def test_transport_error_text_is_not_echoed_to_visitors(
     assert f"127.0.0.1:{garbage_server}" in message and "server log" in message
     assert "SECRET" not in message and "hunter2" not in message
     assert any("RemoteProtocolError" in r.getMessage() for r in caplog.records)
+
+
+def test_stream_lines_may_end_in_crlf_and_an_endless_line_is_refused(
+    server: RecordingServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import studio.inference.openai_backend as openai_backend
+
+    event = {"choices": [{"index": 0, "delta": {"content": "Hi"}, "finish_reason": "stop"}]}
+    crlf = f"data: {json.dumps(event)}\r\n\r\ndata: [DONE]\r\n\r\n".encode()
+    server.answers["/v1/chat/completions"] = Answer(200, crlf, content_type="text/event-stream")
+    backend = open_served(f"openai:m@{server.url}", shared(f"127.0.0.1:{server.port}"))
+    *pieces, result = list(backend.stream(CHAT, "chat", GREEDY))
+    assert pieces == ["Hi"] and result.text == "Hi"
+
+    monkeypatch.setattr(openai_backend, "MAX_EVENT_CHARS", 1000)
+    endless = b"data: " + b"x" * 5000
+    server.answers["/v1/chat/completions"] = Answer(200, endless, content_type="text/event-stream")
+    with pytest.raises(ServedModelError, match="stream line longer than"):
+        next(backend.stream(CHAT, "chat", GREEDY))
+
+
+def test_an_oversized_answer_is_not_read_into_memory(
+    server: RecordingServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import studio.inference.openai_backend as openai_backend
+
+    monkeypatch.setattr(openai_backend, "MAX_ANSWER_BYTES", 1000)
+    server.answers["/v1/models"] = Answer(200, json.dumps({"data": ["x" * 5000]}).encode())
+    with pytest.raises(ServedModelError, match="answered /models with more than"):
+        open_served(f"openai:m@{server.url}", DESKTOP).check()
