@@ -255,3 +255,24 @@ def test_deeply_nested_input_is_a_clear_error(
         get_settings.cache_clear()
     assert code == 2
     assert "Traceback" not in capsys.readouterr().err
+
+
+def test_a_launch_meets_the_policy_before_anything_loads(tmp_path: Path) -> None:
+    from studio.tuning.config import flat_config
+    from studio.tuning.jobs import check_launch
+
+    settings = load_settings(home=tmp_path, offline=True)
+    policy = HostingPolicy.from_settings(settings.model_copy(update={"shared": True}))
+    sample = str(Path(__file__).resolve().parents[1] / "assets" / "sample" / "reviews.csv")
+    base = {"name": "x", "model": "smollm2-135m-instruct", "data": sample, "max_steps": 1}
+    cases = [
+        ({"model": str(tmp_path)}, "server-files"),
+        ({"data": str(tmp_path / "secret.csv")}, "server-files"),
+        ({"template": str(tmp_path / "t.yaml")}, "server-files"),
+        ({"trust_remote_code": True}, "operator-only"),
+    ]
+    for change, rule in cases:
+        with pytest.raises(PolicyRefusal) as caught:
+            check_launch(flat_config(**{**base, **change}), settings, policy)
+        assert caught.value.rule == rule, change
+    assert not settings.tuning_dir.exists()

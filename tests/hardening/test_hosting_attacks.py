@@ -11,6 +11,8 @@ from __future__ import annotations
 import hashlib
 import html
 import http.server
+import json
+import sqlite3
 import threading
 import time
 import zipfile
@@ -369,3 +371,39 @@ def test_a_shared_studio_keeps_secrets_files_and_remote_code_with_the_operator(
     assert "Not allowed on this studio" in message and "hosting rule 'server-files'" in message
     assert FILE_SECRET not in message and str(shared.outside) not in message
     assert shared.state() == before
+
+
+def test_a_crafted_bundle_imports_into_a_shared_studio_without_its_paths_or_switches(
+    shared: Target, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """Colleagues may import bundles; what a bundle says about paths and remote code is not
+    taken, and a re-run of its tuning run meets the same policy as a launch."""
+    from studio.experiments.bundle import export_bundle
+    from studio.experiments.refs import parse_refs
+    from studio.store import Store
+    from tests.experiments.test_bundle_hostile import _record_runs, read_rows, write_rows
+
+    source = tmp_path_factory.mktemp("bundle-source")
+    with Store(f"sqlite:///{source / 'studio.db'}") as store:
+        _record_runs(store, source)
+        export_bundle(store, parse_refs(["c1", "t1"]), source / "honest.zip")
+    rows = read_rows(source / "honest.zip")
+    run = rows["tuning_runs.json"][0]
+    run["work_dir"], run["adapter_path"] = "/etc/cron.d", "../../../outside"
+    run["config"]["model"].update(trust_remote_code=True, spec=str(shared.outside / "model"))
+    crafted = write_rows(rows, source / "crafted.zip")
+
+    visitor = RawVisitor(shared.url, USER)
+    try:
+        imported = visitor.call_named("import_bundle", [visitor.upload(crafted)])
+        assert imported.success and "Imported" in imported.text, imported
+        with sqlite3.connect(shared.home / "studio.db") as db:
+            (work_dir, adapter_path, config), *_ = db.execute(
+                "select work_dir, adapter_path, config from tuning_runs"
+            ).fetchall()
+        assert Path(work_dir).parent == (shared.home / "tuning").resolve()
+        assert "/etc" not in adapter_path and ".." not in adapter_path
+        assert json.loads(config)["model"]["trust_remote_code"] is False
+        assert not Path("/etc/cron.d").joinpath("instruct").exists()
+    finally:
+        visitor.close()
