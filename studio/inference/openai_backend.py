@@ -10,10 +10,10 @@ into the Authorization header: never into a message, a record or a log line.
 
 The hosting policy (studio.hosting) decides which servers a visitor may make the studio contact and
 which variables a key may come from, before anything is sent. Outside desktop mode the address is
-checked again when the connection is made (a name that resolved to a public address at the check
-cannot be re-pointed at a loopback or private one), redirects are never followed, and what a server
-answers in an error reaches the visitor only as its status and a hint: the body goes to the server
-log, for the operator.
+checked again when the connection is made (studio.inference.served_transport: a name that resolved
+to a public address at the check cannot be re-pointed at a loopback or private one), redirects are
+never followed, and what a server answers in an error reaches the visitor only as its status and a
+hint (studio.inference.served_errors): the body goes to the server log, for the operator.
 """
 
 from __future__ import annotations
@@ -22,120 +22,36 @@ import json
 import logging
 import random
 import re
-import socket
 import threading
 import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-import httpcore
 import httpx
 
-from studio.hosting import HostingPolicy, PolicyRefusal, _is_internal
+from studio.hosting import HostingPolicy
 from studio.inference.batch_generation import Generated
 from studio.inference.generation import GenerationResult, cut_at_stop
 from studio.inference.openai_spec import ServedSpec
 from studio.inference.params import SamplingParams
 from studio.inference.scoring import ChoiceScore, ScoredExample
-from studio.models.errors import ModelError
+from studio.inference.served_errors import (  # ServedModelError: callers import it from here too
+    ServedModelError,
+    logged,
+    status_error,
+    stream_error,
+    transport_error,
+)
+from studio.inference.served_transport import read_capped, shared_client
 
 PROBE_PROMPT = "The capital of France is Paris"
 MAX_ANSWER_BYTES = 64 * 1024 * 1024  # one JSON answer; a bigger one is not read into memory
 MAX_ERROR_BYTES = 64 * 1024  # of an error body, read for the server log
 MAX_EVENT_CHARS = 4 * 1024 * 1024  # one line of a stream (an event is a few hundred bytes)
-LOGGED_CHARS = 500  # of an error body, in the server log
-SHOWN_CHARS = 200  # of a server's own error message, shown on a desktop only
 
 log = logging.getLogger(__name__)
 _LINE_END = re.compile(r"\r\n|\r|\n")
-
-_clients: dict[tuple[float, frozenset[str] | None], httpx.Client] = {}
-_clients_guard = threading.Lock()
-
-
-def _shared_client(timeout_s: float, policy: HostingPolicy) -> httpx.Client:
-    """One connection pool per timeout (and allow-list) for the process (httpx clients are
-    thread-safe), so every exchange and comparison cell reuses open connections instead of
-    leaking pools. Outside desktop mode the pool dials only addresses the policy allows."""
-    hosts = None if policy.visitors_are_operators else policy.served_hosts
-    with _clients_guard:
-        if (timeout_s, hosts) not in _clients:
-            timeout = httpx.Timeout(timeout_s, connect=min(10.0, timeout_s))
-            limits = httpx.Limits(max_connections=64, max_keepalive_connections=16)
-            transport = None if hosts is None else _GuardedTransport(hosts, limits)
-            _clients[timeout_s, hosts] = httpx.Client(
-                timeout=timeout, limits=limits, transport=transport, follow_redirects=False
-            )
-        return _clients[timeout_s, hosts]
-
-
-class _ServedHostsBackend(httpcore.SyncBackend):
-    """Connects a visitor's request only where the allow-list lets it go, judged on the address
-    actually dialled: a host listed by name (or name:port) as the operator wrote it; any other
-    host only with '*' listed, and only to the public addresses it resolves to now, so a name
-    whose DNS answer changes after the policy's check (DNS rebinding) cannot reach this machine,
-    its network or a cloud metadata service."""
-
-    def __init__(self, served_hosts: frozenset[str]) -> None:
-        self.served_hosts = served_hosts
-
-    def connect_tcp(
-        self,
-        host: str,
-        port: int,
-        timeout: float | None = None,
-        local_address: str | None = None,
-        socket_options: Any = None,
-    ) -> httpcore.NetworkStream:
-        name = host.strip("[]").lower()
-        dial = super().connect_tcp
-        if {name, f"{name}:{port}"} & self.served_hosts:
-            return dial(host, port, timeout, local_address, socket_options)
-        refusal = PolicyRefusal(
-            "served-hosts",
-            f"the server {name}:{port} is not one this studio's operator lets visitors reach, or "
-            "its address is a loopback, private or link-local one, which '*' in the allow-list "
-            "does not cover. Fix: use a public server, or ask the operator to list this host by "
-            "name",
-            "STUDIO_SERVED_HOSTS",
-        )
-        if "*" not in self.served_hosts:
-            raise refusal
-        try:
-            infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-        except OSError as exc:
-            raise httpcore.ConnectError(str(exc)) from None
-        addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
-        if not addresses or any(_is_internal(address) for address in addresses):
-            raise refusal
-        error: Exception | None = None
-        for address in addresses:  # the checked addresses themselves: nothing is resolved again
-            try:
-                return dial(address, port, timeout, local_address, socket_options)
-            except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
-                error = exc
-        assert error is not None
-        raise error
-
-
-class _GuardedTransport(httpx.HTTPTransport):
-    """httpx's transport, its connection pool dialling through `_ServedHostsBackend`."""
-
-    def __init__(self, served_hosts: frozenset[str], limits: httpx.Limits) -> None:
-        super().__init__(limits=limits)
-        self._pool.close()
-        self._pool = httpcore.ConnectionPool(
-            ssl_context=httpx.create_ssl_context(),
-            max_connections=limits.max_connections,
-            max_keepalive_connections=limits.max_keepalive_connections,
-            keepalive_expiry=limits.keepalive_expiry,
-            network_backend=_ServedHostsBackend(served_hosts),
-        )
-
-
-class ServedModelError(ModelError):
-    """The server could not be reached, refused the request, or lacks what the studio needs."""
 
 
 class ServedChatFormat:
@@ -177,7 +93,7 @@ class OpenAIBackend:
         self.spec = served.spec
         self.location = served.base_url
         self.prompt_format = ServedChatFormat()
-        self.client = client or _shared_client(served.timeout_s, policy)
+        self.client = client or shared_client(served.timeout_s, policy)
 
     # ----- checks made before a run stores anything -----
 
@@ -359,7 +275,7 @@ class OpenAIBackend:
             ) as response:
                 if response.status_code >= 300:
                     raise self._status_error(response, path)
-                content = _read_capped(response, MAX_ANSWER_BYTES)
+                content = read_capped(response, MAX_ANSWER_BYTES)
         except httpx.HTTPError as exc:
             raise self._transport_error(exc, path) from None
         if content is None:
@@ -404,7 +320,7 @@ class OpenAIBackend:
                         log.warning(
                             "%s sent a stream event that is not a JSON object: %s",
                             url,
-                            _logged(data),
+                            logged(data),
                         )
                         raise ServedModelError(
                             f"the server at {self.location} sent {path} a stream event that is "
@@ -441,46 +357,24 @@ class OpenAIBackend:
                     return
                 yield from pool.map(one, range(start, min(start + width, n)))
 
+    # ----- errors: the full story to the server log, what the visitor may see to the caller -----
+    # The log lines stay here, under this module's logger name, which operators filter on;
+    # served_errors words the messages.
+
     def _transport_error(self, exc: httpx.HTTPError, path: str) -> ServedModelError:
-        # The exception's text can name other hosts (a proxy, a resolver): it goes to the log,
-        # and to the message only on a desktop, where the visitor is the operator.
         log.warning(
             "served model %s: %s on %s: %s",
             self.location,
             type(exc).__name__,
             path,
-            _logged(str(exc)),
+            logged(str(exc)),
         )
-        where = f"the model server at {self.location}"
-        if isinstance(exc, httpx.TimeoutException):
-            return ServedModelError(
-                f"{where} did not answer {path} within {self.served.timeout_s:g} s. Fix: check "
-                "that the server is healthy, or allow longer with ?timeout=SECONDS in the spec."
-            )
-        if isinstance(exc, httpx.ConnectError):
-            return ServedModelError(
-                f"cannot connect to {where} ({self._reason(exc)}). Fix: start the server (vLLM, "
-                "TGI, `transformers serve`), or correct the host and port in the model spec "
-                f"{self.spec}."
-            )
-        return ServedModelError(
-            f"{where} failed on {path}: {type(exc).__name__}: {self._reason(exc)}"
-        )
-
-    def _reason(self, exc: Exception) -> str:
-        text = " ".join(str(exc).split())
-        if "refused" in text.lower():
-            return "connection refused"
-        if any(s in text.lower() for s in ("name or service", "nodename", "getaddrinfo")):
-            return "the host name does not resolve"
-        if self.policy.visitors_are_operators and text:
-            return _capped(text, SHOWN_CHARS)
-        return "the connection failed; the server log has the details"
+        return transport_error(self.served, exc, path, self.policy.visitors_are_operators)
 
     def _status_error(self, response: httpx.Response, path: str) -> ServedModelError:
         """HTTP status, reason and a hint for the visitor; the body for the operator's log."""
         status = response.status_code
-        body = _read_capped(response, MAX_ERROR_BYTES, partial=True) or b""
+        body = read_capped(response, MAX_ERROR_BYTES, partial=True) or b""
         text = body.decode("utf-8", "replace")
         location = response.headers.get("location", "")
         log.warning(
@@ -488,64 +382,17 @@ class OpenAIBackend:
             self.location,
             path,
             status,
-            f" (Location: {_logged(location)})" if location else "",
-            _logged(text),
+            f" (Location: {logged(location)})" if location else "",
+            logged(text),
         )
-        reason = httpx.codes.get_reason_phrase(status)
-        message = (
-            f"the model server at {self.location} answered {path} with HTTP {status}"
-            + (f" {reason}" if reason else "")
-            + "."
-        )
-        said = _detail(text) if self.policy.visitors_are_operators else ""
-        if said:
-            message += f" It said: {said}"
-        if 300 <= status < 400:
-            where = (
-                f" to {_capped(location, SHOWN_CHARS)}"
-                if location and self.policy.visitors_are_operators
-                else ""
-            )
-            return ServedModelError(
-                f"{message} It redirects{where}, and the studio does not follow redirects. Fix: "
-                "give the server's final base URL in the spec (usually ending in /v1; mind "
-                "http:// versus https://)."
-            )
-        return ServedModelError(f"{message} Fix: {self._status_hint(status)}.")
-
-    def _status_hint(self, status: int) -> str:
-        if status in (401, 403):
-            return (
-                f"the key in {self.served.key_env} was refused; check it"
-                if self.served.key_env
-                else "the server wants an API key; add ?key_env=NAME to the spec, NAME being the "
-                "environment variable that holds it"
-            )
-        if status == 404:
-            return (
-                "check the base URL (the part before /chat/completions, usually ending in /v1) "
-                f"and that the server serves '{self.served.model}' (GET /models)"
-            )
-        if status == 429:
-            return "the server is limiting requests; wait, or lower ?parallel= in the spec"
-        if status >= 500:
-            return "the server failed on its side; check the server (its operator has its log)"
-        return (
-            f"check that the server serves '{self.served.model}' and supports this request "
-            "(its answer is in the studio's server log)"
-        )
+        operator = self.policy.visitors_are_operators
+        return status_error(self.served, path, status, text, location, operator)
 
     def _stream_error(self, error: Any, path: str) -> ServedModelError:
         log.warning(
-            "served model %s failed while streaming %s: %s", self.location, path, _logged(error)
+            "served model %s failed while streaming %s: %s", self.location, path, logged(error)
         )
-        message = f"the server at {self.location} failed while streaming {path}."
-        said = _detail({"error": error}) if self.policy.visitors_are_operators else ""
-        if said:
-            message += f" It said: {said}"
-        return ServedModelError(
-            f"{message} Fix: check the server (the studio's server log has what it sent)."
-        )
+        return stream_error(self.served, error, path, self.policy.visitors_are_operators)
 
 
 def _choice(data: Any, index: int) -> dict[str, Any]:
@@ -616,44 +463,3 @@ def _continuation_logprob(
         total += float(value)
         n_tokens += 1
     return total, n_tokens, prompt_tokens
-
-
-def _read_capped(response: httpx.Response, limit: int, partial: bool = False) -> bytes | None:
-    """The body, read no further than `limit` bytes: None past it (or the first `limit` bytes
-    when partial)."""
-    chunks, size = [], 0
-    for chunk in response.iter_bytes():
-        chunks.append(chunk)
-        size += len(chunk)
-        if size > limit:
-            return b"".join(chunks)[:limit] if partial else None
-    return b"".join(chunks)
-
-
-def _detail(text: Any) -> str:
-    """A server's own error message, from a JSON body's `error.message` (or `detail`,
-    `message`): one line, short. Empty when the body has none (raw text, HTML and the like are
-    never repeated: they go to the log)."""
-    value = text
-    if isinstance(text, str | bytes):
-        try:
-            value = json.loads(text)
-        except ValueError:
-            return ""
-    if isinstance(value, dict):
-        value = value.get("error") or value.get("detail") or value.get("message")
-        if isinstance(value, dict):
-            value = value.get("message")
-    if not isinstance(value, str):
-        return ""
-    return _capped(value, SHOWN_CHARS)
-
-
-def _capped(text: str, limit: int) -> str:
-    """One printable line of at most `limit` characters."""
-    line = " ".join("".join(c if c.isprintable() else " " for c in text).split())
-    return line[:limit] + ("…" if len(line) > limit else "")
-
-
-def _logged(value: Any) -> str:
-    return _capped(value if isinstance(value, str) else repr(value), LOGGED_CHARS)

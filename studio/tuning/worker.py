@@ -50,8 +50,8 @@ def say(text: str) -> None:
 def train_run(run: TuningRun, settings: Settings, store: Store) -> Outcome:
     """Train one run to the end (or to a requested stop) and save its adapter."""
     from studio.models.loading import LoadRequest, load_model
-    from studio.tuning.callback import StoreCallback
     from studio.templates import configure_rendering
+    from studio.tuning.callback import StoreCallback
     from studio.tuning.data import prepare_data
     from studio.tuning.trainer import build_trainer, latest_checkpoint, total_steps
 

@@ -301,9 +301,11 @@ def panel_for(services: Services) -> JobsPanel:
 
 def queue(services: Services, name: str) -> TuningRun:
     config: TuneConfig = flat_config(name=name, data="d.tsv")
+    work_dir = services.settings.tuning_dir / name
+    work_dir.mkdir(parents=True, exist_ok=True)  # queue_run makes it: resume needs it there
     return services.store.create_tuning_run(
         name=name, config=config.to_dict(), base_model="smollm2-135m-instruct",
-        work_dir=str(services.settings.tuning_dir / name), adapter_path=f"/a/{name}",
+        work_dir=str(work_dir), adapter_path=f"/a/{name}",
     )  # fmt: skip
 
 
@@ -374,3 +376,13 @@ def test_the_tab_builds_with_every_form_field(services: Services) -> None:
     assert {"tune-check", "tune-launch", "tune-jobs", "tune-plot-loss", "tune-log"} <= ids
     for name in ("lora_r", "max_steps", "eval_split", "prompt_loss", "limit"):
         assert f"tune-{name.replace('_', '-')}" in ids
+
+
+def test_a_run_whose_checkpoints_are_elsewhere_is_not_resumed(services: Services) -> None:
+    run = queue(services, "imported")
+    services.store.finish_tuning_run(run.id, "stopped")
+    (services.settings.tuning_dir / "imported").rmdir()  # as after a bundle import
+    message = panel_for(services).request_resume(run.id)
+    assert "checkpoints are not on this machine" in message and "re-run it" in message
+    stored = services.store.get_tuning_run(run.id)
+    assert stored is not None and stored.status == "stopped"
