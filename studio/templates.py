@@ -33,7 +33,7 @@ from studio.rendering import (
     INTERNAL_PREFIX,
     RenderLimitError,
     TemplateError,
-    parse,
+    parse_source,
     render,
     shared_rendering,
     variables_of,
@@ -147,7 +147,7 @@ class PromptTemplate(BaseModel):
                 "(a column the template reads), not in the template"
             )
         try:
-            ast = parse(value)
+            ast = parse_source(value)
         except TemplateSyntaxError as exc:
             raise ValueError(
                 f"Jinja2 syntax error on line {exc.lineno} of {info.field_name}: "

@@ -367,3 +367,43 @@ def test_normal_templates_render_exactly_as_before(source: str) -> None:
 def test_normal_templates_render_under_small_limits(small_limits: Limits) -> None:
     for source in NORMAL:
         assert render(source, ROW) == plain(source, ROW)
+
+
+def test_a_template_field_longer_than_the_cap_is_refused_before_parsing() -> None:
+    with pytest.raises(TemplateError, match="at most 100,000"):
+        parse_template("name: long\ntemplate: '" + "x" * 100_001 + "'\n")
+    assert parse_template("name: ok\ntemplate: '" + "x" * 99_000 + "'\n").template
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "{{ x | _bounded_concat }}",
+        "{{ [x] | map('_bounded_concat') | list }}",
+        "{% filter _bounded_block %}{{ x }}{% endfilter %}",
+    ],
+)
+def test_the_internal_filters_cannot_be_named(source: str) -> None:
+    with pytest.raises(TemplateError, match="internal filter"):
+        PromptTemplate(name="t", template=source, answer="{{ y }}")
+
+
+def test_validating_many_label_values_spends_one_budget() -> None:
+    labels = {str(i): "yes" if i % 2 else "no" for i in range(30)}
+    source = "{% for i in range(1) %}{% endfor %}{{ label }}"
+    values: dict[str, Any] = {
+        "name": "t",
+        "template": "{{ x }}",
+        "answer": source,
+        "label_map": labels,
+        "choices": ["yes", "no"],
+    }
+    PromptTemplate(**values)  # fine under the default limits
+    configure_rendering(Limits(render_steps=100))
+    try:
+        PromptTemplate(**values)  # two distinct values: two renderings, well under 100 steps
+        many = {str(i): f"w{i}" for i in range(60)}
+        with pytest.raises(Exception, match=STEPS):
+            PromptTemplate(**{**values, "label_map": many, "choices": list(many.values())})
+    finally:
+        configure_rendering(Limits())

@@ -22,7 +22,7 @@ from studio.rendering.budget import (
     shared_rendering,
 )
 from studio.rendering.errors import RenderLimitError, TemplateError
-from studio.rendering.sandbox import compiled, parse, variables_of
+from studio.rendering.sandbox import compiled, parse_source, variables_of
 from studio.rendering.transform import INTERNAL_PREFIX
 
 __all__ = [
@@ -30,7 +30,7 @@ __all__ = [
     "RenderLimitError",
     "TemplateError",
     "configure_rendering",
-    "parse",
+    "parse_source",
     "render",
     "rendering_limits",
     "shared_rendering",

@@ -161,7 +161,7 @@ def compiled(source: str) -> jinja2.Template:
     return ENV.from_string(source)
 
 
-def parse(source: str) -> nodes.Template:
+def parse_source(source: str) -> nodes.Template:
     """The template as written, without the budget's hooks: what validation inspects."""
     return ENV.parse(source)
 
