@@ -43,6 +43,7 @@ bench: setup-dev
 	$(PY) benchmarks/served_generation.py
 	$(PY) benchmarks/ui_latency.py
 	$(PY) benchmarks/shared_cores.py
+	$(PY) benchmarks/template_render.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

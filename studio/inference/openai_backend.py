@@ -14,6 +14,8 @@ checked again when the connection is made (studio.inference.served_transport: a 
 to a public address at the check cannot be re-pointed at a loopback or private one), redirects are
 never followed, and what a server answers in an error reaches the visitor only as its status and a
 hint (studio.inference.served_errors): the body goes to the server log, for the operator.
+What the server's answers mean (choices, counts, echoed logprobs) is read in
+studio.inference.served_answers.
 """
 
 from __future__ import annotations
@@ -31,11 +33,16 @@ from typing import Any
 import httpx
 
 from studio.hosting import HostingPolicy
+from studio.inference import served_answers as answers
 from studio.inference.batch_generation import Generated
 from studio.inference.generation import GenerationResult, cut_at_stop
 from studio.inference.openai_spec import ServedSpec
 from studio.inference.params import SamplingParams
 from studio.inference.scoring import ChoiceScore, ScoredExample
+from studio.inference.served_answers import (  # callers import these from here too
+    ServedChatFormat,
+    prompt_messages,
+)
 from studio.inference.served_errors import (  # ServedModelError: callers import it from here too
     ServedModelError,
     logged,
@@ -52,27 +59,6 @@ MAX_EVENT_CHARS = 4 * 1024 * 1024  # one line of a stream (an event is a few hun
 
 log = logging.getLogger(__name__)
 _LINE_END = re.compile(r"\r\n|\r|\n")
-
-
-class ServedChatFormat:
-    """What `build_prompt` renders chat turns with for a served model, in place of a tokenizer.
-
-    The server applies the model's chat template itself, so the exact prompt the studio sends for
-    a chat turn is the messages array: that JSON is the prompt text recorded, and it is parsed
-    back into the request body, so what is stored is what was sent.
-    """
-
-    chat_template = "applied by the server"
-
-    def apply_chat_template(self, messages: list[dict[str, str]], **_: Any) -> str:
-        return json.dumps(messages, ensure_ascii=False, indent=1)
-
-
-def prompt_messages(prompt: str) -> list[dict[str, str]]:
-    messages = json.loads(prompt)
-    if not isinstance(messages, list):
-        raise ValueError("a served chat prompt must be a JSON list of messages")
-    return messages
 
 
 class OpenAIBackend:
@@ -107,7 +93,7 @@ class OpenAIBackend:
         body = self._echo_body([PROBE_PROMPT])
         try:
             data = self._request("POST", "/completions", body)
-            _echoed_logprobs(_choice(data, 0))
+            answers.echoed_logprobs(answers.choice(data, 0))
         except ServedModelError as exc:
             raise ServedModelError(
                 f"log-likelihood scoring is not possible with the server at {self.location} "
@@ -137,21 +123,21 @@ class OpenAIBackend:
         for event in self._events(path, body, stop):
             usage = event.get("usage") or usage
             for choice in event.get("choices") or []:
-                piece = _piece(choice, mode)
+                piece = answers.piece(choice, mode)
                 reason = choice.get("finish_reason") or reason
                 if piece:
                     first = first if first is not None else time.perf_counter() - started
                     pieces.append(piece)
                     yield piece
         text = "".join(pieces)
-        finish = "stopped" if stop.is_set() else _finish_reason(reason)
+        finish = "stopped" if stop.is_set() else answers.finish_reason(reason)
         trimmed = cut_at_stop(text, params.stop)
         if trimmed != text:
             text, finish = trimmed, "stop_string"
         yield GenerationResult(
             text=text,
-            prompt_tokens=_count(usage, "prompt_tokens"),
-            completion_tokens=_count(usage, "completion_tokens"),
+            prompt_tokens=answers.count(usage, "prompt_tokens"),
+            completion_tokens=answers.count(usage, "completion_tokens"),
             finish_reason=finish,
             seed=seed,
             first_token_s=first,
@@ -174,12 +160,12 @@ class OpenAIBackend:
             path, body = self._generation_body(prompts[index], mode, params, params.seed)
             data = self._request("POST", path, body)
             usage = data.get("usage") or {}
-            text = _piece(_choice(data, 0), mode, key="message")
+            text = answers.piece(answers.choice(data, 0), mode, key="message")
             return Generated(
                 index=index,
                 text=cut_at_stop(text, params.stop),
-                prompt_tokens=_count(usage, "prompt_tokens"),
-                completion_tokens=_count(usage, "completion_tokens"),
+                prompt_tokens=answers.count(usage, "prompt_tokens"),
+                completion_tokens=answers.count(usage, "completion_tokens"),
                 latency_s=time.perf_counter() - began,
             )
 
@@ -212,8 +198,8 @@ class OpenAIBackend:
             scores, prompt_tokens = [], 0
             for j, option in enumerate(options):
                 text = prompt + option
-                logprob, n_tokens, prompt_tokens = _continuation_logprob(
-                    _echoed_logprobs(_choice(data, j)), len(prompt), len(text)
+                logprob, n_tokens, prompt_tokens = answers.continuation_logprob(
+                    answers.echoed_logprobs(answers.choice(data, j)), len(prompt), len(text)
                 )
                 scores.append(ChoiceScore(option, logprob, n_tokens, len(option.encode())))
             return ScoredExample(index, scores, prompt_tokens, time.perf_counter() - began)
@@ -393,73 +379,3 @@ class OpenAIBackend:
             "served model %s failed while streaming %s: %s", self.location, path, logged(error)
         )
         return stream_error(self.served, error, path, self.policy.visitors_are_operators)
-
-
-def _choice(data: Any, index: int) -> dict[str, Any]:
-    choices = data.get("choices") if isinstance(data, dict) else None
-    if not isinstance(choices, list):
-        raise ServedModelError("its answer has no `choices` list.")
-    for choice in choices:
-        if choice.get("index", 0) == index:
-            return dict(choice)
-    if index < len(choices):
-        return dict(choices[index])
-    raise ServedModelError(f"its answer has no choice number {index}.")
-
-
-def _count(usage: dict[str, Any], key: str) -> int | None:
-    """A token count from the server's `usage`, or None where it sent none. A stream's usage comes
-    in its last event, so a stopped stream has none; recording 0 would be a wrong number."""
-    value = usage.get(key)
-    return int(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
-
-
-def _piece(choice: dict[str, Any], mode: str, key: str = "delta") -> str:
-    if mode == "chat":
-        return str((choice.get(key) or {}).get("content") or "")
-    return str(choice.get("text") or "")
-
-
-def _finish_reason(reason: str) -> str:
-    # The API says "stop" for an end of turn and for a stop sequence alike (a stop string the
-    # studio cuts itself is told apart by the caller); anything else also ended the answer.
-    return "length" if reason == "length" else "eos"
-
-
-def _echoed_logprobs(choice: dict[str, Any]) -> tuple[list[float | None], list[int]]:
-    """token_logprobs and text_offset of an echoed prompt, checked to cover the text."""
-    logprobs = choice.get("logprobs") or {}
-    values, offsets = logprobs.get("token_logprobs"), logprobs.get("text_offset")
-    if not isinstance(values, list) or not isinstance(offsets, list) or len(values) < 2:
-        raise ServedModelError(
-            "its /completions answer has no `logprobs.token_logprobs` and `text_offset` for the "
-            "echoed prompt."
-        )
-    if len(offsets) != len(values) or not all(isinstance(v, (int, float)) for v in values[1:]):
-        raise ServedModelError("its `logprobs` do not give one log-probability per prompt token.")
-    return values, [int(o) for o in offsets]
-
-
-def _continuation_logprob(
-    echoed: tuple[list[float | None], list[int]], prompt_chars: int, text_chars: int
-) -> tuple[float, int, int]:
-    """(sum of log-probs, tokens, prompt tokens) of the tokens that end after the prompt.
-
-    A token straddling the prompt/continuation boundary counts for the continuation, so every
-    character of the choice is scored. The generated token (max_tokens=1) is left out by counting
-    only tokens that start inside the echoed text.
-    """
-    values, offsets = echoed
-    total, n_tokens, prompt_tokens = 0.0, 0, 0
-    ends = [*offsets[1:], None]
-    for value, start, stop in zip(values, offsets, ends, strict=True):
-        if start >= text_chars:
-            break
-        if stop is not None and stop <= prompt_chars:
-            prompt_tokens += 1
-            continue
-        if value is None:
-            raise ServedModelError("the first scored token has no log-probability.")
-        total += float(value)
-        n_tokens += 1
-    return total, n_tokens, prompt_tokens
