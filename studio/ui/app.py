@@ -64,6 +64,9 @@ def launch(
     """Build and serve the app; host/port default to GRADIO_SERVER_NAME/PORT or 127.0.0.1:7860.
     The listening address counts towards the hosting mode (see studio.hosting)."""
     services = services or create_services(host=host)
+    policy = services.policy
+    # The operator sees which promises this server keeps (SECURITY.md), in its own log.
+    print(f"Instruct Studio: {policy.mode.value} mode. {policy.describe()}".rstrip(), flush=True)
     app = build_app(services)
     services.watch_tuning_queue()  # queued training jobs start even with no tab open
     heap.settle()  # the UI lives as long as the server: keep it out of full collections

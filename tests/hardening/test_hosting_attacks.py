@@ -254,6 +254,7 @@ def test_the_page_shows_the_rules_not_the_servers_folders(demo: Target, raw: Raw
     header = str(raw.config)
     assert "Public demo" in header
     assert str(demo.home) not in header and "studio.db" not in header
+    assert "Instruct Studio: demo mode. Public demo" in (demo.home / "server.log").read_text()
 
 
 # -- demo mode: measure only ------------------------------------------------------------------
