@@ -255,7 +255,7 @@ def run_jobs_action(args: argparse.Namespace) -> int:
     if run is None:
         raise ValueError(f"no tuning run with id {args.run_id} (see `studio jobs list`)")
     if args.action == "stop":
-        print(f"run #{run.id}: {stop_run(services.store, run.id)}")
+        print(f"run #{run.id}: {stop_run(services.store, services.policy, run.id)}")
     elif args.action == "resume":
         resumed = resume_run(services.settings, services.store, services.policy, run.id)
         print(f"run #{run.id}: {resumed.status}")

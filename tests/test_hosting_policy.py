@@ -276,3 +276,19 @@ def test_a_launch_meets_the_policy_before_anything_loads(tmp_path: Path) -> None
             check_launch(flat_config(**{**base, **change}), settings, policy)
         assert caught.value.rule == rule, change
     assert not settings.tuning_dir.exists()
+
+
+def test_a_demo_visitor_cannot_cancel_a_run_the_operator_queued(tmp_path: Path) -> None:
+    from studio.store import Store
+    from studio.tuning.config import flat_config
+    from studio.tuning.jobs import stop_run
+
+    with Store(f"sqlite:///{tmp_path / 'studio.db'}") as store:
+        run = store.create_tuning_run(
+            name="x", config=flat_config(name="x", data="d.tsv").to_dict(),
+            base_model="smollm2-135m-instruct", work_dir=str(tmp_path), adapter_path="/a/x",
+        )  # fmt: skip
+        with pytest.raises(PolicyRefusal, match="demo-no-training"):
+            stop_run(store, HostingPolicy(mode=Mode.DEMO), run.id)
+        assert store.get_tuning_run(run.id).status == "queued"  # type: ignore[union-attr]
+        assert stop_run(store, DESKTOP, run.id) == "cancelled"

@@ -251,8 +251,10 @@ def start_next(settings: Settings, store: Store) -> TuningRun | None:
         return store.get_tuning_run(run.id)
 
 
-def stop_run(store: Store, run_id: int) -> str:
-    """Stop a running job at its next step (it saves its adapter) or cancel a queued one."""
+def stop_run(store: Store, policy: HostingPolicy, run_id: int) -> str:
+    """Stop a running job at its next step (it saves its adapter) or cancel a queued one.
+    A public demo trains nothing, and its visitors cancel nothing an operator queued."""
+    policy.check_training()
     return store.request_tuning_stop(run_id)
 
 

@@ -157,7 +157,7 @@ class StartSteps:
         run = self._tuning_run(run_id)
         if run is None or not can_stop(run):
             return "Nothing is training for this step."
-        if stop_run(self.services.store, run.id) == "cancelled":
+        if stop_run(self.services.store, self.services.policy, run.id) == "cancelled":
             return f"Run #{run.id} was cancelled before it started."
         return f"Run #{run.id} stops at its next step and saves its adapter."
 

@@ -149,7 +149,7 @@ class JobsPanel:
             before = self.services.store.get_tuning_run(int(selected))
             if before is not None and before.finished:
                 return f"Run #{selected} is {before.status}: nothing to stop."
-            status = stop_run(self.services.store, int(selected))
+            status = stop_run(self.services.store, self.services.policy, int(selected))
         except Exception as exc:
             return f"⚠ {exc}"
         if status == "running":
