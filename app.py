@@ -2,7 +2,7 @@
 
 import sys
 
-from studio.cli import main
+from studio.cli.main import main
 
 if __name__ == "__main__":
     # Same as `studio serve`: GRADIO_SERVER_NAME / GRADIO_SERVER_PORT choose the address

@@ -35,18 +35,18 @@ def main() -> None:
 
     import torch
 
+    from studio.compare.metrics import first_choice_in
     from studio.datasets import load_dataset
-    from studio.fewshot import ShotSelector
     from studio.hosting import HostingPolicy
-    from studio.inference import compute
     from studio.inference.batch_generation import generate_batch
     from studio.inference.params import SamplingParams
     from studio.inference.scoring import score_choices
-    from studio.metrics import first_choice_in
     from studio.models.loading import LoadRequest
     from studio.models.manager import ModelManager
+    from studio.runtime import compute
     from studio.settings import load_settings
     from studio.templates import build_prompt, load_template
+    from studio.templates.fewshot import ShotSelector
 
     template = load_template(args.template)
     choices = list(template.choices or [])

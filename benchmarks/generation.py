@@ -30,12 +30,12 @@ def main() -> None:
 
     import torch
 
-    from studio.inference import compute
     from studio.inference.generation import GenerationResult, stream_generate
     from studio.inference.params import SamplingParams
     from studio.inference.prompting import build_prompt
     from studio.models.loading import LoadRequest
     from studio.models.manager import ModelManager
+    from studio.runtime import compute
     from studio.settings import load_settings
 
     with tempfile.TemporaryDirectory() as home:

@@ -35,7 +35,7 @@ SST2 = ROOT.parent / "shared" / "data" / "sst2"
 MODEL_HOME = Path(os.environ.get("STUDIO_TEST_MODEL_HOME", ROOT / ".venv" / "studio-test-home"))
 TUNE = [
     "tune",
-    "--data", "assets/sample/reviews.csv",
+    "--data", "studio/samples/reviews.csv",
     "--template", "reviews-sentiment",
     "--max-steps", "1000",
     "--batch-size", "4",

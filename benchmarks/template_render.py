@@ -1,5 +1,5 @@
 """Rendering cost of the bounded sandbox: every shipped template in prompts/ over the sample rows
-in assets/sample/, through render_fields (the path comparisons take thousands of times), against
+in studio/samples/, through render_fields (the path comparisons take thousands of times), against
 the same renderings in a plain ImmutableSandboxedEnvironment in the same run (the old-style
 renderer: no budget, no hooks), which is the baseline. Both sides check their outputs match.
 
@@ -31,7 +31,7 @@ from studio.templates import (
 )
 
 ROOT = Path(__file__).resolve().parents[1]
-SAMPLES = sorted((ROOT / "assets" / "sample").glob("*.csv"))
+SAMPLES = sorted((ROOT / "studio" / "samples").glob("*.csv"))
 PLAIN = ImmutableSandboxedEnvironment(
     undefined=StrictUndefined, autoescape=False, keep_trailing_newline=False
 )

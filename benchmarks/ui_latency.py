@@ -34,7 +34,7 @@ MODEL_HOME = Path(os.environ.get("STUDIO_TEST_MODEL_HOME", ROOT / ".venv" / "stu
 TUNE = [
     "tune",
     "--data",
-    "assets/sample/reviews.csv",
+    "studio/samples/reviews.csv",
     "--template",
     "reviews-sentiment",
     "--output",

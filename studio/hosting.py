@@ -23,15 +23,10 @@ import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-if TYPE_CHECKING:
-    from studio.settings import Settings
+from studio.settings import PROMPTS_DIR, SAMPLES_DIR, Settings
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
-SAMPLE_DATA = PROJECT_ROOT / "assets"
-TEMPLATE_LIBRARY = PROJECT_ROOT / "prompts"
 # Never a credential, whatever an allow-list says: the studio's own settings (STUDIO_AUTH holds
 # every password, STUDIO_DB_URL the database's) stay on the host.
 _NEVER_KEYS = re.compile(r"STUDIO_.*")
@@ -82,7 +77,7 @@ class HostingPolicy:
     served_hosts: frozenset[str] = frozenset()
     data_dirs: tuple[Path, ...] = ()
     uploads_dir: Path = field(default_factory=lambda: _uploads_dir())
-    library: Path = TEMPLATE_LIBRARY
+    library: Path = PROMPTS_DIR
     adapters_dir: Path | None = None
     models_dir: Path | None = None
     limits: Limits = Limits()
@@ -191,7 +186,7 @@ class HostingPolicy:
         """Folders data files may be read from; None when any path is allowed (desktop)."""
         if self.visitors_are_operators:
             return None
-        return [SAMPLE_DATA.resolve(), self.uploads_dir.resolve(), *self.data_dirs]
+        return [SAMPLES_DIR.resolve(), self.uploads_dir.resolve(), *self.data_dirs]
 
     def check_data_path(self, path: str | Path) -> Path:
         """The data file's resolved path, if a visitor may read it. The check comes before any
@@ -203,8 +198,8 @@ class HostingPolicy:
         raise PolicyRefusal(
             "server-files",
             f"'{Path(path).name}' is not an upload or a sample: this {self.mode.value} studio "
-            "reads data only from uploads, assets/ and the folders its operator lists. Fix: "
-            "upload the file instead, or use a sample from assets/sample",
+            "reads data only from uploads, studio/samples/ and the folders its operator lists. "
+            "Fix: upload the file instead, or use a sample from studio/samples",
             "STUDIO_DATA_DIRS",
         )
 

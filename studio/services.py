@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from studio.compare.engine import ComparisonRunner, process_alive
 from studio.hosting import HostingPolicy
 from studio.models.manager import ModelManager
-from studio.playground import Playground
+from studio.playground.engine import Playground
 from studio.settings import Settings, SettingsError, get_settings
 from studio.store import Store
 from studio.templates import configure_rendering

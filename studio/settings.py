@@ -11,6 +11,12 @@ from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_MODEL = "smollm2-135m-instruct"
+# The one place the studio finds its own files, from a checkout or an installed package alike.
+PACKAGE_DIR = Path(__file__).resolve().parent
+# Shipped configs name their files relative to the folder holding the package (studio/samples/...).
+SHIPPED_ROOT = PACKAGE_DIR.parent
+PROMPTS_DIR = PACKAGE_DIR / "prompts"  # the bundled template library (package data)
+SAMPLES_DIR = PACKAGE_DIR / "samples"  # the project's own sample data and configs (package data)
 # Where a Hugging Face Space mounts its persistent storage (tests point it at a temp dir).
 SPACES_DATA = Path("/data")
 SPACES_HOME_NAME = "instruct-studio"
@@ -39,7 +45,9 @@ def _default_adapters_dir() -> Path:
     on_space = spaces_home()
     if on_space is not None:
         return on_space / "adapters"
-    return Path(__file__).resolve().parents[1] / "adapters"
+    if (SHIPPED_ROOT / "pyproject.toml").is_file():  # a checkout: adapters/ beside the code
+        return SHIPPED_ROOT / "adapters"
+    return _default_home() / "adapters"  # an installed package: never inside site-packages
 
 
 def parse_auth(value: str) -> list[tuple[str, str]]:
@@ -143,7 +151,7 @@ class Settings(BaseSettings):
     data_dirs: str = Field(
         default="",
         description="In a shared or demo studio, server folders visitors may read data files "
-        "from, besides uploads and assets/ (separated by ':').",
+        "from, besides uploads and studio/samples/ (separated by ':').",
     )
     max_render_chars: int = Field(
         default=1_000_000, ge=1_000, description="Longest text one template field renders to."

@@ -25,7 +25,7 @@ def test_help_lists_the_commands_without_heavy_imports(tmp_path: Path) -> None:
         [
             sys.executable,
             "-c",
-            "import sys, studio.cli; studio.cli.build_parser();"
+            "import sys, studio.cli.main; studio.cli.main.build_parser();"
             "print(sorted(m for m in ('torch', 'transformers', 'gradio', 'sqlalchemy')"
             " if m in sys.modules))",
         ],

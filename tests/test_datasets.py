@@ -24,7 +24,7 @@ from tests.conftest import ROOT, SHARED_DATA
 
 DESKTOP = HostingPolicy.desktop()
 
-SAMPLE = ROOT / "assets" / "sample" / "reviews.csv"
+SAMPLE = ROOT / "studio" / "samples" / "reviews.csv"
 SST2 = SHARED_DATA / "sst2"
 SEED_TASKS = SHARED_DATA / "self-instruct" / "seed_tasks.jsonl"
 

@@ -8,13 +8,13 @@ from typing import Any
 import pytest
 
 from studio.datasets import dataset_from_rows, load_dataset, split_dataset
-from studio.fewshot import ShotSelector, check_disjoint
 from studio.hosting import HostingPolicy
+from studio.templates.fewshot import ShotSelector, check_disjoint
 from tests.conftest import ROOT, SHARED_DATA
 
 DESKTOP = HostingPolicy.desktop()
 
-SAMPLE = ROOT / "assets" / "sample" / "reviews.csv"
+SAMPLE = ROOT / "studio" / "samples" / "reviews.csv"
 POOL: list[dict[str, Any]] = [
     {"text": f"review number {i}", "label": "pos" if i % 3 else "neg"} for i in range(30)
 ]

@@ -1,7 +1,7 @@
 import gc
 import weakref
 
-from studio import heap
+from studio.runtime import heap
 
 
 class Node:

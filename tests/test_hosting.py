@@ -22,7 +22,7 @@ from studio.tuning.config import flat_config
 from studio.tuning.jobs import check_launch, queue_run, resume_run, start_next
 from tests.conftest import ROOT
 
-REVIEWS = str(ROOT / "assets" / "sample" / "reviews.csv")  # 60 rows
+REVIEWS = str(ROOT / "studio" / "samples" / "reviews.csv")  # 60 rows
 
 
 @pytest.fixture

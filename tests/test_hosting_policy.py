@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from studio.cli import main
+from studio.cli.main import main
 from studio.hosting import HostingPolicy, Limits, Mode, PolicyRefusal, deployment_mode
 from studio.settings import load_settings
 
@@ -263,7 +263,7 @@ def test_a_launch_meets_the_policy_before_anything_loads(tmp_path: Path) -> None
 
     settings = load_settings(home=tmp_path, offline=True)
     policy = HostingPolicy.from_settings(settings.model_copy(update={"shared": True}))
-    sample = str(Path(__file__).resolve().parents[1] / "assets" / "sample" / "reviews.csv")
+    sample = str(Path(__file__).resolve().parents[1] / "studio" / "samples" / "reviews.csv")
     base = {"name": "x", "model": "smollm2-135m-instruct", "data": sample, "max_steps": 1}
     cases = [
         ({"model": str(tmp_path)}, "server-files"),

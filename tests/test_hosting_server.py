@@ -26,7 +26,7 @@ from tests.conftest import ROOT
 from tests.ui.conftest import run_studio
 
 STUDIO = str(Path(sys.executable).with_name("studio"))
-REVIEWS = str(ROOT / "assets" / "sample" / "reviews.csv")
+REVIEWS = str(ROOT / "studio" / "samples" / "reviews.csv")
 PASSWORD = "hunter2-not-in-logs"
 
 
@@ -129,7 +129,7 @@ def test_login_turns_strangers_away_and_lets_users_in(tmp_path: Path) -> None:
 
         for user, password in (("alice", PASSWORD), ("bob", "other:pass")):
             client = Client(url, auth=(user, password), verbose=False)
-            table, _picked = client.predict(None, api_name="/prompts_library")
+            table, _picked = client.predict(None, api_name="/library")
             assert "reviews-sentiment" in [row[0] for row in table["data"]]
     log = (home / "server.log").read_text()
     assert PASSWORD not in log and "other:pass" not in log

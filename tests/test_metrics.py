@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from studio.metrics import (
+from studio.compare.metrics import (
     Estimate,
     acc_norm_predictions,
     accuracy_from_scores,

@@ -1,6 +1,6 @@
 import pytest
 
-from studio.openmp import use_passive_waits, with_passive_waits
+from studio.runtime.openmp import use_passive_waits, with_passive_waits
 from studio.settings import load_settings
 from studio.tuning.jobs import worker_environment
 

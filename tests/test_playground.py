@@ -8,7 +8,7 @@ import threading
 import pytest
 
 from studio.inference.params import SamplingParams
-from studio.playground import ChatRequest, Delta, Finished, Status, conversation_messages
+from studio.playground.engine import ChatRequest, Delta, Finished, Status, conversation_messages
 from studio.services import create_services
 
 pytestmark = pytest.mark.model

@@ -11,18 +11,18 @@ from pathlib import Path
 
 import pytest
 
-from studio import sample
+from studio.compare.metrics import Estimate
 from studio.compare.prepare import prepare_run
 from studio.compare.summary import ConfigSummary
 from studio.datasets import load_dataset
 from studio.hosting import HostingPolicy
-from studio.metrics import Estimate
+from studio.quickstart import sample
 from studio.templates import load_template, render_fields
 from studio.tuning.config import TuneConfig
 from tests.conftest import ROOT
 
 LABELS = {"billing", "shipping", "technical", "account"}
-START_CONFIGS = sorted((ROOT / "assets" / "sample").glob("start-*.yaml"))
+START_CONFIGS = sorted((ROOT / "studio" / "samples").glob("start-*.yaml"))
 
 
 def _rows(path: Path) -> list[dict[str, str]]:
@@ -60,14 +60,14 @@ def test_support_template_renders_a_ticket_with_the_four_choices() -> None:
     assert rendered.prompt == f"Ticket: {row['text']}\nTeam:"
     assert rendered.answer == row["label"]
     assert rendered.system is not None and all(label in rendered.system for label in LABELS)
-    assert (ROOT / "prompts" / "support-tickets.yaml").read_text().startswith("# ")
+    assert (ROOT / "studio" / "prompts" / "support-tickets.yaml").read_text().startswith("# ")
 
 
 @pytest.mark.parametrize("path", START_CONFIGS, ids=lambda p: p.name)
 def test_start_configs_say_how_to_use_them(path: Path) -> None:
     text = path.read_text(encoding="utf-8")
     assert text.startswith("# ")
-    assert f"--config assets/sample/{path.name}" in text
+    assert f"--config studio/samples/{path.name}" in text
 
 
 def test_compare_configs_prepare_from_any_directory(
@@ -160,7 +160,7 @@ def test_quickstart_runs_the_whole_loop_from_any_directory(
     )
     assert result.returncode == 0, result.stderr[-3000:]
     out = result.stdout
-    assert "Step 1/3: studio compare --config assets/sample/start-compare.yaml" in out
+    assert "Step 1/3: studio compare --config studio/samples/start-compare.yaml" in out
     assert "1 optimizer steps" in out and "completed" in out
     assert out.count("mean accuracy") == 2
     assert "adapters/start-tickets: 0-shot" in out  # step 3 scored the adapter

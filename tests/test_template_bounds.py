@@ -34,7 +34,7 @@ from studio.templates import (
 )
 
 ROOT = Path(__file__).resolve().parents[1]
-SAMPLES = sorted((ROOT / "assets" / "sample").glob("*.csv"))
+SAMPLES = sorted((ROOT / "studio" / "samples").glob("*.csv"))
 CHARS, STEPS, SECONDS = (
     "STUDIO_MAX_RENDER_CHARS",
     "STUDIO_MAX_RENDER_STEPS",

@@ -71,7 +71,7 @@ def smollm2_tokenizer() -> Any:
     folder = home / "models" / "smollm2-135m-instruct"
     if not (folder / "tokenizer.json").is_file():
         script = Path(sys.executable).with_name("studio")
-        command = [str(script)] if script.exists() else [sys.executable, "-m", "studio.cli"]
+        command = [str(script)] if script.exists() else [sys.executable, "-m", "studio.cli.main"]
         env = dict(os.environ, STUDIO_HOME=str(home), HF_HUB_OFFLINE="1")
         subprocess.run([*command, "prepare", "smollm2-135m-instruct"], env=env, check=True)
     from transformers import AutoTokenizer

@@ -10,9 +10,9 @@ from pathlib import Path
 
 from studio.compare.config import CompareConfig, CompareConfigError
 from studio.datasets import Dataset, load_dataset, require_columns, split_dataset
-from studio.fewshot import check_disjoint
 from studio.hosting import HostingPolicy
 from studio.templates import PromptTemplate, load_template, render_fields
+from studio.templates.fewshot import check_disjoint
 
 
 @dataclass(frozen=True)

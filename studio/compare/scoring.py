@@ -8,13 +8,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from studio.compare.metrics import contains, exact_match, first_choice_in, regex_match, token_f1
 from studio.compare.prepare import GridCell, Prepared
-from studio.fewshot import ShotSelector
 from studio.inference.backends import InferenceBackend
 from studio.inference.params import SamplingParams
-from studio.metrics import contains, exact_match, first_choice_in, regex_match, token_f1
 from studio.store.records import ComparisonResult
 from studio.templates import BuiltPrompt, TemplateError, build_prompt
+from studio.templates.fewshot import ShotSelector
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 
-from studio.metrics import Estimate, SeedSummary, bootstrap_ci, summarize_seeds
+from studio.compare.metrics import Estimate, SeedSummary, bootstrap_ci, summarize_seeds
 from studio.store import Store
 
 

@@ -98,7 +98,7 @@ def rerun_tuning(settings: Any, store: Store, policy: HostingPolicy, ref: RunRef
 
 def free_name(settings: Any, store: Store, name: str) -> str:
     """`<name>-rerun<N>` with the smallest N whose adapter folder and runs are free."""
-    from studio.tuning.adapters import adapter_path
+    from studio.models.adapters import adapter_path
 
     base = name.split(RERUN_SUFFIX)[0] if RERUN_SUFFIX in name else name
     taken = {r.name for r in store.list_tuning_runs(limit=10_000)}

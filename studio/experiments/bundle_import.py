@@ -28,8 +28,9 @@ from studio.experiments import bundle_schema as schema
 from studio.experiments.bundle_archive import BundleArchive
 from studio.experiments.bundle_schema import BundleError
 from studio.hosting import HostingPolicy, Limits
-from studio.inference.openai_spec import is_served_spec, parse_served_spec
+from studio.models.adapters import AdapterError, adapter_path
 from studio.models.errors import ModelNotFoundError
+from studio.models.served import is_served_spec, parse_served_spec
 from studio.settings import Settings
 from studio.store import (
     AdapterRecord,
@@ -45,7 +46,6 @@ from studio.store import (
     TemplateVersion,
     TuningRun,
 )
-from studio.tuning.adapters import AdapterError, adapter_path
 from studio.tuning.config import TuneConfig
 
 FORMAT = "instruct-studio-experiments"

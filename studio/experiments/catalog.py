@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timezone
 from pathlib import Path
 
+from studio.compare.metrics import Estimate, bootstrap_ci
 from studio.experiments.refs import RunRef
-from studio.metrics import Estimate, bootstrap_ci
 from studio.store import (
     AdapterRecord,
     ComparisonRun,

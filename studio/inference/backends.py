@@ -4,7 +4,7 @@ A backend streams one answer, generates for many prompts, and scores answer choi
 log-likelihood. Two implement it: `LocalBackend`, the model loaded here with transformers (the
 existing functions, called directly: nothing is added on the hot path), and `OpenAIBackend`, a
 model served over an OpenAI-compatible HTTP API (spec `openai:MODEL@BASE_URL`, see
-studio.inference.openai_spec). Prompts arrive fully built; `prompt_format` is what builds chat
+studio.models.served). Prompts arrive fully built; `prompt_format` is what builds chat
 prompts (the local tokenizer's chat template, or the messages array a server receives).
 """
 
@@ -16,9 +16,9 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from studio.inference.batch_generation import Generated, generate_batch
 from studio.inference.generation import GenerationResult, stream_generate
-from studio.inference.openai_spec import is_served_spec, parse_served_spec
 from studio.inference.params import SamplingParams
 from studio.inference.scoring import ScoredExample, score_choices
+from studio.models.served import is_served_spec, parse_served_spec
 
 if TYPE_CHECKING:
     from studio.hosting import HostingPolicy

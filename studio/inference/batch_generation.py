@@ -8,10 +8,10 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from studio.inference import compute
 from studio.inference.generation import cut_at_stop, generate_kwargs
 from studio.inference.params import SamplingParams
 from studio.inference.scoring import left_padded
+from studio.runtime import compute
 
 
 @dataclass(frozen=True)

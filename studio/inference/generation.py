@@ -9,9 +9,9 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from studio.inference import compute
 from studio.inference.params import SamplingParams
 from studio.models.loading import LoadedModel
+from studio.runtime import compute
 
 
 @dataclass(frozen=True)

@@ -36,7 +36,6 @@ from studio.hosting import HostingPolicy
 from studio.inference import served_answers as answers
 from studio.inference.batch_generation import Generated
 from studio.inference.generation import GenerationResult, cut_at_stop
-from studio.inference.openai_spec import ServedSpec
 from studio.inference.params import SamplingParams
 from studio.inference.scoring import ChoiceScore, ScoredExample
 from studio.inference.served_answers import (  # callers import these from here too
@@ -51,6 +50,7 @@ from studio.inference.served_errors import (  # ServedModelError: callers import
     transport_error,
 )
 from studio.inference.served_transport import read_capped, shared_client
+from studio.models.served import ServedSpec
 
 PROBE_PROMPT = "The capital of France is Paris"
 MAX_ANSWER_BYTES = 64 * 1024 * 1024  # one JSON answer; a bigger one is not read into memory
@@ -62,7 +62,7 @@ _LINE_END = re.compile(r"\r\n|\r|\n")
 
 
 class OpenAIBackend:
-    """A model behind an OpenAI-compatible HTTP API (see studio.inference.openai_spec)."""
+    """A model behind an OpenAI-compatible HTTP API (see studio.models.served)."""
 
     kind = "served"
 

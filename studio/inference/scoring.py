@@ -16,7 +16,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from studio.inference import compute
+from studio.runtime import compute
 
 MIN_SHARED_PREFIX = 8  # below this many tokens a shared cache saves less than copying it costs
 

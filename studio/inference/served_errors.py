@@ -12,8 +12,8 @@ from typing import Any
 
 import httpx
 
-from studio.inference.openai_spec import ServedSpec
 from studio.models.errors import ModelError
+from studio.models.served import ServedSpec
 
 LOGGED_CHARS = 500  # of an error body, in the server log
 SHOWN_CHARS = 200  # of a server's own error message, shown on a desktop only

@@ -9,7 +9,7 @@ from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
-from studio import heap
+from studio.runtime import heap
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)

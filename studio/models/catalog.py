@@ -44,7 +44,7 @@ def list_models(models_dir: Path, adapters_dir: Path | None = None) -> list[Cata
 
 
 def _adapter_entries(adapters_dir: Path) -> list[CatalogEntry]:
-    from studio.tuning.adapters import list_adapters
+    from studio.models.adapters import list_adapters
 
     entries = []
     for info in list_adapters(adapters_dir):

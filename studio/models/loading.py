@@ -247,7 +247,7 @@ def _load_adapter_base(
 
 def _adapter_tokenizer(folder: Path, base_tokenizer: Any, request: LoadRequest) -> Any:
     # A run saves the tokenizer it trained with; an adapter without one uses the base's.
-    from studio.tuning.adapters import TOKENIZER_FILES
+    from studio.models.adapters import TOKENIZER_FILES
 
     if not any((folder / name).is_file() for name in TOKENIZER_FILES):
         return base_tokenizer

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from studio.inference import compute
 from studio.models.cache import LRUByteCache
 from studio.models.errors import ModelError
 from studio.models.loading import LoadedModel, LoadRequest, Progress, load_model
 from studio.models.registry import resolve_spec
+from studio.runtime import compute
 from studio.settings import Settings
 
 ADAPTER_WEIGHTS = ("adapter_model.safetensors", "adapter_model.bin")

@@ -174,7 +174,7 @@ def resolve_spec(spec: str, adapters_dir: Path | None = None) -> ModelSource:
 
 def _refuse_served(text: str) -> None:
     """A served model (openai:MODEL@URL) runs on its server: nothing here can load or tune it."""
-    from studio.inference.openai_spec import parse_served_spec  # checks the spec's syntax
+    from studio.models.served import parse_served_spec  # checks the spec's syntax
 
     spec = parse_served_spec(text).spec
     raise ModelNotFoundError(
@@ -222,7 +222,7 @@ def _adapters_root(adapters_dir: Path | None) -> Path:
 
 def _named_adapter(name: str, adapters_dir: Path | None) -> ModelSource:
     # Imported here: studio.tuning sits above the model layer and must not load with it.
-    from studio.tuning.adapters import AdapterError, adapter_path
+    from studio.models.adapters import AdapterError, adapter_path
 
     root = _adapters_root(adapters_dir)
     try:
@@ -238,7 +238,7 @@ def _named_adapter(name: str, adapters_dir: Path | None) -> ModelSource:
 
 
 def _adapter_source(folder: Path, adapters_dir: Path | None) -> ModelSource:
-    from studio.tuning.adapters import AdapterError, read_adapter
+    from studio.models.adapters import AdapterError, read_adapter
 
     try:
         info = read_adapter(folder)

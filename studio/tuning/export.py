@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from studio.tuning.adapters import AdapterError, AdapterInfo, read_adapter, write_text_atomic
+from studio.models.adapters import AdapterError, AdapterInfo, read_adapter, write_text_atomic
 
 if TYPE_CHECKING:
     from studio.settings import Settings

@@ -22,7 +22,7 @@ from typing import Any
 from filelock import FileLock
 
 from studio.hosting import HostingPolicy
-from studio.openmp import with_passive_waits
+from studio.runtime.openmp import with_passive_waits
 from studio.settings import Settings
 from studio.store import Store, TuningRun
 from studio.tuning.config import TuneConfig, TuneConfigError
@@ -86,9 +86,9 @@ def check_launch(
     """Every check that can fail before a worker starts: the hosting policy, name, model,
     quantization, data."""
     check_policy(config, policy)
+    from studio.models.adapters import adapter_path
     from studio.models.device import plan_device
     from studio.models.loading import quantization_config
-    from studio.tuning.adapters import adapter_path
     from studio.tuning.trainer import total_steps
 
     # The worker may start from another directory (the studio server's), so the run records

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from studio.hosting import HostingPolicy
-from studio.openmp import use_passive_waits
+from studio.runtime.openmp import use_passive_waits
 from studio.settings import Settings, load_settings
 from studio.store import AdapterRecord, Store, TuningRun
 from studio.tuning.config import TuneConfig
@@ -140,7 +140,7 @@ def _save_adapter(
 ) -> None:
     """Write the adapter into a temp folder beside its target, then swap it into place."""
     from studio import __version__
-    from studio.tuning.adapters import AdapterCard, write_adapter_metadata
+    from studio.models.adapters import AdapterCard, write_adapter_metadata
 
     target = Path(run.adapter_path)
     target.parent.mkdir(parents=True, exist_ok=True)

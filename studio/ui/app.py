@@ -6,7 +6,8 @@ from pathlib import Path
 
 import gradio as gr
 
-from studio import __version__, heap
+from studio import __version__
+from studio.runtime import heap
 from studio.services import Services, create_services
 from studio.ui.compare import build_compare_tab
 from studio.ui.experiments import build_experiments_tab

@@ -12,9 +12,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from studio.compare.metrics import Estimate
 from studio.compare.summary import ConfigSummary, SeedGroup
 from studio.datasets import Dataset
-from studio.metrics import Estimate
 from studio.store.records import ComparisonConfig, ComparisonResult, ComparisonRun
 
 GRID_FILTERS = ("all", "disagreements", "failures")

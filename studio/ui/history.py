@@ -7,7 +7,7 @@ from typing import Any
 
 import gradio as gr
 
-from studio.playground import conversation_messages
+from studio.playground.engine import conversation_messages
 from studio.services import Services
 
 COLUMNS = ["id", "when", "model", "quant", "message", "new tokens", "latency s", "finish"]

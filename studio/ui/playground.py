@@ -13,7 +13,7 @@ from studio.inference.params import SamplingParams
 from studio.models.catalog import list_models
 from studio.models.errors import ModelError
 from studio.models.loading import QUANTIZATIONS
-from studio.playground import ChatRequest, Delta, Finished, Status
+from studio.playground.engine import ChatRequest, Delta, Finished, Status
 from studio.services import Services
 from studio.ui.history import build_history_panel
 from studio.ui.stops import StopRegistry

@@ -10,8 +10,8 @@ import gradio as gr
 
 from studio.services import Services
 from studio.templates import PROMPTS_DIR
-from studio.ui import prompts_library as lib
-from studio.ui import prompts_preview as pv
+from studio.templates import library as lib
+from studio.templates import preview as pv
 from studio.ui.prompts_handlers import PromptsHandlers, model_choices
 from studio.ui.prompts_wiring import PromptsTab, wire
 

@@ -1,4 +1,4 @@
-"""Prompts tab handlers: thin calls into prompts_library / prompts_preview, errors for the UI.
+"""Prompts tab handlers: thin calls into library / preview, errors for the UI.
 
 Preview problems (a missing column, a bad row index) are shown inline, since the preview reruns
 as the template is typed; a failed Save, Duplicate or Delete raises gr.Error with the message.
@@ -19,8 +19,8 @@ from studio.models.loading import LoadRequest
 from studio.services import Services
 from studio.store import StoreError
 from studio.templates import TemplateError
-from studio.ui import prompts_library as lib
-from studio.ui import prompts_preview as pv
+from studio.templates import library as lib
+from studio.templates import preview as pv
 
 NO_PREVIEW = ("", "", "", "")
 _FAILURES = (TemplateError, DatasetError, ValueError, IndexError, ModelError, StoreError)

@@ -57,7 +57,7 @@ def wire(tab: PromptsTab, h: PromptsHandlers) -> None:
     shown_out = [tab.picker, tab.editor, tab.loaded_note, *versions_out]
     loaded = [tab.loaded, tab.buffer]
     private: dict[str, Any] = {"api_visibility": "private"}
-    tab.refresh.click(h.refresh, tab.picker, library_out, api_name="prompts_library")
+    tab.refresh.click(h.refresh, tab.picker, library_out, api_name="library")
     tab.load.click(h.load, tab.picker, loaded, api_name="prompts_load").success(
         h.show, loaded, shown_out, **private
     )
@@ -121,7 +121,7 @@ def _wire_preview(tab: PromptsTab, h: PromptsHandlers) -> None:
 
     # One queue for both, in order: a live preview never overwrites a later Preview's result.
     queue = "prompts-preview"
-    tab.preview.click(full, inputs, outputs, api_name="prompts_preview", concurrency_id=queue)
+    tab.preview.click(full, inputs, outputs, api_name="preview", concurrency_id=queue)
     triggers = [
         tab.editor.change,
         tab.data_path.submit,

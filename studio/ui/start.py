@@ -4,7 +4,8 @@ Step 1 and step 3 run a shipped comparison config through the Compare tab's engi
 (services.comparisons.run), streaming progress and the latest rows; step 2 launches the shipped
 tuning config through the Tune tab's engine (check_launch, queue_run, start_next) and follows the
 worker through the store on a timer; step 4 lists what the loop stored. Loading the sample configs
-is studio.sample's job; handlers here parse nothing, call the engine and format what it returns.
+is studio.quickstart.sample's job; handlers here parse nothing, call the engine and format what
+it returns.
 """
 
 from __future__ import annotations
@@ -18,9 +19,9 @@ from typing import Any
 import gradio as gr
 import pandas as pd
 
-from studio import sample
 from studio.compare.engine import RunFinished
 from studio.compare.summary import summarize_run
+from studio.quickstart import sample
 from studio.services import Services
 from studio.tuning.jobs import check_launch, queue_run, start_next, stop_run
 from studio.ui.compare_live import LIVE_HEADERS, LiveRun, progress_bar
@@ -32,7 +33,7 @@ log = logging.getLogger(__name__)
 INTRO = (
     "### Start here: the whole loop, on CPU, on the project's own sample task\n"
     "The project ships a small task of its own: route a customer-support ticket to **billing, "
-    "shipping, technical or account** (`assets/sample/tickets-*.csv`, 200 training and 72 "
+    "shipping, technical or account** (`studio/samples/tickets-*.csv`, 200 training and 72 "
     "held-out tickets, template `support-tickets`). Run the four steps in order; each button "
     "runs the same engine as the other tabs and the command shown next to it."
 )

@@ -16,9 +16,9 @@ from typing import Any
 import gradio as gr
 import pandas as pd
 
+from studio.models.adapters import list_adapters
 from studio.services import Services
 from studio.store import TuningRun
-from studio.tuning.adapters import list_adapters
 from studio.tuning.jobs import log_tail, resume_run, stop_run
 from studio.ui.tune_run_views import (
     ADAPTER_HEADERS,

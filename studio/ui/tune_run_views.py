@@ -14,8 +14,8 @@ from typing import Any
 
 import pandas as pd
 
+from studio.models.adapters import AdapterInfo
 from studio.store.records import TUNING_RESUMABLE, MetricPoint, TuningRun
-from studio.tuning.adapters import AdapterInfo
 from studio.ui.compare_live import progress_bar
 
 JOB_HEADERS = ["run", "name", "status", "step", "loss", "eval loss", "tok/s", "ETA", "created"]

@@ -14,7 +14,7 @@ from studio.compare.config import load_config
 from tests.conftest import ROOT
 
 STUDIO = str(Path(sys.executable).with_name("studio"))
-SAMPLE_CONFIGS = sorted((ROOT / "assets" / "sample").glob("compare-*.yaml"))
+SAMPLE_CONFIGS = sorted((ROOT / "studio" / "samples").glob("compare-*.yaml"))
 
 
 def studio(*args: str, home: Path) -> subprocess.CompletedProcess[str]:
@@ -37,7 +37,7 @@ def test_compare_writes_json_and_lists_the_run(fresh_home: Path, tmp_path: Path)
     result = studio(
         "compare",
         "--config",
-        "assets/sample/compare-reviews.yaml",
+        "studio/samples/compare-reviews.yaml",
         "--json",
         str(out),
         home=fresh_home,
@@ -78,7 +78,7 @@ def test_invalid_settings_exit_non_zero_with_a_message(args, message, fresh_home
     base = [
         "compare",
         "--data",
-        "assets/sample/reviews.csv",
+        "studio/samples/reviews.csv",
         "--template",
         "reviews-sentiment",
         "--model",

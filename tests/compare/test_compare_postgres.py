@@ -20,7 +20,7 @@ from tests.conftest import ROOT
 from tests.pg import require_postgres
 
 STUDIO = str(Path(sys.executable).with_name("studio"))
-REVIEWS = "assets/sample/reviews.csv"
+REVIEWS = "studio/samples/reviews.csv"
 LIMIT = 6
 SHOTS = (0, 2)
 ARGS = (

@@ -24,7 +24,7 @@ from studio.tuning.config import TuneConfig, flat_config
 from studio.tuning.jobs import check_launch, queue_run, start_next
 from tests.conftest import ROOT
 
-REVIEWS = ROOT / "assets" / "sample" / "reviews.csv"
+REVIEWS = ROOT / "studio" / "samples" / "reviews.csv"
 
 
 @dataclass

@@ -35,8 +35,8 @@ from studio.store import AdapterRecord, ComparisonConfigSpec, ComparisonResult, 
 from studio.tuning.config import TuneConfig, build_tune_config, flat_config
 from tests.conftest import ROOT
 
-REVIEWS = ROOT / "assets" / "sample" / "reviews.csv"
-TEMPLATE = ROOT / "prompts" / "reviews-sentiment.yaml"
+REVIEWS = ROOT / "studio" / "samples" / "reviews.csv"
+TEMPLATE = ROOT / "studio" / "prompts" / "reviews-sentiment.yaml"
 DESKTOP = HostingPolicy.desktop()
 Rows = dict[str, Any]  # bundle file name -> its rows (the manifest: a dict)
 

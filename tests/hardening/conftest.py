@@ -21,7 +21,7 @@ from tests.conftest import ROOT, SHARED_DATA
 from tests.ui.conftest import _free_port, _wait_for_page
 
 STUDIO = str(Path(sys.executable).with_name("studio"))
-PROMPTS = ROOT / "prompts"
+PROMPTS = ROOT / "studio" / "prompts"
 SST2 = SHARED_DATA / "sst2"
 QUIET_ENV = {
     "HF_HUB_OFFLINE": "1",

@@ -12,7 +12,7 @@ import pytest
 from tests.conftest import ROOT
 from tests.hardening.conftest import World, files_under, studio_cli
 
-REVIEWS = "assets/sample/reviews.csv"
+REVIEWS = "studio/samples/reviews.csv"
 TOKEN = "hf_hardeningSecretToken0123456789"
 
 
@@ -165,4 +165,4 @@ def test_the_token_is_in_no_file_of_the_studio(cli_world: World) -> None:
     ]
     assert leaks == []
     assert files_under(cli_world.home), "the studio wrote nothing at all: nothing was checked"
-    assert (ROOT / "prompts").is_dir()
+    assert (ROOT / "studio" / "prompts").is_dir()

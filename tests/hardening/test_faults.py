@@ -38,7 +38,7 @@ from tests.hardening.conftest import (
 
 pytestmark = pytest.mark.model
 
-REVIEWS = str(ROOT / "assets" / "sample" / "reviews.csv")
+REVIEWS = str(ROOT / "studio" / "samples" / "reviews.csv")
 TOKEN = "hf_faultSuiteSecret9876543210abcdef"
 SECRET_ENV = {"HF_TOKEN": TOKEN}
 

@@ -21,14 +21,14 @@ import pytest
 from studio.compare.config import build_config, load_config
 from studio.hosting import HostingPolicy
 from studio.inference.params import SamplingParams
-from studio.playground import ChatRequest
+from studio.playground.engine import ChatRequest
 from studio.services import create_services
+from studio.templates import library as lib
 from studio.tuning.config import flat_config
-from studio.ui import prompts_library as lib
 from tests.conftest import ROOT
 from tests.hardening.conftest import World, linked_home
 
-REVIEWS = ROOT / "assets" / "sample" / "reviews.csv"
+REVIEWS = ROOT / "studio" / "samples" / "reviews.csv"
 ONE_GIB = 2**30
 
 

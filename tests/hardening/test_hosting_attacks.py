@@ -33,7 +33,7 @@ USER = ("alice", "correct-horse-battery")
 HF_SECRET = "hf_host_token_must_stay_home"
 PAGE_SECRET = "internal-page-must-not-leak"
 FILE_SECRET = "server-file-value-must-not-leak"
-PROMPTS = ROOT / "prompts"
+PROMPTS = ROOT / "studio" / "prompts"
 
 
 class Recorder(http.server.BaseHTTPRequestHandler):
@@ -326,12 +326,12 @@ def test_template_bombs_stop_at_the_rendering_limits(
     yaml = f"name: bomb\ntemplate: {bomb!r}\n"
     # The live preview (a private handler, re-run on every keystroke) renders without a model.
     started = time.monotonic()
-    reply = raw.call_named("live", [yaml, "assets/sample/reviews.csv", 0, 0, ""])
+    reply = raw.call_named("live", [yaml, "studio/samples/reviews.csv", 0, 0, ""])
     validation, status, text, *_ = reply.data
     assert "STUDIO_MAX_RENDER" in validation + status, reply
     assert text == ""
     assert time.monotonic() - started < 60  # it came back: the server did not hang on it
-    table, _ = client.predict(None, api_name="/prompts_library")  # and still serves others
+    table, _ = client.predict(None, api_name="/library")  # and still serves others
     assert table["data"]
 
 

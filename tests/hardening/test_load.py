@@ -18,7 +18,7 @@ from tests.hardening.conftest import files_under
 pytestmark = pytest.mark.model
 
 USERS = 10
-REVIEWS = str(ROOT / "assets" / "sample" / "reviews.csv")
+REVIEWS = str(ROOT / "studio" / "samples" / "reviews.csv")
 WORDS = ["apple", "river", "castle", "violet", "thunder", "pepper", "marble", "falcon", "cedar",
          "lantern"]  # fmt: skip
 TOKEN = "hf_loadSuiteSecret1234567890abcd"

@@ -21,9 +21,9 @@ import pytest
 
 from studio.compare.config import build_config
 from studio.compare.engine import RunFinished
-from studio.inference import compute
 from studio.inference.openai_backend import ServedModelError
 from studio.models.loading import LoadRequest
+from studio.runtime import compute
 from studio.services import create_services
 from tests.conftest import SHARED_DATA
 

@@ -28,7 +28,7 @@ from studio.inference.backends import LocalBackend, open_served
 from studio.inference.openai_backend import ServedModelError, prompt_messages
 from studio.inference.params import SamplingParams
 from studio.models.loading import LoadRequest
-from studio.playground import ChatRequest, Delta, Finished, Status
+from studio.playground.engine import ChatRequest, Delta, Finished, Status
 from studio.services import create_services
 from studio.ui.playground import stats_markdown
 from tests.conftest import SHARED_DATA

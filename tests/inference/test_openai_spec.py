@@ -16,9 +16,9 @@ import pytest
 from studio.hosting import HostingPolicy
 from studio.inference.backends import open_served
 from studio.inference.openai_backend import ServedChatFormat, ServedModelError, prompt_messages
-from studio.inference.openai_spec import ServedSpecError, is_served_spec, parse_served_spec
 from studio.inference.params import SamplingParams
 from studio.models import ModelNotFoundError, resolve_spec
+from studio.models.served import ServedSpecError, is_served_spec, parse_served_spec
 from tests.conftest import ROOT
 
 DESKTOP = HostingPolicy.desktop()
@@ -171,7 +171,7 @@ def test_studio_compare_with_an_unreachable_server_exits_2_and_stores_nothing(
             str(Path(sys.executable).with_name("studio")),
             "compare",
             "--data",
-            "assets/sample/reviews.csv",
+            "studio/samples/reviews.csv",
             "--template",
             "reviews-sentiment",
             "--model",

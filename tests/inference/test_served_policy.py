@@ -22,8 +22,8 @@ import pytest
 from studio.hosting import HostingPolicy, Mode, PolicyRefusal
 from studio.inference.backends import check_served_models, open_served
 from studio.inference.openai_backend import OpenAIBackend, ServedModelError
-from studio.inference.openai_spec import parse_served_spec
 from studio.inference.params import SamplingParams
+from studio.models.served import parse_served_spec
 
 SECRET = "SECRET-MARKER-7f3a internal-db.corp.example:5432 password=hunter2"
 KEY = "sk-served-policy-test-0123456789"

@@ -18,12 +18,7 @@ from typing import Any
 import pytest
 import yaml
 
-from studio.models.catalog import list_models
-from studio.models.errors import ModelNotFoundError
-from studio.models.loading import LoadRequest, load_model
-from studio.models.registry import resolve_spec
-from studio.settings import Settings, load_settings
-from studio.tuning.adapters import (
+from studio.models.adapters import (
     AdapterCard,
     AdapterError,
     adapter_path,
@@ -32,6 +27,11 @@ from studio.tuning.adapters import (
     read_adapter,
     write_adapter_metadata,
 )
+from studio.models.catalog import list_models
+from studio.models.errors import ModelNotFoundError
+from studio.models.loading import LoadRequest, load_model
+from studio.models.registry import resolve_spec
+from studio.settings import Settings, load_settings
 from studio.tuning.config import flat_config
 from studio.tuning.export import merge_adapter, push_adapter
 

@@ -82,7 +82,7 @@ def test_unreadable_or_non_mapping_files_are_errors(tmp_path: Path) -> None:
         load_tune_config(listed)
 
 
-@pytest.mark.parametrize("path", sorted((ROOT / "assets" / "sample").glob("tune-*.yaml")))
+@pytest.mark.parametrize("path", sorted((ROOT / "studio" / "samples").glob("tune-*.yaml")))
 def test_shipped_tune_configs_load_and_say_how_to_use_them(path: Path) -> None:
     text = path.read_text(encoding="utf-8")
     assert text.startswith("# ") and "studio tune --config" in text

@@ -12,7 +12,7 @@ from tests.conftest import ROOT
 
 pytestmark = [pytest.mark.browser, pytest.mark.model]
 
-README_SCREENSHOT = ROOT / "assets" / "screenshots" / "playground.png"
+README_SCREENSHOT = ROOT / "docs" / "screenshots" / "playground.png"
 
 
 def last_bot_text(page) -> str:

@@ -14,7 +14,7 @@ from tests.ui.pages import text_of
 pytestmark = [pytest.mark.browser, pytest.mark.model]
 
 SST2 = SHARED_DATA / "sst2"
-README_SCREENSHOT = ROOT / "assets" / "screenshots" / "compare.png"
+README_SCREENSHOT = ROOT / "docs" / "screenshots" / "compare.png"
 CI = r"\d\.\d{3} \[\d\.\d{3}, \d\.\d{3}\]"
 
 

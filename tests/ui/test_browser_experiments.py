@@ -26,8 +26,8 @@ from tests.ui.pages import click_row, list_ids, text_of
 
 pytestmark = [pytest.mark.browser, pytest.mark.model]
 
-REVIEWS = ROOT / "assets" / "sample" / "reviews.csv"
-README_SCREENSHOT = ROOT / "assets" / "screenshots" / "experiments.png"
+REVIEWS = ROOT / "studio" / "samples" / "reviews.csv"
+README_SCREENSHOT = ROOT / "docs" / "screenshots" / "experiments.png"
 
 
 def _populate(home: Path) -> None:

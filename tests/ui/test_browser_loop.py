@@ -22,8 +22,8 @@ from tests.ui.pages import click_row, list_ids, text_of
 
 pytestmark = [pytest.mark.browser, pytest.mark.model]
 
-LIBRARY = ROOT / "prompts"
-REVIEWS = ROOT / "assets" / "sample" / "reviews.csv"
+LIBRARY = ROOT / "studio" / "prompts"
+REVIEWS = ROOT / "studio" / "samples" / "reviews.csv"
 JOB_TIMEOUT_MS = 600_000
 
 

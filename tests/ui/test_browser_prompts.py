@@ -14,9 +14,9 @@ from tests.conftest import ROOT, SHARED_DATA
 
 pytestmark = [pytest.mark.browser, pytest.mark.model]
 
-README_SCREENSHOT = ROOT / "assets" / "screenshots" / "prompts.png"
+README_SCREENSHOT = ROOT / "docs" / "screenshots" / "prompts.png"
 SST2 = SHARED_DATA / "sst2" / "validation.tsv"
-LIBRARY = ROOT / "prompts"
+LIBRARY = ROOT / "studio" / "prompts"
 QUERY = 'template: "Review: {{ sentence }}"'
 QUERY_V2 = 'template: "Review: {{ sentence }}\\nSentiment:"'
 

@@ -13,7 +13,7 @@ from tests.ui.pages import text_of
 
 pytestmark = [pytest.mark.browser, pytest.mark.model]
 
-README_SCREENSHOT = ROOT / "assets" / "screenshots" / "start.png"
+README_SCREENSHOT = ROOT / "docs" / "screenshots" / "start.png"
 CI = r"\d\.\d{3} \[\d\.\d{3}, \d\.\d{3}\]"
 
 

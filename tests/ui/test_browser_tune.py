@@ -21,7 +21,7 @@ from tests.ui.pages import text_of
 pytestmark = [pytest.mark.browser, pytest.mark.model]
 
 TRAIN = SHARED_DATA / "sst2" / "train.tsv"
-README_SCREENSHOT = ROOT / "assets" / "screenshots" / "tune.png"
+README_SCREENSHOT = ROOT / "docs" / "screenshots" / "tune.png"
 JOB_TIMEOUT_MS = 420_000  # ~1-2 min on an idle 2-core CPU; a busy machine takes longer
 
 

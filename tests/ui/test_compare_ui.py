@@ -13,8 +13,8 @@ import gradio as gr
 import pytest
 
 from studio.compare.engine import CellStarted, RowDone, RunFinished, RunStarted
+from studio.compare.metrics import Estimate
 from studio.compare.summary import ConfigSummary, seed_groups, summarize_run
-from studio.metrics import Estimate
 from studio.services import Services, create_services
 from studio.settings import load_settings
 from studio.store.records import ComparisonResult

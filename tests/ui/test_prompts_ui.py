@@ -15,14 +15,15 @@ import pytest
 
 from studio.datasets import DatasetError, load_dataset
 from studio.hosting import HostingPolicy
+from studio.settings import SAMPLES_DIR
 from studio.store import ComparisonConfigSpec, Store
 from studio.templates import PROMPTS_DIR, TemplateError, load_template
-from studio.ui import prompts_library as lib
-from studio.ui import prompts_preview as pv
+from studio.templates import library as lib
+from studio.templates import preview as pv
 from studio.ui.prompts import build_prompts_tab
 from studio.ui.prompts_handlers import PromptsHandlers
 
-REVIEWS = pv.PROJECT_ROOT / "assets" / "sample" / "reviews.csv"
+REVIEWS = SAMPLES_DIR / "reviews.csv"
 COMPLETION = """\
 name: reviews-test
 description: test template

@@ -11,7 +11,7 @@ import gradio as gr
 import pandas as pd
 import pytest
 
-from studio import sample
+from studio.quickstart import sample
 from studio.services import Services, create_services
 from studio.settings import load_settings
 from studio.ui.start import RESULT_HEADERS, RUN_HEADERS, StartSteps, build_start_tab
@@ -59,7 +59,7 @@ def test_the_tab_builds_with_step_three_locked_until_the_adapter_exists(services
         assert f"start-run-{number}" in ids and f"start-step-{number}" in ids
     assert ids["start-run-3"].interactive is False
     header = ids["start-step-1"].value
-    assert "studio compare --config assets/sample/start-compare.yaml" in header
+    assert "studio compare --config studio/samples/start-compare.yaml" in header
 
 
 def test_tune_state_and_timer_send_only_changes(services) -> None:

@@ -13,11 +13,11 @@ import gradio as gr
 import pytest
 
 from studio.datasets import Dataset
+from studio.models.adapters import AdapterCard, AdapterInfo
 from studio.models.errors import QuantizationError
 from studio.services import Services, create_services
 from studio.settings import load_settings
 from studio.store.records import MetricPoint, TuningRun
-from studio.tuning.adapters import AdapterCard, AdapterInfo
 from studio.tuning.config import TuneConfig, TuneConfigError, flat_config
 from studio.tuning.data import DataProblem, LengthStats, PreparedData, TrainExample, TuneDataError
 from studio.tuning.jobs import LaunchCheck

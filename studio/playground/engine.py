@@ -14,11 +14,11 @@ from typing import Any
 from studio.hosting import HostingPolicy
 from studio.inference.backends import InferenceBackend, LocalBackend, open_served
 from studio.inference.generation import GenerationResult
-from studio.inference.openai_spec import is_served_spec
 from studio.inference.params import SamplingParams
 from studio.inference.prompting import build_prompt, choose_mode
 from studio.models.loading import LoadedModel, LoadRequest
 from studio.models.manager import ModelManager
+from studio.models.served import is_served_spec
 from studio.store import ExchangeRecord, Store
 
 Message = dict[str, str]

@@ -17,9 +17,9 @@ def add_quickstart_parser(sub: Any) -> None:
     parser = sub.add_parser(
         "quickstart",
         help="run the Start here loop on the sample tickets: compare, tune, compare again",
-        description="Step 1: studio compare --config assets/sample/start-compare.yaml; step 2: "
-        "studio tune --config assets/sample/start-tune.yaml; step 3: studio compare --config "
-        "assets/sample/start-compare-adapter.yaml. The adapter is retrained in place.",
+        description="Step 1: studio compare --config studio/samples/start-compare.yaml; step 2: "
+        "studio tune --config studio/samples/start-tune.yaml; step 3: studio compare --config "
+        "studio/samples/start-compare-adapter.yaml. The adapter is retrained in place.",
     )
     parser.add_argument("--limit", type=int, help="score only the first N test tickets")
     parser.add_argument("--max-steps", type=int, help="train fewer steps than start-tune.yaml")
@@ -27,7 +27,7 @@ def add_quickstart_parser(sub: Any) -> None:
 
 
 def run_quickstart(args: argparse.Namespace) -> int:
-    from studio import sample
+    from studio.quickstart import sample
     from studio.services import create_services
 
     if args.limit is not None and args.limit < 1:
@@ -52,9 +52,9 @@ def run_quickstart(args: argparse.Namespace) -> int:
 
 
 def _compare(services: Any, path: Path, limit: int | None) -> str:
-    from studio import sample
-    from studio.cli_compare import follow_run
+    from studio.cli.compare import follow_run
     from studio.compare.summary import format_table, summarize_run
+    from studio.quickstart import sample
 
     config = sample.compare_config(path)
     if limit is not None:
@@ -70,8 +70,8 @@ def _compare(services: Any, path: Path, limit: int | None) -> str:
 
 
 def _tune(services: Any, max_steps: int | None) -> Any:
-    from studio import sample
-    from studio.cli_tune import _watch
+    from studio.cli.tune import _watch
+    from studio.quickstart import sample
     from studio.tuning.jobs import check_launch, queue_run, start_next
 
     config = sample.tune_config()

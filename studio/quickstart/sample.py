@@ -1,6 +1,6 @@
 """The project's own sample project: the "Start here" loop on support tickets.
 
-Four steps, each a shipped config under assets/sample/: compare 0 vs 4 shots, tune a small adapter,
+Four steps, each a shipped config under studio/samples/: compare 0 vs 4 shots, tune a small adapter,
 compare base against adapter, find the runs again. The configs name their files relative to the
 project root (so the CLI works from a checkout); this module loads them with those paths made
 absolute, so the UI and `studio quickstart` work from any directory.
@@ -15,18 +15,16 @@ from pathlib import Path
 
 from studio.compare.config import CompareConfig, load_config
 from studio.compare.summary import ConfigSummary
-from studio.settings import Settings
+from studio.models.adapters import adapter_path
+from studio.settings import SAMPLES_DIR, SHIPPED_ROOT, Settings
 from studio.store import ComparisonRun, Store, TuningRun
-from studio.tuning.adapters import adapter_path
 from studio.tuning.config import TuneConfig, load_tune_config
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
-SAMPLE_DIR = PROJECT_ROOT / "assets" / "sample"
-COMPARE_CONFIG = SAMPLE_DIR / "start-compare.yaml"
-TUNE_CONFIG = SAMPLE_DIR / "start-tune.yaml"
-ADAPTER_COMPARE_CONFIG = SAMPLE_DIR / "start-compare-adapter.yaml"
-TRAIN_FILE = SAMPLE_DIR / "tickets-train.csv"
-TEST_FILE = SAMPLE_DIR / "tickets-test.csv"
+COMPARE_CONFIG = SAMPLES_DIR / "start-compare.yaml"
+TUNE_CONFIG = SAMPLES_DIR / "start-tune.yaml"
+ADAPTER_COMPARE_CONFIG = SAMPLES_DIR / "start-compare-adapter.yaml"
+TRAIN_FILE = SAMPLES_DIR / "tickets-train.csv"
+TEST_FILE = SAMPLES_DIR / "tickets-test.csv"
 RUN_PREFIX = "start here"  # the names of the sample's comparison runs begin with this
 
 
@@ -48,7 +46,7 @@ STEPS = (
         "(billing, shipping, technical, account), scored by the log-likelihood of each answer. "
         "Once with no examples in the prompt, once with 4 examples from the training file, one "
         "per team: 144 rows scored.",
-        "studio compare --config assets/sample/start-compare.yaml",
+        "studio compare --config studio/samples/start-compare.yaml",
     ),
     Step(
         2,
@@ -58,14 +56,14 @@ STEPS = (
         "only. It trains in its own "
         "process, so you can leave this page and come back. Running it again "
         "retrains the adapter in place.",
-        "studio tune --config assets/sample/start-tune.yaml",
+        "studio tune --config studio/samples/start-tune.yaml",
     ),
     Step(
         3,
         "Compare again: base against adapter",
         "The same tickets, the same template: the base model zero- and 4-shot next to the "
         "adapter. Enabled once the adapter of step 2 exists.",
-        "studio compare --config assets/sample/start-compare-adapter.yaml",
+        "studio compare --config studio/samples/start-compare-adapter.yaml",
     ),
     Step(
         4,
@@ -80,7 +78,7 @@ STEPS = (
 
 def _from_root(path: str) -> str:
     candidate = Path(path).expanduser()
-    return str(candidate if candidate.is_absolute() else PROJECT_ROOT / candidate)
+    return str(candidate if candidate.is_absolute() else SHIPPED_ROOT / candidate)
 
 
 def compare_config(path: Path = COMPARE_CONFIG) -> CompareConfig:

@@ -33,8 +33,8 @@ def add_adapters_parser(sub: Any) -> None:
 
 def _folder(name: str) -> Path:
     """An adapter name in the adapters folder, or a path to an adapter folder."""
+    from studio.models.adapters import AdapterError, adapter_path, is_adapter_folder
     from studio.settings import get_settings
-    from studio.tuning.adapters import AdapterError, adapter_path, is_adapter_folder
 
     given = Path(name).expanduser()
     if ("/" in name or name.startswith((".", "~"))) and is_adapter_folder(given):
@@ -50,10 +50,10 @@ def _folder(name: str) -> Path:
 
 
 def run_list(args: argparse.Namespace) -> int:
+    from studio.models.adapters import list_adapters
     from studio.models.catalog import human_size
     from studio.models.registry import adapter_spec
     from studio.settings import get_settings
-    from studio.tuning.adapters import list_adapters
 
     adapters_dir = get_settings().adapters_dir
     adapters = list_adapters(adapters_dir)
@@ -90,10 +90,10 @@ def _info_json(info: Any, spec: str) -> dict[str, Any]:
 
 
 def run_show(args: argparse.Namespace) -> int:
+    from studio.models.adapters import read_adapter
     from studio.models.catalog import human_size
     from studio.models.registry import adapter_spec
     from studio.settings import get_settings
-    from studio.tuning.adapters import read_adapter
 
     info = read_adapter(_folder(args.name))
     spec = adapter_spec(info.path, get_settings().adapters_dir)

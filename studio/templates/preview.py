@@ -13,12 +13,12 @@ from pathlib import Path
 from typing import Any
 
 from studio.datasets import Dataset, DatasetError, load_dataset
-from studio.fewshot import ShotSelector
 from studio.hosting import HostingPolicy
-from studio.templates import PROMPTS_DIR, PromptTemplate, build_prompt, fewshot_block
+from studio.settings import SHIPPED_ROOT
+from studio.templates import PromptTemplate, build_prompt, fewshot_block
+from studio.templates.fewshot import ShotSelector
 
-PROJECT_ROOT = PROMPTS_DIR.parent
-DEFAULT_DATA = "assets/sample/reviews.csv"
+DEFAULT_DATA = "studio/samples/reviews.csv"
 MAX_SHOTS = 8
 # "first" takes the first k rows that differ from the previewed one; a bounded pool keeps a large
 # file cheap to preview and only matters when hundreds of rows duplicate the previewed row.
@@ -45,7 +45,7 @@ def resolve_data_path(text: str | None) -> Path:
     path = Path(value).expanduser()
     if path.is_absolute() or path.exists():
         return path
-    return PROJECT_ROOT / path
+    return SHIPPED_ROOT / path
 
 
 class DatasetCache:

@@ -81,26 +81,26 @@ def build_parser() -> argparse.ArgumentParser:
     prepare.add_argument("spec", help="bundled alias, HF id, local folder or .gguf file")
     prepare.add_argument("--quantization", choices=["none", "8bit", "4bit"], default="none")
     prepare.set_defaults(func=_prepare)
-    from studio.cli_compare import add_compare_parser
+    from studio.cli.compare import add_compare_parser
 
     add_compare_parser(sub)
-    from studio.cli_runs import add_runs_parser
+    from studio.cli.runs import add_runs_parser
 
     add_runs_parser(sub)
-    from studio.cli_tune import add_tune_parser
+    from studio.cli.tune import add_tune_parser
 
     add_tune_parser(sub)
-    from studio.cli_adapters import add_adapters_parser
+    from studio.cli.adapters import add_adapters_parser
 
     add_adapters_parser(sub)
-    from studio.cli_quickstart import add_quickstart_parser
+    from studio.cli.quickstart import add_quickstart_parser
 
     add_quickstart_parser(sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from studio.openmp import use_passive_waits
+    from studio.runtime.openmp import use_passive_waits
 
     use_passive_waits()  # before any command imports torch (see studio/openmp.py)
     args = build_parser().parse_args(argv)

@@ -28,7 +28,6 @@ from pydantic import (
     model_validator,
 )
 
-# The bounded renderer lives in studio.rendering; callers keep importing these names from here.
 from studio.rendering import (
     INTERNAL_PREFIX,
     RenderLimitError,
@@ -44,7 +43,9 @@ from studio.rendering import rendering_limits as rendering_limits
 # Unused here, but tests read the compiled-template cache's statistics through this name.
 from studio.rendering.sandbox import compiled as _compiled  # noqa: F401
 
-PROMPTS_DIR = Path(__file__).resolve().parents[1] / "prompts"
+# The bounded renderer lives in studio.rendering; callers keep importing these names from here.
+from studio.settings import PROMPTS_DIR
+
 NAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
 JINJA_FIELDS = ("system", "template", "answer")
 # A longer field is a data file pasted into a template: refused before Jinja parses it.

@@ -1,0 +1,1 @@
+"""The `studio` command line: one module per sub-command; `main` is the entry point."""

@@ -1,0 +1,1 @@
+"""Process-wide concerns: the compute thread, OpenMP waits, heap freezing."""
