@@ -2,54 +2,37 @@
 
 from __future__ import annotations
 
-import logging
-import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from studio.compare.engine import ComparisonRunner, process_alive
+from studio.experiments.actions import RunActions
 from studio.hosting import HostingPolicy
 from studio.models.manager import ModelManager
 from studio.playground.engine import Playground
 from studio.settings import Settings, SettingsError, get_settings
 from studio.store import Store
 from studio.templates import configure_rendering
-
-log = logging.getLogger(__name__)
-TUNING_WATCH_SECONDS = 3.0
+from studio.templates.library import TemplateLibrary
+from studio.tuning.queue import TuningQueue
 
 
 @dataclass
 class Services:
-    """Everything the UI and the CLI call into. Built once; shared by all sessions."""
+    """Every engine the UI and the CLI call into, each bound to the same settings, store and
+    hosting policy. Built once per process; shared by all sessions."""
 
     settings: Settings
     policy: HostingPolicy
     store: Store
     models: ModelManager
-    playground: Playground
     comparisons: ComparisonRunner
-    _watcher: threading.Thread | None = None
-    _closing: threading.Event = field(default_factory=threading.Event)
-
-    def watch_tuning_queue(self) -> None:
-        """Keep the tuning queue moving while the studio runs: start the next queued job when
-        none trains, and mark workers that died as interrupted. Workers also start their
-        successor as they exit; this covers workers that were killed."""
-        if self._watcher is None:
-            self._watcher = threading.Thread(target=self._watch, name="tuning-queue", daemon=True)
-            self._watcher.start()
-
-    def _watch(self) -> None:
-        from studio.tuning.jobs import start_next
-
-        while not self._closing.wait(TUNING_WATCH_SECONDS):
-            try:
-                start_next(self.settings, self.store)
-            except Exception:  # a transient database or lock problem must not end the watcher
-                log.exception("advancing the tuning queue failed; retrying")
+    tuning: TuningQueue
+    templates: TemplateLibrary
+    playground: Playground
+    experiments: RunActions
 
     def close(self) -> None:
-        self._closing.set()
+        self.tuning.close()
         self.models.cache.clear()
         self.store.close()
 
@@ -79,15 +62,18 @@ def create_services(settings: Settings | None = None, host: str | None = None) -
     store = Store(settings.database_url)
     # Runs left "running" by a process that has since died were interrupted, not finished.
     store.mark_dead_runs_interrupted(process_alive)
-    from studio.tuning.jobs import worker_alive
-
-    store.mark_dead_tuning_runs_interrupted(worker_alive)
+    tuning = TuningQueue(settings, store, policy)
+    tuning.mark_dead_interrupted()
     models = ModelManager(settings)
+    comparisons = ComparisonRunner(store, models, policy)
     return Services(
-        settings,
-        policy,
-        store,
-        models,
-        Playground(store, models, policy),
-        ComparisonRunner(store, models, policy),
+        settings=settings,
+        policy=policy,
+        store=store,
+        models=models,
+        comparisons=comparisons,
+        tuning=tuning,
+        templates=TemplateLibrary(policy.library, store, policy),
+        playground=Playground(store, models, policy),
+        experiments=RunActions(comparisons, tuning),
     )

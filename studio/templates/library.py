@@ -1,7 +1,8 @@
-"""Prompts tab, library side: list, read, save, version, diff, duplicate and delete templates.
+"""The template library as an engine: list, read, save, version, duplicate and delete templates.
 
-No gradio here, so it is unit-tested directly; every function takes the library folder, so tests
-work on a copy. A save writes prompts/<name>.yaml and stores a numbered version by content hash.
+`TemplateLibrary` binds one library folder to the store and the hosting policy; `Services` holds
+the studio's, and tests build one on a copy. A save writes <library>/<name>.yaml and stores a
+numbered version by content hash. No gradio here: the Prompts tab and `studio templates` call it.
 """
 
 from __future__ import annotations
@@ -28,27 +29,6 @@ VERSION_COLUMNS = ["version", "hash", "saved (UTC)", "used by runs"]
 EDITOR_SOURCE = "editor"
 
 
-def library_rows(library: Path, store: Store) -> list[list[Any]]:
-    """One row per library file; a broken file is listed with its error instead of hiding."""
-    latest = {v.template_name: v.version for v in store.latest_template_versions()}
-    rows: list[list[Any]] = []
-    for path in sorted(library.glob("*.yaml")) if library.is_dir() else []:
-        try:
-            template = load_template(path.stem, library)
-        except TemplateError as exc:
-            rows.append([path.stem, "error", str(exc).splitlines()[0], ""])
-            continue
-        version = latest.get(template.name)
-        rows.append(
-            [template.name, template.mode, template.description, f"v{version}" if version else ""]
-        )
-    return rows
-
-
-def library_names(library: Path) -> list[str]:
-    return [path.stem for path in sorted(library.glob("*.yaml"))] if library.is_dir() else []
-
-
 def check_name(name: str) -> str:
     """A template name from a textbox, or a TemplateError saying what a valid name looks like."""
     value = (name or "").strip()
@@ -59,15 +39,6 @@ def check_name(name: str) -> str:
             "e.g. 'my-template'"
         )
     return value
-
-
-def read_source(name: str, library: Path) -> str:
-    """The library file's text as written (comments included); it need not be valid yet."""
-    path = library / f"{check_name(name)}.yaml"
-    if not path.is_file():
-        available = ", ".join(library_names(library)) or "none"
-        raise TemplateError(f"no template named {name!r} in {library} (available: {available})")
-    return path.read_text(encoding="utf-8")
 
 
 def validate(text: str) -> PromptTemplate:
@@ -95,18 +66,6 @@ class Saved:
         if self.created:
             return f"saved {name} v{number}"
         return f"unchanged — same as v{number} of {name}"
-
-
-def save_version(text: str, library: Path, store: Store, policy: HostingPolicy) -> Saved:
-    """Write library/<name>.yaml and store the content as a new version, unless it is known.
-    A public demo's library is read-only: the hosting policy refuses before anything is read."""
-    policy.check_shared_write("saving to the template library")
-    template = validate(text)
-    content, digest = template.to_yaml(), template.content_hash()
-    known = {v.content_hash for v in store.template_versions(template.name)}
-    save_template(template, library)
-    version = store.save_template_version(template.name, content, digest)
-    return Saved(template, version, digest not in known)
 
 
 def version_rows(versions: list[TemplateVersion]) -> list[list[Any]]:
@@ -154,28 +113,88 @@ def diff_html(diff: str, old: int | None, new: int | None) -> str:
     return f"<pre class='prompts-diff'>{''.join(spans)}</pre>"
 
 
-def duplicate(text: str, new_name: str, library: Path, policy: HostingPolicy) -> PromptTemplate:
-    """A copy of the editor's template under a new name, written to the library (never over)."""
-    policy.check_shared_write("adding to the template library")
-    template = validate(text)
-    name = check_name(new_name)
-    copy = PromptTemplate(**{**template.model_dump(), "name": name})
-    save_template(copy, library, overwrite=False)
-    return copy
+class TemplateLibrary:
+    """One library folder of YAML templates, its stored versions, and who may change them."""
 
+    def __init__(self, folder: Path, store: Store, policy: HostingPolicy) -> None:
+        self.folder = folder
+        self.store = store
+        self.policy = policy
 
-def delete(name: str, library: Path, store: Store, policy: HostingPolicy) -> str:
-    """Remove library/<name>.yaml and the stored versions no run uses; says what was kept."""
-    policy.check_shared_write("deleting from the template library")
-    name = check_name(name)
-    path = library / f"{name}.yaml"
-    before = len(store.template_versions(name))
-    existed = path.is_file()
-    path.unlink(missing_ok=True)
-    deleted = store.delete_template(name)
-    kept = before - deleted
-    parts = [f"deleted {name}: " + ("library file removed" if existed else "no library file")]
-    parts.append(f"{deleted} stored version{'s' if deleted != 1 else ''} deleted")
-    if kept:
-        parts.append(f"{kept} kept because stored runs use {'them' if kept != 1 else 'it'}")
-    return ", ".join(parts) + "."
+    def versions(self, name: str) -> list[TemplateVersion]:
+        """The stored versions of `name`, oldest first."""
+        return self.store.template_versions(name)
+
+    def rows(self) -> list[list[Any]]:
+        """One row per library file; a broken file is listed with its error instead of hiding."""
+        latest = {v.template_name: v.version for v in self.store.latest_template_versions()}
+        rows: list[list[Any]] = []
+        for path in sorted(self.folder.glob("*.yaml")) if self.folder.is_dir() else []:
+            try:
+                template = load_template(path.stem, self.folder)
+            except TemplateError as exc:
+                rows.append([path.stem, "error", str(exc).splitlines()[0], ""])
+                continue
+            version = latest.get(template.name)
+            rows.append(
+                [
+                    template.name,
+                    template.mode,
+                    template.description,
+                    f"v{version}" if version else "",
+                ]
+            )
+        return rows
+
+    def names(self) -> list[str]:
+        return (
+            [path.stem for path in sorted(self.folder.glob("*.yaml"))]
+            if self.folder.is_dir()
+            else []
+        )
+
+    def read(self, name: str) -> str:
+        """The library file's text as written (comments included); it need not be valid yet."""
+        path = self.folder / f"{check_name(name)}.yaml"
+        if not path.is_file():
+            available = ", ".join(self.names()) or "none"
+            raise TemplateError(
+                f"no template named {name!r} in {self.folder} (available: {available})"
+            )
+        return path.read_text(encoding="utf-8")
+
+    def save(self, text: str) -> Saved:
+        """Write <library>/<name>.yaml and store the content as a new version, unless it is
+        known. A public demo's library is read-only: the policy refuses before anything is read."""
+        self.policy.check_shared_write("saving to the template library")
+        template = validate(text)
+        content, digest = template.to_yaml(), template.content_hash()
+        known = {v.content_hash for v in self.store.template_versions(template.name)}
+        save_template(template, self.folder)
+        version = self.store.save_template_version(template.name, content, digest)
+        return Saved(template, version, digest not in known)
+
+    def duplicate(self, text: str, new_name: str) -> PromptTemplate:
+        """A copy of the editor's template under a new name, written to the library (never over)."""
+        self.policy.check_shared_write("adding to the template library")
+        template = validate(text)
+        name = check_name(new_name)
+        copy = PromptTemplate(**{**template.model_dump(), "name": name})
+        save_template(copy, self.folder, overwrite=False)
+        return copy
+
+    def delete(self, name: str) -> str:
+        """Remove <library>/<name>.yaml and the stored versions no run uses; says what was kept."""
+        self.policy.check_shared_write("deleting from the template library")
+        name = check_name(name)
+        path = self.folder / f"{name}.yaml"
+        before = len(self.store.template_versions(name))
+        existed = path.is_file()
+        path.unlink(missing_ok=True)
+        deleted = self.store.delete_template(name)
+        kept = before - deleted
+        parts = [f"deleted {name}: " + ("library file removed" if existed else "no library file")]
+        parts.append(f"{deleted} stored version{'s' if deleted != 1 else ''} deleted")
+        if kept:
+            parts.append(f"{kept} kept because stored runs use {'them' if kept != 1 else 'it'}")
+        return ", ".join(parts) + "."

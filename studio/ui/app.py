@@ -69,7 +69,7 @@ def launch(
     # The operator sees which promises this server keeps (SECURITY.md), in its own log.
     print(f"Instruct Studio: {policy.mode.value} mode. {policy.describe()}".rstrip(), flush=True)
     app = build_app(services)
-    services.watch_tuning_queue()  # queued training jobs start even with no tab open
+    services.tuning.watch()  # queued training jobs start even with no tab open
     heap.settle()  # the UI lives as long as the server: keep it out of full collections
     app.launch(
         server_name=host,

@@ -16,8 +16,8 @@ from typing import Any
 import pandas as pd
 
 from studio.compare.engine import RowDone, RunFinished, RunStarted
-from studio.experiments import actions
-from studio.experiments.bundle import export_bundle, import_bundle
+from studio.experiments.actions import describe_delete
+from studio.experiments.bundle import export_bundle
 from studio.experiments.catalog import Filters, list_entries
 from studio.experiments.detail import RunDetail, open_run
 from studio.experiments.diff import RunComparison, compare_runs
@@ -108,17 +108,17 @@ class ExperimentsHandlers:
         ref = parse_ref(ref_text)
         try:
             if action == "tag":
-                added = actions.tag(self.store, self.services.policy, ref, text or "")
+                added = self.services.experiments.tag(ref, text or "")
                 return f"Tagged {ref}: {', '.join(added)}." if added else f"{ref} had those tags."
             if action == "untag":
-                gone = actions.untag(self.store, self.services.policy, ref, text or "")
+                gone = self.services.experiments.untag(ref, text or "")
                 return (
                     f"Removed tag {text!r} from {ref}." if gone else f"{ref} had no tag {text!r}."
                 )
             if action == "rename":
-                actions.rename(self.store, self.services.policy, ref, text)
+                self.services.experiments.rename(ref, text)
                 return f"Renamed {ref}." if (text or "").strip() else f"Name of {ref} cleared."
-            actions.annotate(self.store, self.services.policy, ref, text)
+            self.services.experiments.annotate(ref, text)
             return f"Note of {ref} saved."
         except USER_ERRORS as exc:
             return f"⚠ {exc}"
@@ -139,9 +139,7 @@ class ExperimentsHandlers:
         if not ref_text:
             return f"⚠ {NOTHING_OPEN}"
         try:
-            return actions.describe_delete(
-                actions.delete(self.store, self.services.policy, parse_ref(ref_text))
-            )
+            return describe_delete(self.services.experiments.delete(parse_ref(ref_text)))
         except USER_ERRORS as exc:
             return f"⚠ {exc}"
 
@@ -153,15 +151,12 @@ class ExperimentsHandlers:
         ref = parse_ref(ref_text)
         try:
             if ref.kind == "tuning":
-                run = actions.rerun_tuning(
-                    self.services.settings, self.store, self.services.policy, ref
-                )
+                run = self.services.experiments.rerun_tuning(ref)
                 yield f"Queued t{run.id} ({run.name}) with the settings of {ref}; see the Tune tab."
                 return
             yield f"Preparing a re-run of {ref}…"
-            yield from _follow(actions.rerun_comparison(
-                self.store, self.services.comparisons, ref, threading.Event()
-            ), ref)  # fmt: skip
+            events = self.services.experiments.rerun_comparison(ref, threading.Event())
+            yield from _follow(events, ref)
         except USER_ERRORS as exc:
             yield f"⚠ {exc}"
 
@@ -209,8 +204,7 @@ class ExperimentsHandlers:
             return "⚠ Choose a bundle (.zip) to import first."
         try:
             path = getattr(upload, "name", upload)
-            services = self.services
-            report = import_bundle(self.store, path, services.policy, services.settings)
+            report = self.services.experiments.import_bundle(path)
         except USER_ERRORS as exc:
             return f"⚠ Nothing imported: {exc}"
         runs = [f"c{new}" for new in report.comparison_ids.values()]

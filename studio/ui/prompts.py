@@ -3,13 +3,11 @@ exactly as the model will see it, save numbered versions, diff them, duplicate a
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import gradio as gr
 
 from studio.services import Services
-from studio.templates import PROMPTS_DIR
 from studio.templates import library as lib
 from studio.templates import preview as pv
 from studio.ui.prompts_handlers import PromptsHandlers, model_choices
@@ -20,7 +18,7 @@ def _library_panel(handlers: PromptsHandlers) -> dict[str, Any]:
     with gr.Row(equal_height=False):
         with gr.Column(scale=4):
             table = gr.Dataframe(
-                value=lambda: lib.library_rows(handlers.library, handlers.services.store),
+                value=lambda: handlers.library.rows(),
                 headers=lib.LIBRARY_COLUMNS,
                 interactive=False,
                 wrap=True,
@@ -31,7 +29,7 @@ def _library_panel(handlers: PromptsHandlers) -> dict[str, Any]:
             )
         with gr.Column(scale=1, min_width=240):
             picker = gr.Dropdown(
-                lib.library_names(handlers.library),
+                handlers.library.names(),
                 value=None,
                 label="Template",
                 allow_custom_value=True,
@@ -175,9 +173,9 @@ def _versions_panel() -> dict[str, Any]:
     }
 
 
-def build_prompts_tab(services: Services, library: Path = PROMPTS_DIR) -> PromptsTab:
-    """Lay out and wire the tab; `library` is the prompts folder (tests pass a copy)."""
-    handlers = PromptsHandlers(services, library)
+def build_prompts_tab(services: Services) -> PromptsTab:
+    """Lay out and wire the tab on `services.templates` (tests give it a copy of the library)."""
+    handlers = PromptsHandlers(services)
     parts: dict[str, Any] = {"loaded": gr.State(""), "buffer": gr.State(""), "notice": gr.State("")}
     parts.update(_library_panel(handlers))
     with gr.Row(equal_height=False, elem_id="prompts-workbench"):

@@ -7,7 +7,6 @@ as the template is typed; a failed Save, Duplicate or Delete raises gr.Error wit
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import gradio as gr
@@ -21,6 +20,7 @@ from studio.store import StoreError
 from studio.templates import TemplateError
 from studio.templates import library as lib
 from studio.templates import preview as pv
+from studio.templates.library import TemplateLibrary
 
 NO_PREVIEW = ("", "", "", "")
 _FAILURES = (TemplateError, DatasetError, ValueError, IndexError, ModelError, StoreError)
@@ -45,17 +45,20 @@ def _whole(value: Any, default: int = 0) -> int:
 @dataclass
 class PromptsHandlers:
     services: Services
-    library: Path
     data: pv.DatasetCache = field(default_factory=pv.DatasetCache)
+
+    @property
+    def library(self) -> TemplateLibrary:
+        return self.services.templates
 
     # --- library ------------------------------------------------------------------------------
 
     def refresh(self, selected: str | None = None) -> tuple[Any, Any]:
         try:
-            rows = lib.library_rows(self.library, self.services.store)
+            rows = self.library.rows()
         except StoreError as exc:
             raise gr.Error(str(exc)) from None
-        names = lib.library_names(self.library)
+        names = self.library.names()
         return rows, gr.Dropdown(choices=names, value=selected if selected in names else None)
 
     def load(self, name: str | None) -> tuple[str, str]:
@@ -63,7 +66,7 @@ class PromptsHandlers:
         if not name:
             raise gr.Error("Choose a template to load (or select a row of the library table).")
         try:
-            return name, lib.read_source(name, self.library)
+            return name, self.library.read(name)
         except (TemplateError, OSError, UnicodeDecodeError) as exc:
             raise gr.Error(str(exc)) from None
 
@@ -78,7 +81,7 @@ class PromptsHandlers:
     def loaded_note(self, name: str) -> str:
         if not name:
             return "Nothing loaded: load a template from the library, or write one below."
-        shown = self.services.policy.shown_path(self.library / f"{name}.yaml")
+        shown = self.services.policy.shown_path(self.library.folder / f"{name}.yaml")
         return f"Editing **{name}** · library file `{shown}`"
 
     # --- editor and preview -------------------------------------------------------------------
@@ -134,7 +137,7 @@ class PromptsHandlers:
     def save(self, text: str) -> tuple[str, str]:
         """(saved name, message) into states; `after_save` then updates what shows it."""
         try:
-            saved = lib.save_version(text, self.library, self.services.store, self.services.policy)
+            saved = self.library.save(text)
         except (ValueError, OSError, StoreError) as exc:
             raise gr.Error(str(exc)) from None
         return saved.template.name, saved.message
@@ -145,7 +148,7 @@ class PromptsHandlers:
 
     def versions(self, name: str) -> tuple[Any, ...]:
         """(table rows, 'from' dropdown, 'to' dropdown, diff html): newest two preselected."""
-        found = self.services.store.template_versions(name) if name else []
+        found = self.library.versions(name) if name else []
         choices = lib.version_choices(found)
         new = found[-1].version if found else None
         old = found[-2].version if len(found) > 1 else new
@@ -158,7 +161,7 @@ class PromptsHandlers:
         )
 
     def diff(self, name: str, old: Any, new: Any) -> str:
-        found = self.services.store.template_versions(name) if name else []
+        found = self.library.versions(name) if name else []
         a, b = (None if v is None else _whole(v) for v in (old, new))
         return lib.diff_html(lib.diff_versions(found, a, b), a, b)
 
@@ -167,8 +170,8 @@ class PromptsHandlers:
     def duplicate(self, text: str, new_name: str) -> tuple[str, str, str]:
         """(copy's name, its file text, message) into states; shown as a loaded template."""
         try:
-            copy = lib.duplicate(text, new_name, self.library, self.services.policy)
-            source = lib.read_source(copy.name, self.library)
+            copy = self.library.duplicate(text, new_name)
+            source = self.library.read(copy.name)
         except (ValueError, OSError) as exc:
             raise gr.Error(str(exc)) from None
         return copy.name, source, f"duplicated as {copy.name}; it is now in the editor"
@@ -180,7 +183,7 @@ class PromptsHandlers:
         if not confirmed:
             raise gr.Error(f"Tick 'Yes, delete' to confirm deleting {name}.")
         try:
-            message = lib.delete(name, self.library, self.services.store, self.services.policy)
+            message = self.library.delete(name)
         except (ValueError, OSError, StoreError) as exc:
             raise gr.Error(str(exc)) from None
         return "", message + " The editor still holds its YAML: Save would bring it back."

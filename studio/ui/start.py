@@ -23,7 +23,6 @@ from studio.compare.engine import RunFinished
 from studio.compare.summary import summarize_run
 from studio.quickstart import sample
 from studio.services import Services
-from studio.tuning.jobs import check_launch, queue_run, start_next, stop_run
 from studio.ui.compare_live import LIVE_HEADERS, LiveRun, progress_bar
 from studio.ui.compare_views import estimate_text
 from studio.ui.stops import StopRegistry
@@ -137,16 +136,15 @@ class StartSteps:
 
     def launch_tune(self) -> tuple[str, int | None]:
         """Check and queue the sample's tuning run; (status, run id to follow)."""
-        settings, store = self.services.settings, self.services.store
+        tuning = self.services.tuning
         try:
-            policy = self.services.policy
-            check = check_launch(sample.tune_config(), settings, policy, overwrite=True)
-            run = queue_run(check, settings, store, policy)
+            check = tuning.check(sample.tune_config(), overwrite=True)
+            run = tuning.queue(check)
         except Exception as exc:
             if not isinstance(exc, (ValueError, OSError)):
                 log.exception("start-here tuning launch failed")
             return f"✗ {exc}", None
-        started = start_next(settings, store)
+        started = tuning.start_next()
         what = "started" if started is not None and started.id == run.id else "queued"
         return (
             f"▶ Run #{run.id} {what}: {check.total_steps} steps on {len(check.prepared.train)} "
@@ -158,7 +156,7 @@ class StartSteps:
         run = self._tuning_run(run_id)
         if run is None or not can_stop(run):
             return "Nothing is training for this step."
-        if stop_run(self.services.store, self.services.policy, run.id) == "cancelled":
+        if self.services.tuning.stop(run.id) == "cancelled":
             return f"Run #{run.id} was cancelled before it started."
         return f"Run #{run.id} stops at its next step and saves its adapter."
 

@@ -19,7 +19,7 @@ from studio.models.errors import ModelError
 from studio.services import Services
 from studio.store import StoreError
 from studio.tuning.config import TuneConfigError
-from studio.tuning.jobs import LaunchCheck, check_launch, queue_run, start_next
+from studio.tuning.jobs import LaunchCheck
 from studio.ui.tune_form import build_tune_form
 from studio.ui.tune_jobs import build_jobs_panel
 from studio.ui.tune_run_views import run_choices
@@ -60,7 +60,7 @@ class TuneActions:
         self._refuse_duplicate(config.name)
         overwrite = bool(given.get("overwrite"))
         services = self.services
-        return check_launch(config, services.settings, services.policy, overwrite), overwrite
+        return services.tuning.check(config, overwrite), overwrite
 
     def _refuse_duplicate(self, name: str) -> None:
         for run in self.services.store.list_tuning_runs(limit=100):
@@ -85,7 +85,7 @@ class TuneActions:
         try:
             checked, _overwrite = self._check(values)
             services = self.services
-            run = queue_run(checked, services.settings, services.store, services.policy)
+            run = services.tuning.queue(checked)
         except Exception as exc:
             return _failed(exc), EMPTY_REPORT, EMPTY_PREVIEW, gr.skip()
         message = self._start(run.id)
@@ -100,7 +100,7 @@ class TuneActions:
 
     def _start(self, run_id: int) -> str:
         try:
-            started = start_next(self.services.settings, self.services.store)
+            started = self.services.tuning.start_next()
         except Exception:  # the queue watcher starts it a few seconds later
             log.exception("starting the tuning queue failed")
             started = None

@@ -19,7 +19,7 @@ import pandas as pd
 from studio.models.adapters import list_adapters
 from studio.services import Services
 from studio.store import TuningRun
-from studio.tuning.jobs import log_tail, resume_run, stop_run
+from studio.tuning.jobs import log_tail
 from studio.ui.tune_run_views import (
     ADAPTER_HEADERS,
     JOB_HEADERS,
@@ -149,7 +149,7 @@ class JobsPanel:
             before = self.services.store.get_tuning_run(int(selected))
             if before is not None and before.finished:
                 return f"Run #{selected} is {before.status}: nothing to stop."
-            status = stop_run(self.services.store, self.services.policy, int(selected))
+            status = self.services.tuning.stop(int(selected))
         except Exception as exc:
             return f"⚠ {exc}"
         if status == "running":
@@ -161,7 +161,7 @@ class JobsPanel:
             return "Select a run to resume."
         try:
             s = self.services
-            run = resume_run(s.settings, s.store, s.policy, int(selected))
+            run = s.tuning.resume(int(selected))
         except Exception as exc:
             return f"⚠ {exc}"
         return f"Run #{run.id} {run.status}: it continues from its last checkpoint."

@@ -10,13 +10,12 @@ from pathlib import Path
 import pytest
 
 from studio.compare.summary import summarize_run
-from studio.experiments import actions
+from studio.experiments.actions import describe_delete
 from studio.experiments.catalog import Filters, list_entries
 from studio.experiments.detail import open_run
 from studio.experiments.diff import compare_runs
 from studio.experiments.export import export_runs
 from studio.experiments.refs import RunRef
-from studio.hosting import HostingPolicy
 from tests.experiments.conftest import Lab, wait_finished
 
 pytestmark = pytest.mark.model
@@ -61,19 +60,13 @@ def test_filters(lab: Lab) -> None:
     assert listed(status="failed") == set()
     assert listed(until=date.today() - timedelta(days=1)) == set()
     assert f"t{lab.tuning}" in listed(since=date.today())
-    actions.tag(
-        store, HostingPolicy.desktop(), RunRef("comparison", lab.three_shot), "baseline, reviews"
-    )
+    lab.services.experiments.tag(RunRef("comparison", lab.three_shot), "baseline, reviews")
     try:
         assert listed(tag="Baseline") == {f"c{lab.three_shot}"}
         assert listed(search="reviews", kind="comparison") >= {f"c{lab.three_shot}"}
     finally:
-        actions.untag(
-            store, HostingPolicy.desktop(), RunRef("comparison", lab.three_shot), "baseline"
-        )
-        actions.untag(
-            store, HostingPolicy.desktop(), RunRef("comparison", lab.three_shot), "reviews"
-        )
+        lab.services.experiments.untag(RunRef("comparison", lab.three_shot), "baseline")
+        lab.services.experiments.untag(RunRef("comparison", lab.three_shot), "reviews")
     with pytest.raises(ValueError, match="kind must be one of"):
         Filters(kind="exchange")
 
@@ -162,9 +155,7 @@ def test_export_csv_json_jsonl_carry_every_row_with_its_prompt(lab: Lab, tmp_pat
 def test_delete_keeps_what_others_use_and_rerun_repeats_the_settings(lab: Lab) -> None:
     services = lab.services
     store = services.store
-    rerun_events = list(
-        actions.rerun_comparison(store, services.comparisons, RunRef("comparison", lab.three_shot))
-    )
+    rerun_events = list(services.experiments.rerun_comparison(RunRef("comparison", lab.three_shot)))
     new_id = rerun_events[-1].run_id
     assert new_id != lab.three_shot
     old, new = summarize_run(store, lab.three_shot), summarize_run(store, new_id)
@@ -172,8 +163,8 @@ def test_delete_keeps_what_others_use_and_rerun_repeats_the_settings(lab: Lab) -
     assert (
         store.get_comparison_run(new_id).config == store.get_comparison_run(lab.three_shot).config
     )
-    report = actions.delete(store, HostingPolicy.desktop(), RunRef("comparison", new_id))
-    text = actions.describe_delete(report)
+    report = services.experiments.delete(RunRef("comparison", new_id))
+    text = describe_delete(report)
     assert f"Deleted comparison c{new_id} (1 configs, 12 results)" in text
     assert f"template reviews-sentiment@v1 (used by run(s) c{lab.three_shot}" in text
     assert store.get_comparison_run(new_id) is None
@@ -182,17 +173,13 @@ def test_delete_keeps_what_others_use_and_rerun_repeats_the_settings(lab: Lab) -
 
 def test_rerun_of_a_tuning_run_queues_the_same_config_under_a_new_name(lab: Lab) -> None:
     services = lab.services
-    queued = actions.rerun_tuning(
-        services.settings, services.store, HostingPolicy.desktop(), RunRef("tuning", lab.tuning)
-    )
+    queued = services.experiments.rerun_tuning(RunRef("tuning", lab.tuning))
     assert queued.name == "reviews-lora-rerun2"
     original = services.store.get_tuning_run(lab.tuning)
     assert {**queued.config, "name": None} == {**original.config, "name": None}
     done = wait_finished(services, queued.id)
     assert done.status == "completed", done.error
     # The next re-run, of the original or of the re-run, takes the next free name.
-    assert (
-        actions.free_name(services.settings, services.store, queued.name) == "reviews-lora-rerun3"
-    )
+    assert services.experiments.free_name(queued.name) == "reviews-lora-rerun3"
     with pytest.raises(ValueError, match="adapter"):
-        actions.rename(services.store, HostingPolicy.desktop(), RunRef("adapter", 1), "x")
+        services.experiments.rename(RunRef("adapter", 1), "x")

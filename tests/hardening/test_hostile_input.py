@@ -23,7 +23,7 @@ from studio.hosting import HostingPolicy
 from studio.inference.params import SamplingParams
 from studio.playground.engine import ChatRequest
 from studio.services import create_services
-from studio.templates import library as lib
+from studio.templates.library import TemplateLibrary
 from studio.tuning.config import flat_config
 from tests.conftest import ROOT
 from tests.hardening.conftest import World, linked_home
@@ -84,7 +84,8 @@ def _template(world: World, template: str, name: str = "hostile") -> str:
 def _save_template(world: World, template: str, name: str = "hostile") -> None:
     """What Save in the Prompts tab runs: write the library file and store a version."""
     text = f"name: {json.dumps(name)}\nmode: completion\ntemplate: {json.dumps(template)}\n"
-    lib.save_version(text, world.library, world.extra["services"].store, HostingPolicy.desktop())
+    services = world.extra["services"]
+    TemplateLibrary(world.library, services.store, HostingPolicy.desktop()).save(text)
 
 
 def _chat(world: World, model: str = "smollm2-135m-instruct", **params: Any) -> None:
