@@ -26,6 +26,7 @@ lint-only:
 	$(PY) -m ruff check studio tests app.py benchmarks
 	$(PY) -m ruff format --check studio tests app.py benchmarks
 	$(PY) -m mypy
+	$(VENV)/bin/lint-imports
 
 format: setup-dev
 	$(PY) -m ruff format studio tests app.py benchmarks

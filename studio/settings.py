@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 import platformdirs
+import psutil
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -75,7 +76,6 @@ def parse_auth(value: str) -> list[tuple[str, str]]:
 def _default_cache_mb() -> int:
     # Half the machine's memory, capped at 16 GiB: room for two or three small models at once
     # while leaving the rest of the machine usable.
-    import psutil
 
     total_mb = psutil.virtual_memory().total // (1024 * 1024)
     return int(min(total_mb // 2, 16 * 1024))

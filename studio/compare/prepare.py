@@ -9,7 +9,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from studio.compare.config import CompareConfig, CompareConfigError
-from studio.datasets import Dataset, load_dataset, require_columns, split_dataset
+from studio.datasets import Dataset, load_dataset, map_columns, require_columns, split_dataset
 from studio.hosting import HostingPolicy
 from studio.templates import PromptTemplate, load_template, render_fields
 from studio.templates.fewshot import check_disjoint
@@ -80,16 +80,6 @@ def prepare_run(config: CompareConfig, policy: HostingPolicy) -> Prepared:
     ]
     policy.check_comparison_rows(len(evaluation), len(cells))
     return Prepared(config, templates, evaluation, pool, cells, source)
-
-
-def map_columns(dataset: Dataset, column_map: dict[str, str]) -> Dataset:
-    """Expose data columns under the template's variable names (the originals stay)."""
-    if not column_map:
-        return dataset
-    require_columns(dataset, sorted(set(column_map.values())), "the column mapping")
-    rows = [{**row, **{var: row[col] for var, col in column_map.items()}} for row in dataset.rows]
-    columns = list(dict.fromkeys([*dataset.columns, *column_map]))
-    return replace(dataset, rows=rows, columns=columns)
 
 
 def _data(config: CompareConfig, policy: HostingPolicy) -> tuple[Dataset, Dataset | None]:

@@ -8,6 +8,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from jinja2 import Environment, meta
+
 from studio.compare.metrics import contains, exact_match, first_choice_in, regex_match, token_f1
 from studio.compare.prepare import GridCell, Prepared
 from studio.inference.backends import InferenceBackend
@@ -44,7 +46,6 @@ def build_cell_prompts(prepared: Prepared, cell: GridCell, tokenizer: Any) -> li
 
 def _label_column(cell: GridCell) -> str | None:
     # The answer's single variable is the natural label for balanced selection.
-    from jinja2 import Environment, meta
 
     # Parsing only (nothing is rendered), so a plain environment is safe here.
     names = meta.find_undeclared_variables(Environment().parse(cell.template.answer))

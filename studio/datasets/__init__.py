@@ -22,7 +22,7 @@ from studio.datasets.json_formats import MAX_JSON_DEPTH
 from studio.datasets.load import SUPPORTED_FORMATS, load_dataset
 from studio.datasets.self_instruct import flatten_self_instruct
 from studio.datasets.splits import content_key, overlap, overlapping_rows, split_dataset
-from studio.datasets.table import Dataset, dataset_from_rows, require_columns
+from studio.datasets.table import Dataset, dataset_from_rows, map_columns, require_columns
 
 __all__ = [
     "MAX_JSON_DEPTH",
@@ -33,6 +33,7 @@ __all__ = [
     "dataset_from_rows",
     "flatten_self_instruct",
     "load_dataset",
+    "map_columns",
     "overlap",
     "overlapping_rows",
     "require_columns",

@@ -21,8 +21,8 @@ def _parse_parquet(data: bytes, budget: _Budget) -> tuple[list[str], list[dict[s
     values (metadata can lie). Text columns are read as dictionaries, so one long string
     repeated on every row is measured, not materialised, before the check."""
     # Imported here: pyarrow takes a noticeable time to import and most files are not Parquet.
-    import pyarrow as pa
-    import pyarrow.parquet as pq
+    import pyarrow as pa  # lazy: pyarrow is slow to import; only Parquet files need it
+    import pyarrow.parquet as pq  # lazy: pyarrow is slow to import; only Parquet files need it
 
     fix = "check that it is a complete Parquet file"
     try:
@@ -56,7 +56,7 @@ def _parse_parquet(data: bytes, budget: _Budget) -> tuple[list[str], list[dict[s
 def _undictionary(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
     """The batch with the file's own column types: its size is checked, so the text columns
     read as dictionaries may be decoded now (converting decoded ones to Python is far faster)."""
-    import pyarrow as pa
+    import pyarrow as pa  # lazy: pyarrow is slow to import; only Parquet files need it
 
     try:
         return batch.cast(schema)
@@ -100,8 +100,8 @@ def _check_parquet_metadata(footer: Any, n_columns: int, budget: _Budget) -> int
 def _arrow_size(array: pa.Array) -> tuple[int, int]:
     """(items in its lists, maps and structs, characters or bytes of its text and binary
     values) of an Arrow column, computed without converting it to Python."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
+    import pyarrow as pa  # lazy: pyarrow is slow to import; only Parquet files need it
+    import pyarrow.compute as pc  # lazy: pyarrow is slow to import; only Parquet files need it
 
     kind = array.type
     if pa.types.is_dictionary(kind):
@@ -137,8 +137,8 @@ _ARROW_LISTS = ("is_list", "is_large_list", "is_fixed_size_list")
 
 def _arrow_lengths(array: pa.Array) -> pa.Array | None:
     """Per-value lengths of a text (characters) or binary (bytes) array; None for others."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
+    import pyarrow as pa  # lazy: pyarrow is slow to import; only Parquet files need it
+    import pyarrow.compute as pc  # lazy: pyarrow is slow to import; only Parquet files need it
 
     kind = array.type
     if pa.types.is_string(kind) or pa.types.is_large_string(kind):
@@ -149,7 +149,7 @@ def _arrow_lengths(array: pa.Array) -> pa.Array | None:
 
 
 def _arrow_sum(lengths: pa.Array) -> int:
-    import pyarrow.compute as pc
+    import pyarrow.compute as pc  # lazy: pyarrow is slow to import; only Parquet files need it
 
     total = pc.sum(lengths).as_py()
     return int(total or 0)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from studio.datasets.bounds import _Budget
@@ -97,3 +97,13 @@ def _rows_with_union_columns(
                 budget.check_table(count, len(keys), lines[count - 1] if lines else None)
     rows = [{column: obj.get(column) for column in columns} for obj in objects]
     return columns, rows
+
+
+def map_columns(dataset: Dataset, column_map: dict[str, str]) -> Dataset:
+    """Expose data columns under the template's variable names (the originals stay)."""
+    if not column_map:
+        return dataset
+    require_columns(dataset, sorted(set(column_map.values())), "the column mapping")
+    rows = [{**row, **{var: row[col] for var, col in column_map.items()}} for row in dataset.rows]
+    columns = list(dict.fromkeys([*dataset.columns, *column_map]))
+    return replace(dataset, rows=rows, columns=columns)

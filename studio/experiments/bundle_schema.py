@@ -31,6 +31,7 @@ from pydantic import (
 )
 
 from studio.compare.config import CompareConfig
+from studio.models.adapters import ADAPTER_NAME
 from studio.store.experiments import NOTE_LENGTH
 from studio.store.records import RUN_STATUSES, SCORINGS, SELECTIONS, TUNING_STATUSES
 from studio.store.schema import (
@@ -43,7 +44,7 @@ from studio.store.schema import (
     VOCABULARY_LENGTH,
 )
 from studio.templates import NAME_PATTERN as TEMPLATE_NAME
-from studio.tuning.config import ADAPTER_NAME, TuneConfig
+from studio.tuning.config import TuneConfig
 
 INT32 = 2**31 - 1  # the store's Integer columns (PostgreSQL integer)
 PATH_LENGTH = 4096

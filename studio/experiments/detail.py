@@ -28,6 +28,7 @@ from studio.store import (
     TemplateVersion,
     TuningRun,
 )
+from studio.tuning.jobs import log_tail as tail
 
 LOG_LINES = 60
 
@@ -111,8 +112,6 @@ def example_rows(store: Store, run: ComparisonRun) -> list[dict[str, Any]]:
 
 
 def log_tail(run: TuningRun, lines: int = LOG_LINES) -> str:
-    from studio.tuning.jobs import log_tail as tail
-
     return tail(run, lines)
 
 

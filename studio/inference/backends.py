@@ -16,8 +16,10 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from studio.inference.batch_generation import Generated, generate_batch
 from studio.inference.generation import GenerationResult, stream_generate
+from studio.inference.openai_backend import OpenAIBackend, ServedModelError
 from studio.inference.params import SamplingParams
 from studio.inference.scoring import ScoredExample, score_choices
+from studio.models.loading import LoadRequest
 from studio.models.served import is_served_spec, parse_served_spec
 
 if TYPE_CHECKING:
@@ -128,7 +130,6 @@ def _special_tokens(mode: str) -> bool:
 def open_served(spec: str, policy: HostingPolicy) -> OpenAIBackend:
     """The HTTP backend of a served-model spec (checked against the hosting policy; nothing is
     contacted yet)."""
-    from studio.inference.openai_backend import OpenAIBackend
 
     return OpenAIBackend(parse_served_spec(spec), policy)
 
@@ -148,7 +149,6 @@ def open_backend(
     if is_served_spec(spec):
         return open_served(spec, policy)
     policy.check_model_spec(spec)
-    from studio.models.loading import LoadRequest
 
     return LocalBackend(models.get(LoadRequest(spec, quantization=quantization), progress))
 
@@ -162,7 +162,6 @@ def check_served_models(
     """Before a comparison stores anything: every served model's spec parses, its server answers
     and accepts the key, and, for log-likelihood scoring, returns prompt log-probabilities and is
     given completion-mode templates. Each server is probed once per run."""
-    from studio.inference.openai_backend import ServedModelError
 
     for spec in dict.fromkeys(s for s in specs if is_served_spec(s)):
         backend = open_served(spec, policy)

@@ -60,7 +60,7 @@ def generate_batch(
 def _generate(
     loaded: Any, batch: list[list[int]], params: SamplingParams, seed: int
 ) -> list[list[int]]:
-    import torch
+    import torch  # lazy: torch is slow to import; only model work needs it
 
     tokenizer, model = loaded.tokenizer, loaded.model
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0

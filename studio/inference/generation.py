@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,6 +28,7 @@ class GenerationResult:
 
 
 def _stop_on_event(stop_event: threading.Event) -> Any:
+    # lazy: transformers is slow to import; only model work needs it
     from transformers import StoppingCriteria
 
     class _StopOnEvent(StoppingCriteria):
@@ -71,7 +72,9 @@ def stream_generate(
     add_special_tokens: bool = False,
 ) -> Iterator[str | GenerationResult]:
     """Yield text pieces as they are generated, then one GenerationResult."""
-    import torch
+    import torch  # lazy: torch is slow to import; only model work needs it
+
+    # lazy: transformers is slow to import; only model work needs it
     from transformers import StoppingCriteriaList, TextIteratorStreamer
 
     stop_event = stop_event or threading.Event()
@@ -95,25 +98,11 @@ def stream_generate(
             streamer.end()
 
     started = time.perf_counter()
-    first_token_s: float | None = None
     if compute.on_compute_thread():
         raise RuntimeError("stream_generate must be consumed outside the compute thread")
     done = compute.submit(run)
     pieces: list[str] = []
-    streamed_to_end = False
-    try:
-        for piece in streamer:
-            if not piece:
-                continue
-            if first_token_s is None:
-                first_token_s = time.perf_counter() - started
-            pieces.append(piece)
-            yield piece
-        streamed_to_end = True
-    finally:
-        if not streamed_to_end:
-            # The consumer went away (closed browser, cancelled request): free the compute thread.
-            stop_event.set()
+    first_token_s = yield from _relay(streamer, stop_event, started, pieces)
     done.result()
     if "error" in outcome:
         raise outcome["error"]
@@ -162,3 +151,26 @@ def _finish(
         first_token_s=first_token_s,
         latency_s=time.perf_counter() - started,
     )
+
+
+def _relay(
+    streamer: Any, stop_event: threading.Event, started: float, pieces: list[str]
+) -> Generator[str, None, float | None]:
+    """Pass the streamer's pieces on as they come (kept in `pieces`); returns the time to the
+    first one. A consumer that goes away (closed browser, cancelled request) stops generation,
+    freeing the compute thread."""
+    first_token_s: float | None = None
+    streamed_to_end = False
+    try:
+        for piece in streamer:
+            if not piece:
+                continue
+            if first_token_s is None:
+                first_token_s = time.perf_counter() - started
+            pieces.append(piece)
+            yield piece
+        streamed_to_end = True
+    finally:
+        if not streamed_to_end:
+            stop_event.set()
+    return first_token_s

@@ -120,7 +120,7 @@ def _batches(examples: list[_Encoded], batch_rows: int) -> Iterator[list[_Encode
 
 def _prefix_state(model: Any, prefix_ids: list[int]) -> Any | None:
     """Run the shared prefix once and keep its KV cache."""
-    import torch
+    import torch  # lazy: torch is slow to import; only model work needs it
 
     if not prefix_ids:
         return None
@@ -144,7 +144,7 @@ def _score_batch(
     only when some choice has more tokens: its cache is the pass-1 cache repeated per choice, and
     it feeds the choices' remaining tokens. The prompt is never recomputed per choice.
     """
-    import torch
+    import torch  # lazy: torch is slow to import; only model work needs it
 
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     queries = [e.prompt_ids[prefix_len:] for e in batch]
@@ -173,7 +173,7 @@ def _score_batch(
 
 
 def left_padded(seqs: list[list[int]], pad: int, device: Any) -> tuple[Any, Any]:
-    import torch
+    import torch  # lazy: torch is slow to import; only model work needs it
 
     width = max(len(s) for s in seqs)
     ids = torch.tensor([[pad] * (width - len(s)) + s for s in seqs], device=device)
@@ -182,7 +182,7 @@ def left_padded(seqs: list[list[int]], pad: int, device: Any) -> tuple[Any, Any]
 
 
 def _with_prefix(mask: Any, prefix_len: int) -> Any:
-    import torch
+    import torch  # lazy: torch is slow to import; only model work needs it
 
     if prefix_len == 0:
         return mask
@@ -201,7 +201,7 @@ def _add_continuation_tails(
     scores: list[list[float]],
 ) -> None:
     """Pass 2: tokens 2..n of every choice, right-padded, each row on its example's cache."""
-    import torch
+    import torch  # lazy: torch is slow to import; only model work needs it
 
     n_choices = len(batch[0].continuations)
     tails = [c[:-1] for e in batch for c in e.continuations]  # inputs predicting tokens 2..n

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from studio.models.adapters import list_adapters
 from studio.models.convert import is_converted
 from studio.models.registry import BUNDLED_MODELS, adapter_spec
 
@@ -44,8 +45,6 @@ def list_models(models_dir: Path, adapters_dir: Path | None = None) -> list[Cata
 
 
 def _adapter_entries(adapters_dir: Path) -> list[CatalogEntry]:
-    from studio.models.adapters import list_adapters
-
     entries = []
     for info in list_adapters(adapters_dir):
         note = f"LoRA on {info.base_model}"
@@ -72,6 +71,7 @@ def _bundled_entry(alias: str, models_dir: Path) -> CatalogEntry:
 
 def _hub_cache_entries() -> list[CatalogEntry]:
     try:
+        # lazy: huggingface_hub is slow to import; most paths never touch the hub
         from huggingface_hub import scan_cache_dir
 
         info = scan_cache_dir()

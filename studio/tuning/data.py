@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from studio.datasets import Dataset, flatten_self_instruct, load_dataset
+from studio.datasets import Dataset, flatten_self_instruct, load_dataset, map_columns
 from studio.hosting import HostingPolicy
 from studio.inference.scoring import encode
 from studio.templates import PROMPTS_DIR, PromptTemplate
@@ -166,8 +166,6 @@ def _load(settings: DataSettings, policy: HostingPolicy) -> tuple[Dataset, list[
         dataset = flatten_self_instruct(settings.path, policy=policy)
     if settings.column_map:
         # Imported here: the compare package pulls in the store, which data checks do not need.
-        from studio.compare.prepare import map_columns
-
         dataset = map_columns(dataset, settings.column_map)
     numbers = _row_numbers(dataset, self_instruct)
     if settings.limit is not None:

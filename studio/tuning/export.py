@@ -15,7 +15,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from studio.models.adapters import AdapterError, AdapterInfo, read_adapter, write_text_atomic
+from studio.models.adapters import AdapterError, AdapterInfo, read_adapter
+from studio.models.device import plan_device
+from studio.models.loading import LoadRequest, load_model
+from studio.settings import hub_offline_forced
+from studio.tuning.card import write_text_atomic
 
 if TYPE_CHECKING:
     from studio.settings import Settings
@@ -27,8 +31,6 @@ def merge_adapter(
     folder: Path, out_dir: Path, settings: Settings, progress: Callable[[str], None] | None = None
 ) -> Path:
     """Fold the adapter into its full-precision base and save the result as a plain model."""
-    from studio.models.device import plan_device
-    from studio.models.loading import LoadRequest, load_model
 
     info = read_adapter(folder)
     out_dir = Path(out_dir).expanduser().resolve()
@@ -59,7 +61,7 @@ def merge_adapter(
 
 
 def _cuda_bf16() -> bool:
-    import torch
+    import torch  # lazy: torch is slow to import; only model work needs it
 
     return bool(torch.cuda.is_bf16_supported())
 
@@ -103,7 +105,6 @@ def push_adapter(folder: Path, repo_id: str, token: str | None, private: bool = 
     if not _REPO_ID.match(repo_id):
         raise AdapterError(f"'{repo_id}' is not a Hub repo id. Fix: use ORG/NAME (or USER/NAME).")
     info = read_adapter(folder)
-    from studio.settings import hub_offline_forced
 
     if hub_offline_forced():
         raise _unreachable(info, "HF_HUB_OFFLINE is set")
@@ -111,7 +112,10 @@ def push_adapter(folder: Path, repo_id: str, token: str | None, private: bool = 
 
 
 def _upload(info: AdapterInfo, repo_id: str, token: str, private: bool) -> str:
+    # lazy: huggingface_hub is slow to import; most paths never touch the hub
     from huggingface_hub import HfApi
+
+    # lazy: huggingface_hub is slow to import; most paths never touch the hub
     from huggingface_hub.errors import HfHubHTTPError, OfflineModeIsEnabled
 
     api = HfApi(token=token)
@@ -145,7 +149,7 @@ def _upload(info: AdapterInfo, repo_id: str, token: str, private: bool) -> str:
 def _is_network_error(exc: BaseException) -> bool:
     # httpx (huggingface_hub >= 1.0) raises its own TransportError family, not OSError.
     try:
-        import httpx
+        import httpx  # lazy: httpx is needed only when talking to the Hub
     except ImportError:
         return False
     return isinstance(exc, httpx.TransportError)

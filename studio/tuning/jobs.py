@@ -22,12 +22,18 @@ from typing import Any
 from filelock import FileLock
 
 from studio.hosting import HostingPolicy
+from studio.models.adapters import adapter_path
+from studio.models.convert import ensure_converted
+from studio.models.device import plan_device
+from studio.models.loading import quantization_config
+from studio.models.registry import resolve_spec
 from studio.runtime.openmp import with_passive_waits
 from studio.settings import Settings
 from studio.store import Store, TuningRun
-from studio.tuning.config import TuneConfig, TuneConfigError
+from studio.tuning.config import TuneConfig, TuneConfigError, build_tune_config
 from studio.tuning.data import PreparedData, prepare_data
 from studio.tuning.memory import MemoryEstimate, estimate_memory
+from studio.tuning.trainer import total_steps
 
 WORKER_MODULE = "studio.tuning.worker"
 LOG_NAME = "train.log"
@@ -47,8 +53,6 @@ class LaunchCheck:
 
 def base_location(spec: str, settings: Settings) -> Any:
     """Where the base model's files are (converting a bundled GGUF once if needed)."""
-    from studio.models.convert import ensure_converted
-    from studio.models.registry import resolve_spec
 
     source = resolve_spec(spec, settings.adapters_dir)
     if source.kind == "adapter":
@@ -62,6 +66,7 @@ def base_location(spec: str, settings: Settings) -> Any:
 
 
 def load_tokenizer(location: Any, trust_remote_code: bool = False) -> Any:
+    # lazy: transformers is slow to import; only model work needs it
     from transformers import AutoTokenizer
 
     try:
@@ -86,10 +91,6 @@ def check_launch(
     """Every check that can fail before a worker starts: the hosting policy, name, model,
     quantization, data."""
     check_policy(config, policy)
-    from studio.models.adapters import adapter_path
-    from studio.models.device import plan_device
-    from studio.models.loading import quantization_config
-    from studio.tuning.trainer import total_steps
 
     # The worker may start from another directory (the studio server's), so the run records
     # the data file's absolute path.
@@ -264,8 +265,6 @@ def resume_run(settings: Settings, store: Store, policy: HostingPolicy, run_id: 
     policy.check_training()
     run = store.get_tuning_run(run_id)
     if run is not None:
-        from studio.tuning.config import build_tune_config
-
         check_policy(build_tune_config(run.config), policy)
         if not Path(run.work_dir).is_dir():  # queue_run creates it: an imported run's is not here
             raise TuneConfigError(

@@ -22,6 +22,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import psutil
+
+from studio.models.device import plan_device
 from studio.tuning.config import TuneConfig
 
 GIB = 1024**3
@@ -75,8 +78,10 @@ def _gib(size: int) -> str:
 
 
 def model_shape(location: Any, target_modules: Any, trust_remote_code: bool = False) -> ModelShape:
-    from accelerate import init_empty_weights
-    from torch import nn
+    from accelerate import init_empty_weights  # lazy: accelerate pulls in torch
+    from torch import nn  # lazy: torch is slow to import; only model work needs it
+
+    # lazy: transformers is slow to import; only model work needs it
     from transformers import AutoConfig, AutoModelForCausalLM
 
     config = AutoConfig.from_pretrained(location, trust_remote_code=trust_remote_code)
@@ -132,11 +137,10 @@ def estimate_from_shape(
 
 def available_memory(cuda: bool) -> int | None:
     if cuda:
-        import torch
+        import torch  # lazy: torch is slow to import; only model work needs it
 
         free, _total = torch.cuda.mem_get_info()
         return int(free)
-    import psutil
 
     return int(psutil.virtual_memory().available)
 
@@ -147,7 +151,6 @@ def estimate_memory(
     """The estimate for `config` on this machine's default device; `location` is the model
     folder (or cached hub id) holding config.json. Batches are padded to their longest row, so
     the longest example (when known) bounds the sequence length better than max_length."""
-    from studio.models.device import plan_device
 
     plan = plan_device()
     shape = model_shape(location, config.lora.target_modules, config.model.trust_remote_code)

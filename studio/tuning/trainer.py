@@ -25,7 +25,7 @@ EVALS_PER_RUN = 10
 
 
 def lora_config(settings: LoraSettings) -> Any:
-    from peft import LoraConfig
+    from peft import LoraConfig  # lazy: peft pulls in torch and transformers
 
     return LoraConfig(
         r=settings.r,
@@ -63,7 +63,7 @@ def precision_choices(plan: DevicePlan) -> dict[str, Any]:
 def training_arguments(
     config: TuneConfig, plan: DevicePlan, output_dir: Path, n_train: int, has_eval: bool
 ) -> Any:
-    from trl import SFTConfig
+    from trl import SFTConfig  # lazy: trl pulls in torch, transformers and datasets
 
     training = config.training
     steps = total_steps(config, n_train)
@@ -104,6 +104,7 @@ def training_arguments(
 
 def to_dataset(examples: list[TrainExample]) -> Any:
     """Pre-tokenized rows: TRL then trains on exactly these tokens and masks."""
+    # lazy: datasets (Hugging Face) is slow to import; only training needs it
     from datasets import Dataset
 
     return Dataset.from_dict(
@@ -116,6 +117,7 @@ def to_dataset(examples: list[TrainExample]) -> Any:
 
 def attach_adapter(loaded: LoadedModel, config: TuneConfig) -> Any:
     """The base model with a fresh, trainable LoRA adapter (base weights frozen)."""
+    # lazy: peft pulls in torch and transformers
     from peft import get_peft_model, prepare_model_for_kbit_training
 
     model = loaded.model
@@ -134,7 +136,7 @@ def build_trainer(
     output_dir: Path,
     callbacks: list[Any],
 ) -> Any:
-    from trl import SFTTrainer
+    from trl import SFTTrainer  # lazy: trl pulls in torch, transformers and datasets
 
     args = training_arguments(
         config, loaded.plan, output_dir, len(prepared.train), has_eval=bool(prepared.eval)

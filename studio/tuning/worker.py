@@ -27,11 +27,21 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from studio import __version__
+from studio.datasets import DatasetError
 from studio.hosting import HostingPolicy
+from studio.models.adapters import AdapterCard
+from studio.models.errors import ModelError
+from studio.models.loading import LoadRequest, load_model
 from studio.runtime.openmp import use_passive_waits
 from studio.settings import Settings, load_settings
 from studio.store import AdapterRecord, Store, TuningRun
-from studio.tuning.config import TuneConfig
+from studio.templates import TemplateError, configure_rendering
+from studio.tuning.card import write_adapter_metadata
+from studio.tuning.config import TuneConfig, load_tune_config
+from studio.tuning.data import TuneDataError, prepare_data
+from studio.tuning.jobs import check_launch, queue_run, start_next
+from studio.tuning.trainer import build_trainer, latest_checkpoint, total_steps
 
 CLAIM_WAIT_SECONDS = 30.0
 
@@ -49,11 +59,8 @@ def say(text: str) -> None:
 
 def train_run(run: TuningRun, settings: Settings, store: Store) -> Outcome:
     """Train one run to the end (or to a requested stop) and save its adapter."""
-    from studio.models.loading import LoadRequest, load_model
-    from studio.templates import configure_rendering
+    # lazy: transformers (and with it torch and OpenMP) loads only after use_passive_waits()
     from studio.tuning.callback import StoreCallback
-    from studio.tuning.data import prepare_data
-    from studio.tuning.trainer import build_trainer, latest_checkpoint, total_steps
 
     config = TuneConfig.model_validate(run.config)
     started = time.perf_counter()
@@ -139,8 +146,6 @@ def _save_adapter(
     store: Store,
 ) -> None:
     """Write the adapter into a temp folder beside its target, then swap it into place."""
-    from studio import __version__
-    from studio.models.adapters import AdapterCard, write_adapter_metadata
 
     target = Path(run.adapter_path)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -193,10 +198,6 @@ def _swap_into_place(staging: Path, target: Path) -> None:
 
 def describe_failure(exc: BaseException) -> str:
     """Why a run failed, in words a user can act on."""
-    from studio.datasets import DatasetError
-    from studio.models.errors import ModelError
-    from studio.templates import TemplateError
-    from studio.tuning.data import TuneDataError
 
     text = str(exc).strip()
     if "out of memory" in text.lower() or type(exc).__name__ == "OutOfMemoryError":
@@ -227,8 +228,6 @@ def _claimed(store: Store, run_id: int) -> TuningRun | None:
 
 
 def run_queued(run_id: int, settings: Settings) -> int:
-    from studio.tuning.jobs import start_next
-
     store = Store(settings.database_url)
     try:
         run = _claimed(store, run_id)
@@ -260,8 +259,6 @@ def _run_and_record(run: TuningRun, settings: Settings, store: Store) -> int:
 
 def run_direct(config_path: str, settings: Settings) -> int:
     """Train a YAML config without the queue (one process per GPU under accelerate)."""
-    from studio.tuning.config import load_tune_config
-    from studio.tuning.jobs import check_launch, queue_run
 
     config = load_tune_config(config_path)
     store = Store(settings.database_url)
@@ -285,7 +282,7 @@ def _shared_run_id() -> int:
     local = int(os.environ.get("STUDIO_DIRECT_RUN_ID", "0"))
     if int(os.environ.get("WORLD_SIZE", "1")) == 1:
         return local
-    import torch.distributed as dist
+    import torch.distributed as dist  # lazy: torch is slow to import; only model work needs it
 
     if not dist.is_initialized():
         dist.init_process_group()

@@ -25,13 +25,13 @@ from studio.models.adapters import (
     is_adapter_folder,
     list_adapters,
     read_adapter,
-    write_adapter_metadata,
 )
 from studio.models.catalog import list_models
 from studio.models.errors import ModelNotFoundError
 from studio.models.loading import LoadRequest, load_model
 from studio.models.registry import resolve_spec
 from studio.settings import Settings, load_settings
+from studio.tuning.card import write_adapter_metadata
 from studio.tuning.config import flat_config
 from studio.tuning.export import merge_adapter, push_adapter
 
