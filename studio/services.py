@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from studio.compare.engine import ComparisonRunner, process_alive
 from studio.experiments.actions import RunActions
 from studio.hosting import HostingPolicy
+from studio.inference.registry import ModelBackends
 from studio.models.manager import ModelManager
 from studio.playground.engine import Playground
 from studio.settings import Settings, SettingsError, get_settings
@@ -65,7 +66,8 @@ def create_services(settings: Settings | None = None, host: str | None = None) -
     tuning = TuningQueue(settings, store, policy)
     tuning.mark_dead_interrupted()
     models = ModelManager(settings)
-    comparisons = ComparisonRunner(store, models, policy)
+    backends = ModelBackends(models, policy)
+    comparisons = ComparisonRunner(store, backends)
     return Services(
         settings=settings,
         policy=policy,
@@ -74,6 +76,6 @@ def create_services(settings: Settings | None = None, host: str | None = None) -
         comparisons=comparisons,
         tuning=tuning,
         templates=TemplateLibrary(policy.library, store, policy),
-        playground=Playground(store, models, policy),
+        playground=Playground(store, backends),
         experiments=RunActions(comparisons, tuning),
     )

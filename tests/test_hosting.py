@@ -15,6 +15,7 @@ from studio.compare.engine import ComparisonRunner
 from studio.compare.prepare import prepare_run
 from studio.datasets import load_dataset
 from studio.hosting import HostingPolicy, Mode, PolicyRefusal
+from studio.inference.registry import ModelBackends
 from studio.models.manager import ModelManager
 from studio.settings import Settings, load_settings
 from studio.store import Store
@@ -115,7 +116,7 @@ def test_a_refused_comparison_stores_nothing(tmp_path: Path) -> None:
     settings = load_settings(home=tmp_path, demo=True, demo_max_examples=50)
     policy = HostingPolicy.from_settings(settings)
     with Store(settings.database_url) as store:
-        runner = ComparisonRunner(store, ModelManager(settings), policy)
+        runner = ComparisonRunner(store, ModelBackends(ModelManager(settings), policy))
         with pytest.raises(PolicyRefusal, match="demo-row-cap"):
             list(runner.run(_grid()))
         assert store.list_comparison_runs() == []

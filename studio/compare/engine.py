@@ -17,10 +17,7 @@ from typing import Any
 from studio.compare.config import CompareConfig
 from studio.compare.prepare import GridCell, Prepared, prepare_run
 from studio.compare.scoring import score_cell
-from studio.hosting import HostingPolicy
-from studio.inference.backends import check_served_models, is_served_spec, open_backend
-from studio.models.loading import check_available
-from studio.models.manager import ModelManager
+from studio.inference.registry import ModelBackends
 from studio.store import Store
 from studio.store.records import ComparisonConfigSpec, ComparisonResult
 from studio.templates import parse_template
@@ -62,18 +59,16 @@ Event = RunStarted | CellStarted | RowDone | RunFinished
 class ComparisonRunner:
     """Executes comparison runs against the store and the shared model manager."""
 
-    def __init__(self, store: Store, models: ModelManager, policy: HostingPolicy) -> None:
+    def __init__(self, store: Store, backends: ModelBackends) -> None:
         self.store = store
-        self.models = models
-        self.policy = policy
+        self.backends = backends
+        self.policy = backends.policy
 
     def run(self, config: CompareConfig, stop: threading.Event | None = None) -> Iterator[Event]:
         # All validation happens before anything is stored.
         prepared = prepare_run(config, self.policy)
-        check_served_models(config.models, config.scoring, prepared.templates, self.policy)
-        for model in config.models:  # a local model that cannot be found fails before storing
-            if not is_served_spec(model):
-                check_available(model, self.models.settings)
+        # A model that cannot be found or reached fails here, before anything is stored.
+        self.backends.check(config.models, config.scoring, prepared.templates)
         run_id, config_ids = self._create(prepared)
         yield from self._execute(prepared, run_id, config_ids, {}, stop or threading.Event())
 
@@ -99,10 +94,8 @@ class ComparisonRunner:
         # The stored grid, not the config, decides what a resume scores (an imported run's
         # rows can disagree with its config): the demo cap and model rules apply to it.
         self.policy.check_comparison_rows(len(prepared.evaluation), len(cells))
-        for cell in cells:
-            self.policy.check_model_spec(cell.model)
         templates = [cell.template for cell in cells]
-        check_served_models([cell.model for cell in cells], run.scoring, templates, self.policy)
+        self.backends.check([cell.model for cell in cells], run.scoring, templates)
         done = {cfg.position: self.store.done_indices(cfg.id) for cfg in run.configs}
         self.store.resume_comparison_run(run_id, host=socket.gethostname(), pid=os.getpid())
         config_ids = {cfg.position: cfg.id for cfg in run.configs}
@@ -184,7 +177,7 @@ class ComparisonRunner:
         stop: threading.Event,
         skip: set[int],
     ) -> Iterator[ComparisonResult]:
-        backend = open_backend(cell.model, self.models, self.policy, prepared.config.quantization)
+        backend = self.backends.open(cell.model, prepared.config.quantization)
         yield from score_cell(prepared, cell, config_id, backend, stop, skip)
 
 

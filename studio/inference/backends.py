@@ -6,28 +6,25 @@ existing functions, called directly: nothing is added on the hot path), and `Ope
 model served over an OpenAI-compatible HTTP API (spec `openai:MODEL@BASE_URL`, see
 studio.models.served). Prompts arrive fully built; `prompt_format` is what builds chat
 prompts (the local tokenizer's chat template, or the messages array a server receives).
+Which backend a spec gets is decided in one place: studio.inference.registry.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
+from studio.hosting import HostingPolicy
 from studio.inference.batch_generation import Generated, generate_batch
 from studio.inference.generation import GenerationResult, stream_generate
-from studio.inference.openai_backend import OpenAIBackend, ServedModelError
+from studio.inference.openai_backend import OpenAIBackend
 from studio.inference.params import SamplingParams
 from studio.inference.scoring import ScoredExample, score_choices
-from studio.models.loading import LoadRequest
-from studio.models.served import is_served_spec, parse_served_spec
+from studio.models.served import parse_served_spec
 
 if TYPE_CHECKING:
-    from studio.hosting import HostingPolicy
-    from studio.inference.openai_backend import OpenAIBackend
-    from studio.models.loading import LoadedModel, Progress
-    from studio.models.manager import ModelManager
-    from studio.templates import PromptTemplate
+    from studio.models.loading import LoadedModel
 
 
 class InferenceBackend(Protocol):
@@ -132,48 +129,3 @@ def open_served(spec: str, policy: HostingPolicy) -> OpenAIBackend:
     contacted yet)."""
 
     return OpenAIBackend(parse_served_spec(spec), policy)
-
-
-def open_backend(
-    spec: str,
-    models: ModelManager,
-    policy: HostingPolicy,
-    quantization: str = "none",
-    progress: Progress | None = None,
-) -> InferenceBackend:
-    """A served spec's HTTP backend, or the local model loaded (or reused) by the manager.
-
-    Quantization applies to local models only; a served model runs as its server loaded it.
-    The hosting policy decides which specs a visitor may open.
-    """
-    if is_served_spec(spec):
-        return open_served(spec, policy)
-    policy.check_model_spec(spec)
-
-    return LocalBackend(models.get(LoadRequest(spec, quantization=quantization), progress))
-
-
-def check_served_models(
-    specs: Iterable[str],
-    scoring: str,
-    templates: Sequence[PromptTemplate],
-    policy: HostingPolicy,
-) -> None:
-    """Before a comparison stores anything: every served model's spec parses, its server answers
-    and accepts the key, and, for log-likelihood scoring, returns prompt log-probabilities and is
-    given completion-mode templates. Each server is probed once per run."""
-
-    for spec in dict.fromkeys(s for s in specs if is_served_spec(s)):
-        backend = open_served(spec, policy)
-        backend.check()
-        if scoring != "loglik":
-            continue
-        chat = [t.name for t in templates if t.mode == "chat"]
-        if chat:
-            raise ServedModelError(
-                f"log-likelihood scoring of the served model {backend.spec} needs completion-mode "
-                f"templates, and {', '.join(chat)} is in chat mode: the server applies its chat "
-                "template only when it generates, so choices cannot be scored after it. Fix: use "
-                "a completion-mode template, or generation scoring (scoring: generate)."
-            )
-        backend.require_prompt_logprobs()

@@ -11,14 +11,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from studio.hosting import HostingPolicy
-from studio.inference.backends import InferenceBackend, LocalBackend, open_served
+from studio.inference.backends import InferenceBackend, LocalBackend
 from studio.inference.generation import GenerationResult
 from studio.inference.params import SamplingParams
 from studio.inference.prompting import build_prompt, choose_mode
-from studio.models.loading import LoadedModel, LoadRequest
-from studio.models.manager import ModelManager
-from studio.models.served import is_served_spec
+from studio.inference.registry import ModelBackends
 from studio.store import ExchangeRecord, Store
 
 Message = dict[str, str]
@@ -74,26 +71,21 @@ Event = Status | Delta | Finished
 class Playground:
     """Runs chat exchanges against any model spec and records every one of them."""
 
-    def __init__(self, store: Store, models: ModelManager, policy: HostingPolicy) -> None:
+    def __init__(self, store: Store, backends: ModelBackends) -> None:
         self.store = store
-        self.models = models
-        self.policy = policy
+        self.backends = backends
 
     def stream(self, request: ChatRequest, stop: threading.Event | None = None) -> Iterator[Event]:
         stop = stop or threading.Event()
         backend: InferenceBackend | None = None
-        if is_served_spec(request.model):
-            backend = open_served(request.model, self.policy)
-            yield Status(f"Asking {backend.location}…")
-        else:
-            self.policy.check_model_spec(request.model)
-            load_request = LoadRequest(request.model, quantization=request.quantization)
-            for item in self._load(load_request):
-                if isinstance(item, Status):
-                    yield item
-                else:
-                    backend = LocalBackend(item)
+        for item in self._open(request.model, request.quantization):
+            if isinstance(item, Status):
+                yield item
+            else:
+                backend = item
         assert backend is not None
+        if backend.kind == "served":
+            yield Status(f"Asking {backend.location}…")
         mode = choose_mode(request.mode, backend.prompt_format)
         history = [dict(turn) for turn in request.history]
         prompt = build_prompt(
@@ -116,24 +108,25 @@ class Playground:
         exchange_id = self.store.log_exchange(record)
         yield Finished(exchange_id, record, result)
 
-    def _load(self, request: LoadRequest) -> Iterator[Status | LoadedModel]:
-        """Load in a worker thread so progress messages reach the caller while it works."""
-        if self.models.is_loaded(request):
-            yield self.models.get(request)
+    def _open(self, spec: str, quantization: str) -> Iterator[Status | InferenceBackend]:
+        """Open the backend; a model still to load loads in a worker thread, so its progress
+        messages reach the caller while it works."""
+        if self.backends.is_ready(spec, quantization):
+            yield self.backends.open(spec, quantization)
             return
         messages: queue.Queue[str] = queue.Queue()
         outcome: dict[str, Any] = {}
 
         def work() -> None:
             try:
-                outcome["model"] = self.models.get(request, messages.put)
+                outcome["backend"] = self.backends.open(spec, quantization, messages.put)
             except BaseException as exc:
                 outcome["error"] = exc
 
         started = time.perf_counter()
         worker = threading.Thread(target=work, name="studio-load", daemon=True)
         worker.start()
-        last = f"Loading {request.spec}…"
+        last = f"Loading {spec}…"
         yield Status(last)
         while worker.is_alive():
             with contextlib.suppress(queue.Empty):
@@ -142,7 +135,7 @@ class Playground:
         worker.join()
         if "error" in outcome:
             raise outcome["error"]
-        yield outcome["model"]
+        yield outcome["backend"]
 
     def _record(
         self,

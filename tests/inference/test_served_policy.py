@@ -15,15 +15,19 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from studio.hosting import HostingPolicy, Mode, PolicyRefusal
-from studio.inference.backends import check_served_models, open_served
+from studio.inference.backends import open_served
 from studio.inference.openai_backend import OpenAIBackend, ServedModelError
 from studio.inference.params import SamplingParams
+from studio.inference.registry import ModelBackends
+from studio.models.manager import ModelManager
 from studio.models.served import parse_served_spec
+from studio.settings import load_settings
 
 SECRET = "SECRET-MARKER-7f3a internal-db.corp.example:5432 password=hunter2"
 KEY = "sk-served-policy-test-0123456789"
@@ -271,10 +275,13 @@ def test_a_wildcard_does_not_cover_loopback_private_or_link_local_hosts(
     assert server.seen == []
 
 
-def test_check_served_models_refuses_before_contacting_any_server(server: RecordingServer) -> None:
+def test_checking_served_models_refuses_before_contacting_any_server(
+    server: RecordingServer, tmp_path: Path
+) -> None:
     specs = [f"openai:m@{server.url}", "openai:m@http://169.254.169.254/v1"]
+    backends = ModelBackends(ModelManager(load_settings(home=tmp_path)), shared("*"))
     with pytest.raises(PolicyRefusal, match="STUDIO_SERVED_HOSTS"):
-        check_served_models(specs, "generate", [], shared("*"))
+        backends.check(specs, "generate", [])
     assert server.seen == []
 
 
