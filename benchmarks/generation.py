@@ -32,16 +32,18 @@ def main() -> None:
 
     from studio.inference.generation import GenerationResult, stream_generate
     from studio.inference.params import SamplingParams
-    from studio.inference.prompting import build_prompt
     from studio.models.loading import LoadRequest
     from studio.models.manager import ModelManager
+    from studio.playground.prompting import conversation_prompt
     from studio.runtime import compute
     from studio.settings import load_settings
 
     with tempfile.TemporaryDirectory() as home:
         settings = load_settings(home=Path(home), offline=True)
         loaded = ModelManager(settings).get(LoadRequest(args.model, args.quantization))
-    prompt = build_prompt(loaded.tokenizer, "chat", None, [], "Tell me about the history of Rome.")
+    prompt = conversation_prompt(
+        loaded.tokenizer, "chat", None, [], "Tell me about the history of Rome."
+    )
     inputs = loaded.tokenizer(prompt, return_tensors="pt", add_special_tokens=False)
     n = args.tokens
     # min_new_tokens pins the length so every variant generates exactly n tokens.

@@ -16,13 +16,13 @@ from jinja2 import StrictUndefined
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from studio.hosting import Limits
+from studio.rendering import shared_rendering
+from studio.rendering.sandbox import compiled as _compiled
 from studio.templates import (
     PROMPTS_DIR,
     PromptTemplate,
     RenderLimitError,
     TemplateError,
-    _answer_context,
-    _compiled,
     build_prompt,
     configure_rendering,
     fewshot_block,
@@ -30,8 +30,8 @@ from studio.templates import (
     parse_template,
     render_fields,
     rendering_limits,
-    shared_rendering,
 )
+from studio.templates.render import _answer_context
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = sorted((ROOT / "studio" / "samples").glob("*.csv"))

@@ -14,8 +14,8 @@ from typing import Any
 from studio.inference.backends import InferenceBackend, LocalBackend
 from studio.inference.generation import GenerationResult
 from studio.inference.params import SamplingParams
-from studio.inference.prompting import build_prompt, choose_mode
 from studio.inference.registry import ModelBackends
+from studio.playground.prompting import choose_mode, conversation_prompt
 from studio.store import ExchangeRecord, Store
 
 Message = dict[str, str]
@@ -88,7 +88,7 @@ class Playground:
             yield Status(f"Asking {backend.location}…")
         mode = choose_mode(request.mode, backend.prompt_format)
         history = [dict(turn) for turn in request.history]
-        prompt = build_prompt(
+        prompt = conversation_prompt(
             backend.prompt_format,
             mode,
             request.system_prompt or None,

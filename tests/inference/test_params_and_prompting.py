@@ -2,7 +2,7 @@ import pytest
 from pydantic import ValidationError
 
 from studio.inference.params import SamplingParams
-from studio.inference.prompting import build_prompt, choose_mode
+from studio.playground.prompting import choose_mode, conversation_prompt
 
 
 def test_stop_strings_split_by_line_and_unescape() -> None:
@@ -37,7 +37,7 @@ def test_completion_mode_continues_the_document() -> None:
         {"role": "user", "content": "Once upon"},
         {"role": "assistant", "content": " a time"},
     ]
-    text = build_prompt(BaseTokenizer(), "completion", "Story:", history, ", there")
+    text = conversation_prompt(BaseTokenizer(), "completion", "Story:", history, ", there")
     assert text == "Story:\n\nOnce upon a time, there"
 
 

@@ -23,7 +23,7 @@ def choose_mode(requested: str, tokenizer: Any) -> Mode:
     return requested  # type: ignore[return-value]
 
 
-def build_prompt(
+def conversation_prompt(
     tokenizer: Any,
     mode: Mode,
     system_prompt: str | None,
@@ -49,8 +49,3 @@ def build_prompt(
     parts.extend(m["content"] for m in history)
     parts.append(user_message)
     return "".join(parts)
-
-
-def adds_special_tokens(mode: Mode) -> bool:
-    # Chat templates already write BOS and role markers; plain text needs the tokenizer's BOS.
-    return mode == "completion"
