@@ -1,7 +1,9 @@
 """Start-up cost: `studio --help`, and time until `python app.py` serves its first page, compared
 with a bare Gradio Blocks app started the same way in the same run (the floor we cannot beat).
+`--baseline TREE` measures another checkout of the studio (e.g. `git worktree add /tmp/before
+<commit>`) in the same run, with the same Python, so a change's cost is a ratio, not a guess.
 
-    .venv/bin/python benchmarks/startup.py [--runs 3]
+    .venv/bin/python benchmarks/startup.py [--runs 3] [--baseline /tmp/before]
 """
 
 from __future__ import annotations
@@ -27,12 +29,12 @@ def _port() -> int:
         return int(s.getsockname()[1])
 
 
-def first_page_seconds(args: list[str], env: dict[str, str]) -> float:
+def first_page_seconds(args: list[str], env: dict[str, str], cwd: Path = ROOT) -> float:
     port = _port()
     env = {**env, "GRADIO_SERVER_PORT": str(port), "GRADIO_ANALYTICS_ENABLED": "False"}
     started = time.perf_counter()
     proc = subprocess.Popen(
-        args, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        args, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
     try:
         while True:
@@ -47,31 +49,45 @@ def first_page_seconds(args: list[str], env: dict[str, str]) -> float:
         proc.wait()
 
 
-def help_seconds() -> float:
+def help_seconds(tree: Path, env: dict[str, str]) -> float:
+    """`studio --help` as the console script runs it, from `tree`'s code."""
+    module = "studio.cli.main" if (tree / "studio" / "cli" / "main.py").is_file() else "studio.cli"
     started = time.perf_counter()
     subprocess.run(
-        [str(Path(sys.executable).with_name("studio")), "--help"],
+        [sys.executable, "-m", module, "--help"],
         check=True,
+        cwd=tree,
+        env={**env, "PYTHONPATH": str(tree)},
         stdout=subprocess.DEVNULL,
     )
     return time.perf_counter() - started
 
 
+def measure(tree: Path, env: dict[str, str], runs: int) -> tuple[float, float]:
+    """(median `studio --help` seconds, median seconds to the first page) for one checkout."""
+    env = {**env, "PYTHONPATH": str(tree)}
+    pages = [first_page_seconds([sys.executable, "app.py"], env, tree) for _ in range(runs)]
+    helps = [help_seconds(tree, env) for _ in range(runs)]
+    return statistics.median(helps), statistics.median(pages)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
-    runs = parser.parse_args().runs
+    parser.add_argument("--baseline", type=Path, help="another checkout to measure in this run")
+    args = parser.parse_args()
     with tempfile.TemporaryDirectory() as home:
         env = {**os.environ, "STUDIO_HOME": home}
         bare_file = Path(home) / "bare_app.py"
         bare_file.write_text(BARE_APP)
-        bare = [first_page_seconds([sys.executable, str(bare_file)], env) for _ in range(runs)]
-        studio = [first_page_seconds([sys.executable, "app.py"], env) for _ in range(runs)]
-    helps = [help_seconds() for _ in range(runs)]
-    b, s = statistics.median(bare), statistics.median(studio)
-    print(f"studio --help:                     {statistics.median(helps) * 1000:.0f} ms")
-    print(f"first page, bare Gradio app:       {b:.2f} s")
-    print(f"first page, studio (python app.py): {s:.2f} s  ({s / b:.2f}x the bare app)")
+        bare = [first_page_seconds([sys.executable, str(bare_file)], env) for _ in range(args.runs)]
+        b = statistics.median(bare)
+        print(f"first page, bare Gradio app:        {b:.2f} s")
+        trees = [("this tree", ROOT)] + ([("baseline", args.baseline)] if args.baseline else [])
+        for label, tree in trees:
+            help_s, page_s = measure(tree, env, args.runs)
+            print(f"{label:>10}: studio --help {help_s * 1000:.0f} ms; first page (python app.py) "
+                  f"{page_s:.2f} s ({page_s / b:.2f}x the bare app)")  # fmt: skip
 
 
 if __name__ == "__main__":
