@@ -88,7 +88,7 @@ class PromptTemplate(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
-    name: str = Field(description="slug, also the file name: prompts/<name>.yaml")
+    name: str = Field(description="slug, also the file name: <library>/<name>.yaml")
     description: str = Field("", description="what the template is for")
     mode: Literal["chat", "completion"] = Field(
         "chat", description="chat: the model's chat template, shots as turns; completion: raw text"
