@@ -1,8 +1,8 @@
-"""Checks run on template, dataset and comparison values before anything is written.
+"""Checks run on template, dataset, comparison and tag values before anything is written.
 
-Owns rejecting, with ValueError, vocabulary mistakes, lengths that PostgreSQL would enforce but
-SQLite would not, and numbers that JSON columns and SQLite cannot hold faithfully (NaN,
-infinities), so the store behaves the same on both.
+Owns rejecting, with ValueError, vocabulary mistakes, malformed tags, lengths that PostgreSQL
+would enforce but SQLite would not, and numbers that JSON columns and SQLite cannot hold
+faithfully (NaN, infinities), so the store behaves the same on both.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from studio.store.schema import (
     LABEL_LENGTH,
     NAME_LENGTH,
     SPEC_LENGTH,
+    TAG_LENGTH,
     TEMPLATE_NAME_LENGTH,
     VOCABULARY_LENGTH,
 )
@@ -131,6 +132,19 @@ def check_result(result: ComparisonResult) -> None:
         _check_choice_scores(result.choice_scores)
     if result.created_at is not None and result.created_at.tzinfo is None:
         raise ValueError("created_at must be timezone-aware (UTC); got a naive datetime")
+
+
+def clean_tag(tag: str) -> str:
+    """`tag` with its runs of whitespace made single spaces; ValueError if it is empty, longer
+    than TAG_LENGTH or holds a comma (tags are typed and shown comma-separated)."""
+    cleaned = " ".join(str(tag or "").split())
+    if not cleaned:
+        raise ValueError("a tag must not be empty; type a word such as 'baseline'")
+    if len(cleaned) > TAG_LENGTH or "," in cleaned:
+        raise ValueError(
+            f"tag {cleaned[:80]!r} must be at most {TAG_LENGTH} characters, without commas"
+        )
+    return cleaned
 
 
 def _check_choice_scores(choice_scores: list[dict[str, Any]]) -> None:

@@ -17,7 +17,6 @@ from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from studio.store.base import StoreBase, rowcount
 from studio.store.checks import check_process, check_run
-from studio.store.datasets import to_dataset
 from studio.store.records import (
     FINISHED_STATUSES,
     RUN_STATUSES,
@@ -26,6 +25,7 @@ from studio.store.records import (
     ComparisonRun,
     check_choice,
 )
+from studio.store.rows import to_dataset
 from studio.store.schema import (
     ComparisonConfigRow,
     ComparisonResultRow,

@@ -1,22 +1,21 @@
 """Datasets the studio has read, identified by the hash of their content.
 
 Owns registering a dataset (idempotent: the same content is one row, whatever it is called or
-wherever it lies) and turning dataset rows into DatasetRecord values.
+wherever it lies) and reading a registered dataset back by id. Dataset rows become
+DatasetRecord values through studio.store.rows, which other areas share.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
-
 from studio.store.base import StoreBase, insert_unless_raced
 from studio.store.checks import check_dataset
 from studio.store.records import DatasetRecord
+from studio.store.rows import dataset_by_hash, to_dataset
 from studio.store.schema import DatasetRow, utcnow
 
 
 class DatasetsMixin(StoreBase):
-    """Register datasets."""
+    """Register datasets and read them back."""
 
     def register_dataset(
         self,
@@ -34,7 +33,7 @@ class DatasetsMixin(StoreBase):
         """
         check_dataset(name, path, format, content_hash, n_rows, columns)
         with self._session(f"register dataset {name!r}", write=True) as session:
-            row = _dataset_by_hash(session, content_hash)
+            row = dataset_by_hash(session, content_hash)
             if row is None:
                 new = DatasetRow(
                     name=name,
@@ -46,24 +45,11 @@ class DatasetsMixin(StoreBase):
                     created_at=utcnow(),
                 )
                 row = insert_unless_raced(
-                    session, new, lambda: _dataset_by_hash(session, content_hash)
+                    session, new, lambda: dataset_by_hash(session, content_hash)
                 )
             return to_dataset(row)
 
-
-def to_dataset(row: DatasetRow) -> DatasetRecord:
-    return DatasetRecord(
-        id=row.id,
-        name=row.name,
-        path=row.path,
-        format=row.format,
-        content_hash=row.content_hash,
-        n_rows=row.n_rows,
-        columns=list(row.columns),
-        created_at=row.created_at,
-    )
-
-
-def _dataset_by_hash(session: Session, content_hash: str) -> DatasetRow | None:
-    stmt = select(DatasetRow).where(DatasetRow.content_hash == content_hash)
-    return session.scalars(stmt).one_or_none()
+    def get_dataset(self, dataset_id: int) -> DatasetRecord | None:
+        with self._session(f"read dataset {dataset_id}") as session:
+            row = session.get(DatasetRow, dataset_id)
+            return None if row is None else to_dataset(row)

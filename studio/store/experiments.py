@@ -1,9 +1,11 @@
-"""What the Experiments tab needs from the store: annotations, tallies, lookups and safe deletes.
+"""What the Experiments tab needs from the store: annotations, tallies and safe deletes.
 
 Owns the display name, note and tags of comparison and tuning runs, per-config tallies (rows
-scored, rows right) for headline metrics, and deleting a run with its own rows only: template
-versions, datasets and adapters other runs use are kept, and the report says what stayed and why.
-Importing a bundle is in studio.store.experiments_import.
+scored, rows right) for headline metrics, which comparison runs use an adapter, and deleting a
+run with its own rows only: template versions, datasets and adapters other runs use are kept,
+and the report says what stayed and why. Importing a bundle is in
+studio.store.experiments_import; reading a dataset or adapter by id is in studio.store.datasets
+and studio.store.tuning.
 """
 
 from __future__ import annotations
@@ -17,31 +19,24 @@ from sqlalchemy import case, delete, func, select
 from sqlalchemy.orm import Session
 
 from studio.store.base import StoreBase, rowcount
-from studio.store.checks import check_text
-from studio.store.datasets import to_dataset
-from studio.store.records import AdapterRecord, DatasetRecord, check_choice
+from studio.store.checks import check_text, clean_tag
+from studio.store.records import check_choice
+from studio.store.rows import RUN_ROWS, TAG_KEYS, TAG_ROWS, tag_row
 from studio.store.schema import (
     NAME_LENGTH,
-    TAG_LENGTH,
     AdapterRow,
     ComparisonConfigRow,
     ComparisonResultRow,
     ComparisonRunRow,
-    ComparisonRunTagRow,
     DatasetRow,
     MetricPointRow,
+    TemplateVersionRow,
     TuningRunRow,
-    TuningRunTagRow,
-    utcnow,
 )
 
 RUN_KINDS = ("comparison", "tuning")
 NOTE_LENGTH = 20_000
 ACTIVE_STATUSES = ("running", "queued")
-
-_RUN_ROWS: dict[str, Any] = {"comparison": ComparisonRunRow, "tuning": TuningRunRow}
-_TAG_ROWS: dict[str, Any] = {"comparison": ComparisonRunTagRow, "tuning": TuningRunTagRow}
-_TAG_KEYS = {"comparison": "comparison_run_id", "tuning": "tuning_run_id"}
 
 
 @dataclass(frozen=True)
@@ -73,20 +68,20 @@ class DeleteReport:
 
 
 class ExperimentsMixin(StoreBase):
-    """Annotate, tally, look up and delete runs for the Experiments tab."""
+    """Annotate, tally and delete runs for the Experiments tab."""
 
     def run_annotations(
         self, kind: str, run_ids: Iterable[int] | None = None
     ) -> dict[int, RunAnnotations]:
         """Annotations of every run of `kind` (or only `run_ids`), keyed by run id."""
         check_choice("kind", kind, RUN_KINDS)
-        run_row, tag_row = _RUN_ROWS[kind], _TAG_ROWS[kind]
-        key = getattr(tag_row, _TAG_KEYS[kind])
-        runs = select(run_row.id, run_row.display_name, run_row.note)
-        tags = select(key, tag_row.tag).order_by(tag_row.tag)
+        run_rows, tag_rows = RUN_ROWS[kind], TAG_ROWS[kind]
+        key = getattr(tag_rows, TAG_KEYS[kind])
+        runs = select(run_rows.id, run_rows.display_name, run_rows.note)
+        tags = select(key, tag_rows.tag).order_by(tag_rows.tag)
         if run_ids is not None:
             wanted = sorted(set(run_ids))
-            runs, tags = runs.where(run_row.id.in_(wanted)), tags.where(key.in_(wanted))
+            runs, tags = runs.where(run_rows.id.in_(wanted)), tags.where(key.in_(wanted))
         with self._session(f"read annotations of {kind} runs") as session:
             found = {run_id: (name, note) for run_id, name, note in session.execute(runs)}
             by_run: dict[int, list[str]] = {}
@@ -112,24 +107,24 @@ class ExperimentsMixin(StoreBase):
     def tag_run(self, kind: str, run_id: int, tag: str) -> bool:
         """Add `tag` to a run; False when it already had it."""
         check_choice("kind", kind, RUN_KINDS)
-        tag = _clean_tag(tag)
-        tag_row, key = _TAG_ROWS[kind], _TAG_KEYS[kind]
+        tag = clean_tag(tag)
+        tag_rows = TAG_ROWS[kind]
+        column = getattr(tag_rows, TAG_KEYS[kind])
+        exists = select(tag_rows.id).where(column == run_id, tag_rows.tag == tag)
         with self._session(f"tag {kind} run {run_id}", write=True) as session:
             _require_run(session, kind, run_id)
-            column = getattr(tag_row, key)
-            exists = select(tag_row.id).where(column == run_id, tag_row.tag == tag)
             if session.scalar(exists) is not None:
                 return False
-            session.add(tag_row(**{key: run_id, "tag": tag, "created_at": utcnow()}))
+            session.add(tag_row(kind, run_id, tag))
             return True
 
     def untag_run(self, kind: str, run_id: int, tag: str) -> bool:
         """Remove `tag` from a run; False when it did not have it."""
         check_choice("kind", kind, RUN_KINDS)
-        tag = _clean_tag(tag)
-        tag_row = _TAG_ROWS[kind]
-        column = getattr(tag_row, _TAG_KEYS[kind])
-        stmt = delete(tag_row).where(column == run_id, tag_row.tag == tag)
+        tag = clean_tag(tag)
+        tag_rows = TAG_ROWS[kind]
+        column = getattr(tag_rows, TAG_KEYS[kind])
+        stmt = delete(tag_rows).where(column == run_id, tag_rows.tag == tag)
         with self._session(f"untag {kind} run {run_id}", write=True) as session:
             _require_run(session, kind, run_id)
             return rowcount(session.execute(stmt)) > 0
@@ -158,18 +153,6 @@ class ExperimentsMixin(StoreBase):
         )
         with self._session(f"read the verdicts of comparison config {config_id}") as session:
             return [bool(value) for value in session.scalars(stmt)]
-
-    def get_dataset(self, dataset_id: int) -> DatasetRecord | None:
-        with self._session(f"read dataset {dataset_id}") as session:
-            row = session.get(DatasetRow, dataset_id)
-            return None if row is None else to_dataset(row)
-
-    def adapter_by_id(self, adapter_id: int) -> AdapterRecord | None:
-        from studio.store.tuning import _to_adapter
-
-        with self._session(f"read adapter {adapter_id}") as session:
-            row = session.get(AdapterRow, adapter_id)
-            return None if row is None else _to_adapter(row)
 
     def adapter_users(self, path: str) -> list[int]:
         """Ids of the comparison runs with a config whose model is the adapter at `path`."""
@@ -259,20 +242,9 @@ class ExperimentsMixin(StoreBase):
             setattr(_require_run(session, kind, run_id), name, value)
 
 
-def _clean_tag(tag: str) -> str:
-    cleaned = " ".join(str(tag or "").split())
-    if not cleaned:
-        raise ValueError("a tag must not be empty; type a word such as 'baseline'")
-    if len(cleaned) > TAG_LENGTH or "," in cleaned:
-        raise ValueError(
-            f"tag {cleaned[:80]!r} must be at most {TAG_LENGTH} characters, without commas"
-        )
-    return cleaned
-
-
 def _require_run(session: Session, kind: str, run_id: int) -> Any:
     check_choice("kind", kind, RUN_KINDS)
-    row = session.get(_RUN_ROWS[kind], run_id)
+    row = session.get(RUN_ROWS[kind], run_id)
     if row is None:
         raise ValueError(f"no {kind} run with id {kind[0]}{run_id}")
     return row
@@ -286,8 +258,8 @@ def _refuse_active(run: Any, kind: str, run_id: int) -> None:
 
 
 def _delete_tags(session: Session, kind: str, run_id: int) -> int:
-    tag_row = _TAG_ROWS[kind]
-    stmt = delete(tag_row).where(getattr(tag_row, _TAG_KEYS[kind]) == run_id)
+    tag_rows = TAG_ROWS[kind]
+    stmt = delete(tag_rows).where(getattr(tag_rows, TAG_KEYS[kind]) == run_id)
     return rowcount(session.execute(stmt))
 
 
@@ -299,8 +271,6 @@ def _version_kept(
     session: Session, version_id: int, comparison_id: int | None, tuning_id: int | None
 ) -> str:
     """Why a template version stays: who else uses it, or that versions are library history."""
-    from studio.store.schema import TemplateVersionRow
-
     version = session.get(TemplateVersionRow, version_id)
     label = f"template {version.template.name}@v{version.version}" if version else "template"
     comparisons = session.scalars(

@@ -13,7 +13,7 @@ config never keeps trust_remote_code on, and no worker host or pid is copied.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sqlalchemy import select
@@ -26,9 +26,9 @@ from studio.store.checks import (
     check_result,
     check_template,
     check_text,
+    clean_tag,
 )
-from studio.store.experiments import NOTE_LENGTH, RunAnnotations, _clean_tag
-from studio.store.prompts import _newest_version, _template_by_name, _version_by_hash
+from studio.store.experiments import NOTE_LENGTH, RunAnnotations
 from studio.store.records import (
     RUN_STATUSES,
     SCORINGS,
@@ -43,21 +43,26 @@ from studio.store.records import (
     TuningRun,
     check_choice,
 )
-from studio.store.results import _result_row
+from studio.store.rows import (
+    dataset_by_hash,
+    newest_version,
+    point_row,
+    result_row,
+    tag_row,
+    template_by_name,
+    version_by_hash,
+)
 from studio.store.schema import (
     NAME_LENGTH,
     AdapterRow,
     ComparisonConfigRow,
     ComparisonRunRow,
-    ComparisonRunTagRow,
     DatasetRow,
     PromptTemplateRow,
     TemplateVersionRow,
     TuningRunRow,
-    TuningRunTagRow,
     utcnow,
 )
-from studio.store.tuning import point_row
 
 IMPORTED_STATUS = {"running": "interrupted", "queued": "cancelled"}
 
@@ -115,7 +120,7 @@ class ImportMixin(StoreBase):
                         f"result {result.example_index} refers to config {result.config_id}, "
                         "which no run in the bundle has"
                     )
-                session.add(_result_row(
+                session.add(result_row(
                     _with_config(result, configs[result.config_id]),
                     result.created_at or utcnow(),
                 ))  # fmt: skip
@@ -147,8 +152,7 @@ def _dataset(session: Session, record: DatasetRecord, report: ImportReport) -> i
     check_dataset(
         record.name, record.path, record.format, record.content_hash, record.n_rows, record.columns
     )
-    stmt = select(DatasetRow).where(DatasetRow.content_hash == record.content_hash)
-    found = session.scalars(stmt).one_or_none()
+    found = dataset_by_hash(session, record.content_hash)
     if found is not None:
         report.count("datasets", reused=True)
         return found.id
@@ -169,18 +173,18 @@ def _dataset(session: Session, record: DatasetRecord, report: ImportReport) -> i
 
 def _version(session: Session, record: TemplateVersion, report: ImportReport) -> int:
     check_template(record.template_name, record.content, record.content_hash)
-    template = _template_by_name(session, record.template_name)
+    template = template_by_name(session, record.template_name)
     if template is None:
         template = PromptTemplateRow(name=record.template_name, created_at=utcnow())
         session.add(template)
         session.flush()
-    found = _version_by_hash(session, template.id, record.content_hash)
+    found = version_by_hash(session, template.id, record.content_hash)
     if found is not None:
         report.count("template versions", reused=True)
         return found.id
     row = TemplateVersionRow(
         template=template,
-        version=_newest_version(session, template.id) + 1,
+        version=newest_version(session, template.id) + 1,
         content_hash=record.content_hash,
         content=record.content,
         created_at=record.created_at,
@@ -243,8 +247,6 @@ def _comparison(
 
 
 def _with_config(result: ComparisonResult, config_id: int) -> ComparisonResult:
-    from dataclasses import replace
-
     return replace(result, config_id=config_id, id=None)
 
 
@@ -311,7 +313,5 @@ def _annotate(session: Session, kind: str, row: Any, notes: RunAnnotations | Non
     check_text("display name", notes.display_name, NAME_LENGTH, optional=True)
     check_text("note", notes.note, NOTE_LENGTH, optional=True)
     row.display_name, row.note = notes.display_name, notes.note
-    tag_row: Any = ComparisonRunTagRow if kind == "comparison" else TuningRunTagRow
-    key = "comparison_run_id" if kind == "comparison" else "tuning_run_id"
-    for tag in dict.fromkeys(_clean_tag(tag) for tag in notes.tags):
-        session.add(tag_row(**{key: row.id, "tag": tag, "created_at": utcnow()}))
+    for tag in dict.fromkeys(clean_tag(tag) for tag in notes.tags):
+        session.add(tag_row(kind, row.id, tag))

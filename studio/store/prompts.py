@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session, contains_eager
 from studio.store.base import StoreBase, insert_unless_raced, rowcount
 from studio.store.checks import check_template
 from studio.store.records import TemplateVersion
+from studio.store.rows import newest_version, template_by_name, version_by_hash
 from studio.store.schema import (
     ComparisonConfigRow,
     PromptTemplateRow,
@@ -35,11 +36,11 @@ class PromptsMixin(StoreBase):
         check_template(name, content, content_hash)
         with self._session(f"save a version of template {name!r}", write=True) as session:
             template = _template_for_update(session, name)
-            row = _version_by_hash(session, template.id, content_hash)
+            row = version_by_hash(session, template.id, content_hash)
             if row is None:
                 row = TemplateVersionRow(
                     template=template,
-                    version=_newest_version(session, template.id) + 1,
+                    version=newest_version(session, template.id) + 1,
                     content_hash=content_hash,
                     content=content,
                     created_at=utcnow(),
@@ -93,7 +94,7 @@ class PromptsMixin(StoreBase):
         remains, it and the template stay. An unknown name deletes nothing.
         """
         with self._session(f"delete template {name!r}", write=True) as session:
-            template = _template_by_name(session, name)
+            template = template_by_name(session, name)
             if template is None:
                 return 0
             unused = ~select(ComparisonConfigRow.id).where(_uses_version()).exists()
@@ -104,7 +105,7 @@ class PromptsMixin(StoreBase):
                     .execution_options(synchronize_session=False)
                 )
             )
-            if _newest_version(session, template.id) == 0:
+            if newest_version(session, template.id) == 0:
                 session.delete(template)
             return deleted
 
@@ -146,41 +147,19 @@ def _runs_using(session: Session, version_id: int) -> int:
     return session.scalar(stmt) or 0
 
 
-def _template_by_name(session: Session, name: str) -> PromptTemplateRow | None:
-    stmt = select(PromptTemplateRow).where(PromptTemplateRow.name == name)
-    return session.scalars(stmt).one_or_none()
-
-
 def _template_for_update(session: Session, name: str) -> PromptTemplateRow:
     """The template row, created if new and locked, so version numbers are handed out in turn.
 
     FOR UPDATE serializes writers on PostgreSQL; SQLite ignores it (its writers already are).
     """
-    template = _template_by_name(session, name)
+    template = template_by_name(session, name)
     if template is None:
         template = insert_unless_raced(
             session,
             PromptTemplateRow(name=name, created_at=utcnow()),
-            lambda: _template_by_name(session, name),
+            lambda: template_by_name(session, name),
         )
     session.execute(
         select(PromptTemplateRow.id).where(PromptTemplateRow.id == template.id).with_for_update()
     )
     return template
-
-
-def _version_by_hash(
-    session: Session, template_id: int, content_hash: str
-) -> TemplateVersionRow | None:
-    stmt = select(TemplateVersionRow).where(
-        TemplateVersionRow.template_id == template_id,
-        TemplateVersionRow.content_hash == content_hash,
-    )
-    return session.scalars(stmt).one_or_none()
-
-
-def _newest_version(session: Session, template_id: int) -> int:
-    stmt = select(func.max(TemplateVersionRow.version)).where(
-        TemplateVersionRow.template_id == template_id
-    )
-    return session.scalar(stmt) or 0

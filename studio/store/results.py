@@ -7,8 +7,6 @@ which an interrupted run resumes.
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -16,6 +14,7 @@ from sqlalchemy.orm import Session
 from studio.store.base import StoreBase
 from studio.store.checks import check_result
 from studio.store.records import ComparisonResult
+from studio.store.rows import result_row
 from studio.store.schema import ComparisonConfigRow, ComparisonResultRow, utcnow
 
 
@@ -29,7 +28,7 @@ class ResultsMixin(StoreBase):
         raises ValueError and stores nothing.
         """
         check_result(result)
-        row = _result_row(result, result.created_at or utcnow())
+        row = result_row(result, result.created_at or utcnow())
         action = f"save result {result.example_index} of comparison config {result.config_id}"
         with self._session(action, write=True) as session:
             try:
@@ -83,25 +82,6 @@ def to_result(row: ComparisonResultRow) -> ComparisonResult:
         latency_ms=row.latency_ms,
         prompt_tokens=row.prompt_tokens,
         completion_tokens=row.completion_tokens,
-    )
-
-
-def _result_row(result: ComparisonResult, when: datetime) -> ComparisonResultRow:
-    return ComparisonResultRow(
-        config_id=result.config_id,
-        example_index=result.example_index,
-        prompt_text=result.prompt_text,
-        gold=result.gold,
-        prediction=result.prediction,
-        correct=result.correct,
-        correct_norm=result.correct_norm,
-        choice_scores=result.choice_scores,
-        output=result.output,
-        score=result.score,
-        latency_ms=result.latency_ms,
-        prompt_tokens=result.prompt_tokens,
-        completion_tokens=result.completion_tokens,
-        created_at=when,
     )
 
 

@@ -3,7 +3,8 @@
 Owns the life cycle of a training job in the store: queued (in creation order), running in one
 worker process, then completed, stopped, failed, interrupted or cancelled. The worker writes
 progress and metric points; the studio reads them to draw charts and re-attach after a restart.
-Stop is a flag the worker polls (no signals needed across hosts).
+Stop is a flag the worker polls (no signals needed across hosts). Adapters are registered by
+folder and read back by folder or id.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from studio.store.records import (
     TuningRun,
     check_choice,
 )
+from studio.store.rows import point_row
 from studio.store.schema import AdapterRow, MetricPointRow, TuningRunRow, utcnow
 
 
@@ -217,6 +219,11 @@ class TuningMixin(StoreBase):
             row = session.scalars(select(AdapterRow).where(AdapterRow.path == path)).first()
             return None if row is None else _to_adapter(row)
 
+    def adapter_by_id(self, adapter_id: int) -> AdapterRecord | None:
+        with self._session(f"read adapter {adapter_id}") as session:
+            row = session.get(AdapterRow, adapter_id)
+            return None if row is None else _to_adapter(row)
+
 
 def _to_run(row: TuningRunRow) -> TuningRun:
     return TuningRun(
@@ -267,19 +274,4 @@ def _to_adapter(row: AdapterRow) -> AdapterRecord:
         template_version_id=row.template_version_id,
         metrics=row.metrics,
         created_at=row.created_at,
-    )
-
-
-def point_row(run_id: int, point: MetricPoint) -> MetricPointRow:
-    return MetricPointRow(
-        tuning_run_id=run_id,
-        step=point.step,
-        epoch=point.epoch,
-        loss=point.loss,
-        eval_loss=point.eval_loss,
-        learning_rate=point.learning_rate,
-        grad_norm=point.grad_norm,
-        tokens_per_second=point.tokens_per_second,
-        eta_seconds=point.eta_seconds,
-        created_at=point.created_at or utcnow(),
     )
