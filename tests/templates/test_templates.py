@@ -27,7 +27,7 @@ from studio.templates import (
     save_template,
 )
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SHARED_DATA = ROOT.parent / "shared" / "data"
 LIBRARY_FILES = sorted(PROMPTS_DIR.glob("*.yaml"))
 REQUIRED = {

@@ -33,7 +33,7 @@ from studio.templates import (
 )
 from studio.templates.render import _answer_context
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SAMPLES = sorted((ROOT / "studio" / "samples").glob("*.csv"))
 CHARS, STEPS, SECONDS = (
     "STUDIO_MAX_RENDER_CHARS",
