@@ -33,6 +33,7 @@ def add_adapters_parser(sub: Any) -> None:
 
 def _folder(name: str) -> Path:
     """An adapter name in the adapters folder, or a path to an adapter folder."""
+    # lazy: settings (pydantic) and the adapter reader stay out of `studio --help`
     from studio.models.adapters import AdapterError, adapter_path, is_adapter_folder
     from studio.settings import get_settings
 
@@ -50,6 +51,7 @@ def _folder(name: str) -> Path:
 
 
 def run_list(args: argparse.Namespace) -> int:
+    # lazy: settings (pydantic) and the model registry stay out of `studio --help`
     from studio.models.adapters import list_adapters
     from studio.models.catalog import human_size
     from studio.models.registry import adapter_spec
@@ -90,6 +92,7 @@ def _info_json(info: Any, spec: str) -> dict[str, Any]:
 
 
 def run_show(args: argparse.Namespace) -> int:
+    # lazy: settings (pydantic) and the model registry stay out of `studio --help`
     from studio.models.adapters import read_adapter
     from studio.models.catalog import human_size
     from studio.models.registry import adapter_spec
@@ -149,6 +152,7 @@ def _fmt(value: Any) -> str:
 
 
 def run_merge(args: argparse.Namespace) -> int:
+    # lazy: the export module (model loading, torch on use) stays out of `studio --help`
     from studio.settings import get_settings
     from studio.tuning.export import merge_adapter
 
@@ -163,6 +167,7 @@ def run_merge(args: argparse.Namespace) -> int:
 
 
 def run_push(args: argparse.Namespace) -> int:
+    # lazy: the export module (model loading, the Hub client) stays out of `studio --help`
     from studio.tuning.export import push_adapter
 
     url = push_adapter(_folder(args.name), args.repo, args.token, private=not args.public)

@@ -1,14 +1,16 @@
-"""`studio compare`: the comparison engine and the store, headless (runs: cli_runs)."""
+"""`studio compare`: run a comparison grid headlessly through the engine and store of the Compare
+tab (stored runs: `studio runs`)."""
 
 from __future__ import annotations
 
 import argparse
 import json
-import sys
 import threading
-from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
+
+from studio.cli.arguments import column_mapping
+from studio.cli.follow import follow_comparison
 
 
 def add_compare_parser(sub: Any) -> None:
@@ -39,7 +41,7 @@ def add_compare_parser(sub: Any) -> None:
         "--map",
         dest="column_map",
         action="append",
-        type=_mapping,
+        type=column_mapping,
         metavar="VARIABLE=COLUMN",
         help="feed a data column to a template variable",
     )
@@ -61,13 +63,6 @@ def _ints(text: str) -> list[int]:
         raise argparse.ArgumentTypeError(
             f"'{text}' is not a comma-separated list of integers"
         ) from None
-
-
-def _mapping(text: str) -> tuple[str, str]:
-    variable, sep, column = text.partition("=")
-    if not sep or not variable.strip() or not column.strip():
-        raise argparse.ArgumentTypeError(f"'{text}' is not VARIABLE=COLUMN")
-    return variable.strip(), column.strip()
 
 
 SETTINGS = (
@@ -93,6 +88,7 @@ SETTINGS = (
 
 
 def _config(args: argparse.Namespace) -> Any:
+    # lazy: the comparison config pulls in the store (sqlalchemy) and the template engine
     from studio.compare.config import build_config, load_config
 
     given = {key: getattr(args, key) for key in SETTINGS if getattr(args, key) is not None}
@@ -104,6 +100,7 @@ def _config(args: argparse.Namespace) -> Any:
 
 
 def run_compare(args: argparse.Namespace) -> int:
+    # lazy: the engines and the store stay out of `studio --help`
     from studio.compare.summary import format_table, summarize_run
     from studio.services import create_services
 
@@ -111,7 +108,7 @@ def run_compare(args: argparse.Namespace) -> int:
     runner = services.comparisons
     stop = threading.Event()
     events = runner.resume(args.resume, stop) if args.resume else runner.run(_config(args), stop)
-    run_id, status = follow_run(events, stop)
+    run_id, status = follow_comparison(events, stop)
     if run_id is None:
         return 1
     summaries = summarize_run(services.store, run_id)
@@ -120,35 +117,6 @@ def run_compare(args: argparse.Namespace) -> int:
     if args.json_out:
         _write_json(Path(args.json_out), run_id, status, summaries)
     return 0 if status == "completed" else (130 if status == "stopped" else 1)
-
-
-def follow_run(events: Iterable[Any], stop: threading.Event) -> tuple[int | None, str]:
-    """Drive a comparison's events with a progress bar on stderr; Ctrl-C asks it to stop.
-    Returns the run id (None when it never started) and how it ended."""
-    from tqdm import tqdm
-
-    from studio.compare.engine import CellStarted, RowDone, RunFinished, RunStarted
-
-    bar = None
-    status, run_id = "failed", None
-    try:
-        for event in events:
-            if isinstance(event, RunStarted):
-                run_id = event.run_id
-                bar = tqdm(total=event.total, unit="ex", desc=f"run #{run_id}", file=sys.stderr)
-            elif isinstance(event, CellStarted) and bar is not None:
-                bar.set_postfix_str(event.label)
-            elif isinstance(event, RowDone) and bar is not None:
-                bar.update(1)
-            elif isinstance(event, RunFinished):
-                status = event.status
-    except KeyboardInterrupt:
-        stop.set()
-        status = "stopped"
-    finally:
-        if bar is not None:
-            bar.close()
-    return run_id, status
 
 
 def _write_json(path: Path, run_id: int, status: str, summaries: list[Any]) -> None:

@@ -10,7 +10,13 @@ from __future__ import annotations
 import argparse
 import threading
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from studio.cli.follow import follow_comparison, queue_tuning, watch_tuning
+
+if TYPE_CHECKING:
+    from studio.services import Services
+    from studio.store import TuningRun
 
 
 def add_quickstart_parser(sub: Any) -> None:
@@ -27,6 +33,7 @@ def add_quickstart_parser(sub: Any) -> None:
 
 
 def run_quickstart(args: argparse.Namespace) -> int:
+    # lazy: the sample configs and the engines pull in the store (sqlalchemy)
     from studio.quickstart import sample
     from studio.services import create_services
 
@@ -51,8 +58,8 @@ def run_quickstart(args: argparse.Namespace) -> int:
     return 0
 
 
-def _compare(services: Any, path: Path, limit: int | None) -> str:
-    from studio.cli.compare import follow_run
+def _compare(services: Services, path: Path, limit: int | None) -> str:
+    # lazy: summaries and the sample configs pull in the store (sqlalchemy)
     from studio.compare.summary import format_table, summarize_run
     from studio.quickstart import sample
 
@@ -60,7 +67,7 @@ def _compare(services: Any, path: Path, limit: int | None) -> str:
     if limit is not None:
         config = config.model_copy(update={"limit": limit})
     stop = threading.Event()
-    run_id, status = follow_run(services.comparisons.run(config, stop), stop)
+    run_id, status = follow_comparison(services.comparisons.run(config, stop), stop)
     if run_id is not None:
         summaries = summarize_run(services.store, run_id)
         print(f"run #{run_id}: {status}")
@@ -69,21 +76,15 @@ def _compare(services: Any, path: Path, limit: int | None) -> str:
     return status
 
 
-def _tune(services: Any, max_steps: int | None) -> Any:
-    from studio.cli.tune import _watch
-    from studio.quickstart import sample
-    from studio.tuning.jobs import check_launch, queue_run, start_next
+def _tune(services: Services, max_steps: int | None) -> TuningRun:
+    from studio.quickstart import sample  # lazy: the sample configs pull in the store
 
     config = sample.tune_config()
     if max_steps is not None:
         training = config.training.model_copy(update={"max_steps": max_steps})
         config = config.model_copy(update={"training": training})
-    settings, store = services.settings, services.store
-    check = check_launch(config, settings, services.policy, overwrite=True)
+    check = services.tuning.check(config, overwrite=True)
     print(check.prepared.summary())
     print(f"{check.total_steps} optimizer steps → {check.adapter_dir}")
-    run = queue_run(check, settings, store, services.policy)
-    started = start_next(settings, store)
-    if started is None or started.id != run.id:
-        print(f"run #{run.id} queued behind the job that is training now")
-    return _watch(store, settings, run.id)
+    run = queue_tuning(services.tuning, check)
+    return watch_tuning(services.tuning, run.id)

@@ -7,7 +7,12 @@ from __future__ import annotations
 import argparse
 import json
 from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from studio.experiments.refs import RunRef
+    from studio.services import Services
+    from studio.store import Store
 
 KINDS = ("comparison", "tuning", "adapter")
 
@@ -33,7 +38,12 @@ def add_runs_parser(sub: Any) -> None:
     listing.add_argument("--limit", type=int, default=50)
     listing.add_argument("--json", action="store_true")
     listing.set_defaults(func=run_list)
+    _add_reading(runs_sub)
+    _add_changes(runs_sub)
 
+
+def _add_reading(runs_sub: Any) -> None:
+    """show, export and bundle: read runs, or move them between studios."""
     show = runs_sub.add_parser("show", help="a run's config, lineage, metrics and log")
     show.add_argument("id")
     show.add_argument("--json", action="store_true")
@@ -55,9 +65,12 @@ def add_runs_parser(sub: Any) -> None:
     into.add_argument("file")
     into.set_defaults(func=run_bundle_import)
 
-    tag = runs_sub.add_parser("tag", help="add (or --remove) a tag")
+
+def _add_changes(runs_sub: Any) -> None:
+    """tag, rename, note and delete: changes to stored runs, under the hosting policy."""
+    tag = runs_sub.add_parser("tag", help="add tags (or --remove one)")
     tag.add_argument("id")
-    tag.add_argument("tag")
+    tag.add_argument("tag", help="a tag; several separated by commas (one with --remove)")
     tag.add_argument("--remove", action="store_true")
     tag.set_defaults(func=run_tag)
     rename = runs_sub.add_parser("rename", help="set the name shown for a run ('' clears it)")
@@ -76,25 +89,25 @@ def add_runs_parser(sub: Any) -> None:
     remove.set_defaults(func=run_delete)
 
 
-def _store() -> Any:
-    from studio.services import create_services
-
-    return create_services().store
-
-
-def _services() -> Any:
-    from studio.services import create_services
+def _services() -> Services:
+    from studio.services import create_services  # lazy: keeps studio --help free of sqlalchemy
 
     return create_services()
 
 
-def _ref(text: str) -> Any:
+def _store() -> Store:
+    return _services().store
+
+
+def _ref(text: str) -> RunRef:
+    # lazy: keeps the experiments package out of `studio --help`
     from studio.experiments.refs import parse_ref
 
     return parse_ref(text)
 
 
 def run_list(args: argparse.Namespace) -> int:
+    # lazy: the catalog reads the store (sqlalchemy)
     from studio.experiments.catalog import Filters, list_entries
 
     store = _store()
@@ -177,6 +190,7 @@ def _run_json(run: Any) -> dict[str, Any]:
 
 
 def run_show(args: argparse.Namespace) -> int:
+    # lazy: run details and reports read the store (sqlalchemy)
     from studio.experiments.detail import open_run
     from studio.experiments.export import render
     from studio.experiments.report import detail_text
@@ -191,6 +205,7 @@ def run_show(args: argparse.Namespace) -> int:
 
 
 def run_export(args: argparse.Namespace) -> int:
+    # lazy: export reads the store (sqlalchemy)
     from studio.experiments.export import export_runs
     from studio.experiments.refs import parse_refs
 
@@ -200,6 +215,7 @@ def run_export(args: argparse.Namespace) -> int:
 
 
 def run_bundle_export(args: argparse.Namespace) -> int:
+    # lazy: bundles read the store (sqlalchemy)
     from studio.experiments.bundle import export_bundle
     from studio.experiments.refs import parse_refs
 
@@ -210,10 +226,8 @@ def run_bundle_export(args: argparse.Namespace) -> int:
 
 
 def run_bundle_import(args: argparse.Namespace) -> int:
-    from studio.experiments.bundle import import_bundle
-
-    services = _services()  # its policy: a public demo imports nothing; the size limits
-    report = import_bundle(services.store, args.file, services.policy, services.settings)
+    # Under the hosting policy: a public demo imports nothing; size limits bound the zip.
+    report = _services().experiments.import_bundle(args.file)
     runs = [f"c{old}->c{new}" for old, new in report.comparison_ids.items()]
     runs += [f"t{old}->t{new}" for old, new in report.tuning_ids.items()]
     print(f"imported {args.file}: {', '.join(runs) or 'no runs'}")
@@ -226,49 +240,41 @@ def run_bundle_import(args: argparse.Namespace) -> int:
 
 
 def run_tag(args: argparse.Namespace) -> int:
-    from studio.experiments import actions
-
-    ref, services = _ref(args.id), _services()
+    ref, actions = _ref(args.id), _services().experiments
     if args.remove:
-        removed = actions.untag(services.store, services.policy, ref, args.tag)
+        removed = actions.untag(ref, args.tag)
         print(f"{ref}: removed tag {args.tag!r}" if removed else f"{ref} had no tag {args.tag!r}")
         return 0
-    added = actions.tag(services.store, services.policy, ref, args.tag)
+    added = actions.tag(ref, args.tag)
     print(f"{ref}: tagged {', '.join(added)}" if added else f"{ref} already had {args.tag!r}")
     return 0
 
 
 def run_rename(args: argparse.Namespace) -> int:
-    from studio.experiments import actions
-
     ref = _ref(args.id)
-    services = _services()
-    actions.rename(services.store, services.policy, ref, args.name)
+    _services().experiments.rename(ref, args.name)
     print(f"{ref}: renamed to {args.name!r}" if args.name.strip() else f"{ref}: name cleared")
     return 0
 
 
 def run_note(args: argparse.Namespace) -> int:
-    from studio.experiments import actions
-
     ref = _ref(args.id)
-    services = _services()
-    actions.annotate(services.store, services.policy, ref, args.text)
+    _services().experiments.annotate(ref, args.text)
     print(f"{ref}: note saved" if args.text.strip() else f"{ref}: note cleared")
     return 0
 
 
 def run_delete(args: argparse.Namespace) -> int:
-    from studio.experiments import actions
+    # lazy: run details and the delete report read the store (sqlalchemy)
+    from studio.experiments.actions import describe_delete
     from studio.experiments.detail import open_run
 
-    services, ref = _services(), _ref(args.id)
-    store = services.store
-    detail = open_run(store, ref)
+    ref, actions = _ref(args.id), _services().experiments
+    detail = open_run(actions.store, ref)
     if not args.yes:
         raise ValueError(
             f"deleting {ref} ({detail.entry.name}, {detail.entry.progress}) cannot be undone; "
             "add --yes to confirm"
         )
-    print(actions.describe_delete(actions.delete(store, services.policy, ref)))
+    print(describe_delete(actions.delete(ref)))
     return 0

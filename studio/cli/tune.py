@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
-import time
 from pathlib import Path
 from typing import Any
+
+from studio.cli.follow import queue_tuning, watch_tuning
 
 # Flag -> (flat setting, type). Flat settings are the keys of studio.tuning.config.FLAT_FIELDS.
 FLAGS: dict[str, tuple[str, Any, str]] = {
@@ -105,6 +105,7 @@ def _flat_values(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _config(args: argparse.Namespace) -> Any:
+    # lazy: the tuning config (pydantic, yaml) stays out of `studio --help`
     from studio.tuning.config import TuneConfigError, flat_config, load_tune_config
 
     values = _flat_values(args)
@@ -123,73 +124,26 @@ def _config(args: argparse.Namespace) -> Any:
 
 
 def run_tune(args: argparse.Namespace) -> int:
-    from studio.services import create_services
-    from studio.tuning.jobs import check_launch, queue_run, start_next
+    from studio.services import create_services  # lazy: keeps studio --help free of sqlalchemy
 
     config = _config(args)
-    services = create_services()
-    settings, store = services.settings, services.store
-    check = check_launch(config, settings, services.policy, overwrite=args.overwrite)
+    tuning = create_services().tuning
+    check = tuning.check(config, overwrite=args.overwrite)
     print(check.prepared.summary())
     if check.memory is not None:
         print(check.memory.describe())
     print(f"{check.total_steps} optimizer steps → {check.adapter_dir}")
     if args.check:
         return 0
-    run = queue_run(check, settings, store, services.policy)
-    started = start_next(settings, store)
-    if started is None or started.id != run.id:
-        print(f"run #{run.id} queued behind the job that is training now")
+    run = queue_tuning(tuning, check)
     if args.detach:
         print(f"run #{run.id} queued; follow it with `studio jobs log {run.id}` or the Tune tab")
         return 0
-    final = _watch(store, settings, run.id)
+    final = watch_tuning(tuning, run.id)
     print(f"run #{run.id}: {final.status}" + (f" — {final.error}" if final.error else ""))
     if args.json_out:
         _write_json(Path(args.json_out), final)
     return {"completed": 0, "stopped": 130}.get(final.status, 1)
-
-
-def _watch(store: Any, settings: Any, run_id: int) -> Any:
-    """Follow the run in the store until it ends; Ctrl-C requests a stop and keeps watching."""
-    from tqdm import tqdm
-
-    from studio.tuning.jobs import start_next
-
-    bar = tqdm(total=None, unit="step", desc=f"run #{run_id}", file=sys.stderr)
-    try:
-        while True:
-            try:
-                run = store.get_tuning_run(run_id)
-                _update_bar(bar, run)
-                if run.finished:
-                    return run
-                if run.status == "queued":
-                    start_next(settings, store)  # advances the queue if the studio is closed
-                time.sleep(1.0)
-            except KeyboardInterrupt:
-                print("\nstopping: the worker saves the adapter at its next step…", file=sys.stderr)
-                store.request_tuning_stop(run_id)
-    finally:
-        bar.close()
-
-
-def _update_bar(bar: Any, run: Any) -> None:
-    progress = run.progress or {}
-    total = progress.get("total_steps")
-    if total and bar.total != total:
-        bar.total = total
-    step = int(progress.get("step") or 0)
-    if step > bar.n:
-        bar.update(step - bar.n)
-    parts = [run.status]
-    for key, label in (("loss", "loss"), ("eval_loss", "eval"), ("tokens_per_second", "tok/s")):
-        value = progress.get(key)
-        if value is not None:
-            parts.append(
-                f"{label} {value:.4g}" if key != "tokens_per_second" else f"{value:.0f} {label}"
-            )
-    bar.set_postfix_str(" ".join(parts), refresh=True)
 
 
 def _write_json(path: Path, run: Any) -> None:
@@ -212,7 +166,7 @@ def _write_json(path: Path, run: Any) -> None:
 
 
 def run_jobs_list(args: argparse.Namespace) -> int:
-    from studio.services import create_services
+    from studio.services import create_services  # lazy: keeps studio --help free of sqlalchemy
 
     runs = create_services().store.list_tuning_runs(limit=100)
     if args.json:
@@ -247,18 +201,18 @@ def _job_json(run: Any) -> dict[str, Any]:
 
 
 def run_jobs_action(args: argparse.Namespace) -> int:
+    # lazy: the store (sqlalchemy) and the tuning engine stay out of `studio --help`
     from studio.services import create_services
-    from studio.tuning.jobs import log_tail, resume_run, stop_run
+    from studio.tuning.jobs import log_tail
 
-    services = create_services()
-    run = services.store.get_tuning_run(args.run_id)
+    tuning = create_services().tuning
+    run = tuning.store.get_tuning_run(args.run_id)
     if run is None:
         raise ValueError(f"no tuning run with id {args.run_id} (see `studio jobs list`)")
     if args.action == "stop":
-        print(f"run #{run.id}: {stop_run(services.store, services.policy, run.id)}")
+        print(f"run #{run.id}: {tuning.stop(run.id)}")
     elif args.action == "resume":
-        resumed = resume_run(services.settings, services.store, services.policy, run.id)
-        print(f"run #{run.id}: {resumed.status}")
+        print(f"run #{run.id}: {tuning.resume(run.id).status}")
     else:
         print(log_tail(run, lines=200))
     return 0
