@@ -91,6 +91,7 @@ class HostingPolicy:
             served_keys=frozenset(_names(settings.served_keys)),
             served_hosts=frozenset(h.lower() for h in _names(settings.served_hosts)),
             data_dirs=tuple(Path(p).expanduser().resolve() for p in _paths(settings.data_dirs)),
+            library=settings.prompts_dir,
             adapters_dir=settings.adapters_dir,
             models_dir=settings.models_dir,
             limits=Limits(

@@ -106,6 +106,11 @@ class Settings(BaseSettings):
         description="Where tuning runs write their adapters (one folder per adapter); on a "
         "Space with persistent storage, /data/instruct-studio/adapters.",
     )
+    prompts_dir: Path = Field(
+        default=PROMPTS_DIR,
+        description="The template library the Prompts tab, Compare, Tune and `studio templates` "
+        "read and save; default: the library shipped in the package (studio/prompts/).",
+    )
     offline: bool | None = Field(
         default=None,
         description="Force offline (true) or online (false) mode; unset = detect on first need.",
@@ -210,7 +215,7 @@ class Settings(BaseSettings):
             return value
         return None  # blank = no login
 
-    @field_validator("home", "adapters_dir")
+    @field_validator("home", "adapters_dir", "prompts_dir")
     @classmethod
     def _expand_home(cls, value: Path) -> Path:
         return value.expanduser().resolve()

@@ -48,7 +48,7 @@ def prepare_run(config: CompareConfig, policy: HostingPolicy) -> Prepared:
             policy.check_template_path(spec)
     for model in config.models:
         policy.check_model_spec(model)
-    templates = [load_template(spec) for spec in config.templates]
+    templates = [load_template(spec, policy.library) for spec in config.templates]
     if config.scoring == "loglik":
         missing = [t.name for t in templates if not t.choices]
         if missing:

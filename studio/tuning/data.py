@@ -19,7 +19,7 @@ from typing import Any
 from studio.datasets import Dataset, flatten_self_instruct, load_dataset, map_columns
 from studio.hosting import HostingPolicy
 from studio.inference.scoring import encode
-from studio.templates import PROMPTS_DIR, PromptTemplate
+from studio.templates import PromptTemplate
 from studio.tuning.config import DataSettings
 from studio.tuning.formats import (
     DataProblem,
@@ -128,16 +128,16 @@ def prepare_data(
     tokenizer: Any,
     policy: HostingPolicy,
     seed: int = 0,
-    library: Path = PROMPTS_DIR,
 ) -> PreparedData:
     """Read, check, render, tokenize and split the data; TuneDataError lists every problem.
-    The hosting policy decides which data files may be read."""
+    The hosting policy decides which data files may be read, and holds the template library
+    that template names are looked up in."""
     dataset, numbers = _load(settings, policy)
     fmt: str = settings.format
     if fmt == "auto":
         fmt = detect_format(dataset.columns, settings.template)
     check_columns(fmt, dataset)
-    template = training_template(fmt, settings.template, tokenizer, library)
+    template = training_template(fmt, settings.template, tokenizer, policy.library)
     render = renderer(fmt, template, dataset, tokenizer)
     rendered, problems = render_rows(render, dataset, numbers)
     # Completion-mode prompts get the tokenizer's BOS like scoring gives them; chat text has it.

@@ -208,6 +208,7 @@ def worker_environment(settings: Settings) -> dict[str, str]:
         STUDIO_HOME=str(settings.home),
         STUDIO_DB_URL=settings.database_url,
         STUDIO_ADAPTERS_DIR=str(settings.adapters_dir),
+        STUDIO_PROMPTS_DIR=str(settings.prompts_dir),
         PYTHONUNBUFFERED="1",
     )
     if settings.offline is not None:

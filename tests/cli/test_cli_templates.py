@@ -1,7 +1,7 @@
 """`studio templates` as a user runs it: real subprocesses against a fresh STUDIO_HOME for what
-reads the library; save and delete in-process on a copy of the library (the CLI cannot point the
-library folder elsewhere), through the same command functions with a Services whose `templates`
-is that copy. Each checks the output against the engine the Prompts tab uses."""
+reads the library; save and delete on a copy of the library (STUDIO_PROMPTS_DIR), in-process
+through the same command functions and as a subprocess. Each checks the output against the
+engine the Prompts tab uses."""
 
 from __future__ import annotations
 
@@ -17,6 +17,8 @@ from pathlib import Path
 import pytest
 
 from studio.cli import templates as command
+from studio.compare.config import build_config
+from studio.compare.prepare import prepare_run
 from studio.datasets import load_dataset, map_columns
 from studio.hosting import HostingPolicy, Mode
 from studio.services import Services, create_services
@@ -58,11 +60,13 @@ def completion_file(tmp_path: Path) -> Path:
 @pytest.fixture
 def services(fresh_home: Path, tmp_path: Path) -> Iterator[Services]:
     """The studio's services on fresh_home, its template library a copy of the shipped one."""
-    settings = load_settings(home=fresh_home, offline=True, db_url=None, demo=False)
-    opened = create_services(settings)
     library = tmp_path / "prompts"
     shutil.copytree(PROMPTS_DIR, library)
-    opened.templates = TemplateLibrary(library, opened.store, opened.policy)
+    settings = load_settings(
+        home=fresh_home, offline=True, db_url=None, demo=False, prompts_dir=library
+    )
+    opened = create_services(settings)
+    assert opened.templates.folder == library and opened.policy.library == library
     yield opened
     opened.close()
 
@@ -285,3 +289,25 @@ def test_save_in_a_demo_studio_is_refused_by_the_real_command(
         assert not shipped.exists()
     finally:
         shipped.unlink(missing_ok=True)  # never leave a test template in the shipped library
+
+
+def test_studio_prompts_dir_moves_the_library_for_every_engine(
+    fresh_home: Path, tmp_path: Path, completion_file: Path
+) -> None:
+    library = tmp_path / "team-prompts"
+    library.mkdir()
+    saved = studio(
+        "templates", "save", str(completion_file), home=fresh_home, STUDIO_PROMPTS_DIR=str(library)
+    )
+    assert saved.returncode == 0, saved.stderr
+    assert (library / "reviews-completion.yaml").is_file()
+    assert not (PROMPTS_DIR / "reviews-completion.yaml").exists()
+    listed = studio("templates", "list", "--json", home=fresh_home, STUDIO_PROMPTS_DIR=str(library))
+    assert [row["name"] for row in json.loads(listed.stdout)] == ["reviews-completion"]
+    # Compare names templates from the same library (the policy carries it to prepare_run).
+    settings = load_settings(home=fresh_home, prompts_dir=library)
+    policy = HostingPolicy.from_settings(settings)
+    config = build_config(
+        models=["smollm2-135m-instruct"], templates=["reviews-completion"], data=str(REVIEWS)
+    )
+    assert [t.name for t in prepare_run(config, policy).templates] == ["reviews-completion"]
