@@ -98,7 +98,9 @@ def test_disk_has_packages_and_modules() -> None:
 
 
 def test_readme_layout_lists_every_package_and_module_as_a_bullet() -> None:
-    bullets = re.findall(r"^- `([^`]+)`", _layout(), re.M)
+    # A bullet (nested ones too) names its paths in code spans before its " — " role.
+    heads = re.findall(r"^\s*- ((?:`[^`]+`,?\s*)+)—", _layout(), re.M)
+    bullets = {name for head in heads for name in re.findall(r"`([^`]+)`", head)}
     missing = [name for name in _packages() + _modules() if name not in bullets]
     assert not missing, f"README Layout has no bullet for: {missing}"
 

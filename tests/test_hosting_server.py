@@ -66,7 +66,7 @@ def compare_inputs(**values: Any) -> list[Any]:
 def tune_inputs(**values: Any) -> list[Any]:
     """The /tune_launch endpoint's inputs: the Tune form's fields, at their defaults unless
     given (a small, valid run on the sample reviews)."""
-    from studio.ui.tune_values import FORM_FIELDS, default
+    from studio.ui.tune.form import FORM_FIELDS, default
 
     given: dict[str, Any] = {
         "name": "demo-adapter",

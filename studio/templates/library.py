@@ -8,7 +8,6 @@ numbered version by content hash. No gradio here: the Prompts tab and `studio te
 from __future__ import annotations
 
 import difflib
-import html
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,8 +23,6 @@ from studio.templates import (
     save_template,
 )
 
-LIBRARY_COLUMNS = ["name", "mode", "description", "latest version"]
-VERSION_COLUMNS = ["version", "hash", "saved (UTC)", "used by runs"]
 EDITOR_SOURCE = "editor"
 
 
@@ -68,22 +65,6 @@ class Saved:
         return f"unchanged — same as v{number} of {name}"
 
 
-def version_rows(versions: list[TemplateVersion]) -> list[list[Any]]:
-    return [
-        [
-            f"v{v.version}",
-            v.content_hash[:12],
-            v.created_at.strftime("%Y-%m-%d %H:%M:%S"),
-            v.used_by_runs,
-        ]
-        for v in versions
-    ]
-
-
-def version_choices(versions: list[TemplateVersion]) -> list[tuple[str, int]]:
-    return [(f"v{v.version} · {v.content_hash[:8]}", v.version) for v in versions]
-
-
 def diff_versions(versions: list[TemplateVersion], old: int | None, new: int | None) -> str:
     """Unified diff of two stored versions' YAML; '' when either is missing."""
     by_number = {v.version: v for v in versions}
@@ -97,20 +78,6 @@ def diff_versions(versions: list[TemplateVersion], old: int | None, new: int | N
         tofile=f"{b.template_name} v{b.version}",
     )
     return "".join(line if line.endswith("\n") else line + "\n" for line in lines)
-
-
-def diff_html(diff: str, old: int | None, new: int | None) -> str:
-    """The diff as coloured lines; a short note when there is nothing to compare."""
-    if old is None or new is None:
-        return "<p class='prompts-note'>Save a template twice to compare its versions.</p>"
-    if not diff:
-        return f"<p class='prompts-note'>v{old} and v{new} have the same content.</p>"
-    classes = {"+": "add", "-": "del", "@": "hunk"}
-    spans = []
-    for line in diff.splitlines():
-        kind = "head" if line.startswith(("+++", "---")) else classes.get(line[:1], "ctx")
-        spans.append(f"<span class='diff-{kind}'>{html.escape(line) or ' '}</span>")
-    return f"<pre class='prompts-diff'>{''.join(spans)}</pre>"
 
 
 class TemplateLibrary:

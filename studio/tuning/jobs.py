@@ -132,17 +132,7 @@ def queue_run(
 ) -> TuningRun:
     """Record the run (with its data and template lineage) in the queue (start_next starts it)."""
     check_policy(check.config, policy)
-    busy = [
-        run.id
-        for status in ("queued", "running")
-        for run in store.list_tuning_runs(limit=1000, status=status)
-        if run.adapter_path == str(check.adapter_dir)
-    ]
-    if busy:
-        raise TuneConfigError(
-            f"name: run #{busy[0]} is already queued or training into adapters/{check.config.name}."
-            " Fix: choose another name, or stop that run first"
-        )
+    refuse_busy_name(check, store)
     prepared = check.prepared
     dataset = prepared.dataset
     dataset_row = store.register_dataset(
@@ -175,6 +165,21 @@ def queue_run(
     )
     store.set_tuning_progress(run.id, {"step": 0, "total_steps": check.total_steps})
     return store.get_tuning_run(run.id) or run
+
+
+def refuse_busy_name(check: LaunchCheck, store: Store) -> None:
+    """A run already queued or training into the same adapter folder keeps it: no second one."""
+    busy = [
+        run.id
+        for status in ("queued", "running")
+        for run in store.list_tuning_runs(limit=1000, status=status)
+        if run.adapter_path == str(check.adapter_dir)
+    ]
+    if busy:
+        raise TuneConfigError(
+            f"name: run #{busy[0]} is already queued or training into adapters/{check.config.name}."
+            " Fix: choose another name, or stop that run first"
+        )
 
 
 def worker_alive(host: str | None, pid: int | None) -> bool:

@@ -32,8 +32,11 @@ class TuningQueue:
     def check(
         self, config: TuneConfig, overwrite: bool = False, tokenizer: Any = None
     ) -> LaunchCheck:
-        """Everything that can fail before a worker starts (see jobs.check_launch)."""
-        return jobs.check_launch(config, self.settings, self.policy, overwrite, tokenizer)
+        """Everything that can fail before a worker starts (see jobs.check_launch), and a name
+        that a queued or training run already writes to."""
+        check = jobs.check_launch(config, self.settings, self.policy, overwrite, tokenizer)
+        jobs.refuse_busy_name(check, self.store)
+        return check
 
     def queue(self, check: LaunchCheck) -> TuningRun:
         """Record a checked run in the queue; `start_next` starts it."""

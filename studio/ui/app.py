@@ -9,12 +9,12 @@ import gradio as gr
 from studio import __version__
 from studio.runtime import heap
 from studio.services import Services, create_services
-from studio.ui.compare import build_compare_tab
-from studio.ui.experiments import build_experiments_tab
-from studio.ui.playground import build_playground_tab
-from studio.ui.prompts import build_prompts_tab
-from studio.ui.start import build_start_tab
-from studio.ui.tune import build_tune_tab
+from studio.ui.compare.tab import build_compare_tab
+from studio.ui.experiments.tab import build_experiments_tab
+from studio.ui.playground.tab import build_playground_tab
+from studio.ui.prompts.tab import build_prompts_tab
+from studio.ui.start.tab import build_start_tab
+from studio.ui.tune.tab import build_tune_tab
 
 CSS_PATH = Path(__file__).with_name("studio.css")
 

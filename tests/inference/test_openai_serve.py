@@ -30,7 +30,7 @@ from studio.inference.params import SamplingParams
 from studio.models.loading import LoadRequest
 from studio.playground.engine import ChatRequest, Delta, Finished, Status
 from studio.services import create_services
-from studio.ui.playground import stats_markdown
+from studio.ui.playground.views import stats_markdown
 from tests.conftest import SHARED_DATA
 
 pytestmark = pytest.mark.model

@@ -18,17 +18,15 @@ from studio.compare.summary import ConfigSummary, seed_groups, summarize_run
 from studio.services import Services, create_services
 from studio.settings import load_settings
 from studio.store.records import ComparisonResult
-from studio.ui.compare import CompareRun
-from studio.ui.compare_chart import accuracy_chart_svg
-from studio.ui.compare_live import LIVE_ROWS, UPDATE_EVERY_S, LiveRun
-from studio.ui.compare_results import build_results_panel
-from studio.ui.compare_setup import build_setup_form
-from studio.ui.compare_values import parse_ints, parse_mapping, same_file
-from studio.ui.compare_views import (
+from studio.ui.common.formatting import estimate_text
+from studio.ui.common.live import LIVE_ROWS, UPDATE_EVERY_S, LiveRun
+from studio.ui.compare.chart import accuracy_chart_svg
+from studio.ui.compare.form import FORM_FIELDS, parse_ints, parse_mapping, same_file
+from studio.ui.compare.tab import CompareTab, build_compare_tab
+from studio.ui.compare.views import (
     GRID_FIXED,
     choice_score_rows,
     config_tags,
-    estimate_text,
     grid_position,
     grid_table,
     past_run_rows,
@@ -82,11 +80,9 @@ def form_values(**overrides: object) -> dict[str, object]:
 
 
 @pytest.fixture(scope="module")
-def tab(services: Services) -> SimpleNamespace:
+def tab(services: Services) -> CompareTab:
     with gr.Blocks():
-        form = build_setup_form(services)
-        panel = build_results_panel(services)
-    return SimpleNamespace(form=form, panel=panel, runner=CompareRun(services, form, panel))
+        return build_compare_tab(services)
 
 
 class Outputs:
@@ -100,17 +96,18 @@ class Outputs:
         return self.values[next(i for i, c in enumerate(self.components) if c is component)]
 
 
-# Stand-ins for the tab's own components (progress, live rows, status, Start).
-PROGRESS, LIVE, STATUS, START = "progress", "live", "status", "start"
-
-
-def config_of(tab: SimpleNamespace, **overrides: object):
+def config_of(tab: CompareTab, **overrides: object):
     values = form_values(**overrides)
-    return tab.form.config(tuple(values[name] for name in tab.form.fields))
+    return tab.handlers.config(tuple(values[name] for name in FORM_FIELDS))
 
 
 # ---------------------------------------------------------------------------------------------
 # No model needed
+
+
+def test_the_form_sends_every_field_in_order(tab) -> None:
+    assert list(tab.form.fields) == list(FORM_FIELDS) == list(form_values())
+    assert tab.form.inputs == [tab.form.fields[name] for name in FORM_FIELDS]
 
 
 def test_the_form_parses_into_the_cli_config(tab) -> None:
@@ -214,7 +211,7 @@ def test_estimate_text() -> None:
 
 
 @pytest.fixture(scope="module")
-def run_id(services: Services, tab: SimpleNamespace) -> int:
+def run_id(services: Services, tab: CompareTab) -> int:
     if not (SST2 / "validation.tsv").exists():
         pytest.skip(f"public test data missing: {SST2}")
     events = list(services.comparisons.run(config_of(tab)))
@@ -264,8 +261,8 @@ def test_grid_filters_and_cell_details(services, run_id) -> None:
 
 @pytest.mark.model
 def test_results_panel_renders_a_stored_run(tab, run_id) -> None:
-    panel = tab.panel
-    out = Outputs(panel.outputs, panel.render(run_id, "failures"))
+    panel = tab.results
+    out = Outputs(panel.outputs, tab.handlers.render(run_id, "failures"))
     assert out[panel.run_id] == run_id and not out[panel.resume].visible
     assert list(out[panel.summary]["config"]) == ["C1", "C2", "C3", "C4"]
     assert out[panel.chart].count('class="cmp-ci"') == 4
@@ -277,14 +274,14 @@ def test_results_panel_renders_a_stored_run(tab, run_id) -> None:
 @pytest.mark.model
 def test_reopening_a_run_and_selecting_a_cell(tab, services, run_id) -> None:
     row = past_run_rows(services.store.list_comparison_runs())[-1]
-    panel = tab.panel
+    panel = tab.results
     opened = Outputs(
         [*panel.outputs, *panel.cell_outputs],
-        panel.open_run("all", SimpleNamespace(row_value=row, index=[0, 3])),
+        tab.handlers.open_run("all", SimpleNamespace(row_value=row, index=[0, 3])),
     )
     assert opened[panel.run_id] == run_id and "Select a cell" in opened[panel.cell_info]
     grid_row = opened[panel.grid].value["data"][2]
-    info, prompt, scores, output = tab.panel.show_cell(
+    info, prompt, scores, output = tab.handlers.show_cell(
         run_id,
         SimpleNamespace(row_value=grid_row, index=[2, 5]),  # column 5: C3, 2-shot
     )
@@ -299,28 +296,28 @@ def test_reopening_a_run_and_selecting_a_cell(tab, services, run_id) -> None:
 def test_the_start_handler_streams_and_stops(tab, services, run_id) -> None:
     values = form_values(shots="0,2", seeds="0", limit=6.0, selection="first")
     request = SimpleNamespace(session_hash="test-session")
-    outputs = tab.runner.outputs(PROGRESS, LIVE, STATUS, START)
-    updates = tab.runner.start(request, "all", tuple(values[n] for n in tab.form.fields))
+    outputs, handlers = tab.run_outputs, tab.handlers
+    updates = handlers.start_run(request, "all", *(values[n] for n in FORM_FIELDS))
     first = Outputs(outputs, next(updates))
-    assert "Preparing" in first[PROGRESS] and first[START].interactive is False
+    assert "Preparing" in first[tab.progress] and first[tab.start].interactive is False
     seen, stopped = [first], False
     for values_out in updates:
         update = Outputs(outputs, values_out)
         seen.append(update)
-        if len(update[LIVE]) and not stopped:  # rows are streaming: stop during the first cell
-            stopped = tab.runner.request_stop(request).startswith("Stopping")
+        if len(update[tab.live]) and not stopped:  # rows are streaming: stop during the 1st cell
+            stopped = handlers.request_stop(request).startswith("Stopping")
     assert stopped
-    final, panel = seen[-1], tab.panel
-    assert "stopped" in final[STATUS] and "6/12" in final[STATUS]
+    final, panel = seen[-1], tab.results
+    assert "stopped" in final[tab.status] and "6/12" in final[tab.status]
     new_run = services.store.list_comparison_runs(limit=1)[0]
     assert new_run.status == "stopped" and new_run.results_done == 6
     assert final[panel.run_id] == new_run.id and "**stopped**" in final[panel.info]
-    assert final[START].interactive  # Start is enabled again
+    assert final[tab.start].interactive  # Start is enabled again
     assert final[panel.resume].visible  # and Resume is offered
 
     # Resume scores only the missing rows, then the run is complete.
-    resumed = Outputs(outputs, list(tab.runner.resume(request, "all", new_run.id))[-1])
-    assert "completed: 12/12" in resumed[STATUS] and not resumed[panel.resume].visible
+    resumed = Outputs(outputs, list(handlers.resume_run(request, "all", new_run.id))[-1])
+    assert "completed: 12/12" in resumed[tab.status] and not resumed[panel.resume].visible
     run = services.store.get_comparison_run(new_run.id)
     assert run.status == "completed" and run.results_done == 12
 
@@ -330,12 +327,12 @@ def test_a_generation_run_shows_scores_and_the_generated_output(tab, services, r
     config = config_of(tab, scoring="generate", shots="0", seeds="0", limit=3.0, max_new_tokens=4.0)
     events = list(services.comparisons.run(config))
     generated = events[0].run_id
-    panel = tab.panel
-    out = Outputs(panel.outputs, panel.render(generated, "all"))
+    panel = tab.results
+    out = Outputs(panel.outputs, tab.handlers.render(generated, "all"))
     assert list(out[panel.summary].columns)[7] == "mean score [95% CI]"
     assert CI.match(out[panel.summary].iloc[0, 7])
     grid_row = out[panel.grid].value["data"][0]
-    info, prompt, scores, output = panel.show_cell(
+    info, prompt, scores, output = tab.handlers.show_cell(
         generated, SimpleNamespace(row_value=grid_row, index=[0, 3])
     )
     assert "score" in info and prompt.endswith("Sentiment:")

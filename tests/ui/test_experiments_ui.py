@@ -16,9 +16,15 @@ import pytest
 from studio.services import Services, create_services
 from studio.settings import load_settings
 from studio.store import ComparisonConfigSpec, ComparisonResult, MetricPoint, Store
-from studio.ui.experiments import build_experiments_tab
-from studio.ui.experiments_handlers import ExperimentsHandlers, selected_refs
-from studio.ui.experiments_views import LIST_HEADERS
+from studio.ui.experiments.form import selected_refs
+from studio.ui.experiments.handlers import ExperimentsHandlers
+from studio.ui.experiments.tab import build_experiments_tab
+from studio.ui.experiments.views import (
+    LIST_HEADERS,
+    MARKED_POINTS,
+    curves_frame,
+    curves_svg,
+)
 
 NO_FILTERS = ("",) * 9
 
@@ -148,8 +154,6 @@ def test_compare_export_and_bundle_round_trip(services: Services, tmp_path: Path
 
 
 def test_loss_curves_draw_one_line_per_run() -> None:
-    from studio.ui.experiments_views import curves_frame, curves_svg
-
     points = [
         {"run": f"t{n} lora", "step": step, "metric": "loss", "value": value}
         for n, values in ((1, [2.0, 1.0]), (2, [3.0, 2.5]))
@@ -166,8 +170,6 @@ def test_loss_curves_draw_one_line_per_run() -> None:
 
 
 def test_a_single_eval_point_is_drawn_as_a_dot() -> None:
-    from studio.ui.experiments_views import MARKED_POINTS, curves_frame, curves_svg
-
     points = [{"run": "t3 lora", "step": 10, "metric": "eval_loss", "value": 0.4}]
     root = ET.fromstring(curves_svg(curves_frame(points, "eval_loss"), "Eval loss"))
     dots = [e for e in root.iter() if e.tag == "circle"]

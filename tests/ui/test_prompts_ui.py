@@ -20,8 +20,10 @@ from studio.store import ComparisonConfigSpec, Store
 from studio.templates import PROMPTS_DIR, TemplateError, load_template
 from studio.templates import library as lib
 from studio.templates import preview as pv
-from studio.ui.prompts import build_prompts_tab
-from studio.ui.prompts_handlers import PromptsHandlers
+from studio.templates.library import TemplateLibrary
+from studio.ui.prompts.handlers import PromptsHandlers
+from studio.ui.prompts.tab import build_prompts_tab
+from studio.ui.prompts.views import diff_html, version_choices, version_rows
 
 REVIEWS = SAMPLES_DIR / "reviews.csv"
 COMPLETION = """\
@@ -49,6 +51,11 @@ def store(tmp_path: Path) -> Iterator[Store]:
 
 
 @pytest.fixture
+def templates(library: Path, store: Store) -> TemplateLibrary:
+    return TemplateLibrary(library, store, HostingPolicy.desktop())
+
+
+@pytest.fixture
 def reviews():
     return load_dataset(REVIEWS, policy=HostingPolicy.desktop())
 
@@ -70,9 +77,9 @@ class FakeTokenizer:
 # --- library -------------------------------------------------------------------------------
 
 
-def test_library_rows_list_every_template_and_flag_a_broken_file(library, store) -> None:
+def test_library_rows_list_every_template_and_flag_a_broken_file(library, templates) -> None:
     (library / "broken.yaml").write_text("name: broken\ntemplate: [\n", encoding="utf-8")
-    rows = {row[0]: row for row in lib.library_rows(library, store)}
+    rows = {row[0]: row for row in templates.rows()}
     assert rows["sst2-sentiment"][1:] == [
         "chat",
         load_template("sst2-sentiment", library).description,
@@ -80,17 +87,17 @@ def test_library_rows_list_every_template_and_flag_a_broken_file(library, store)
     ]
     assert rows["sst2-sentiment-completion"][1] == "completion"
     assert rows["broken"][1] == "error" and "YAML syntax error" in rows["broken"][2]
-    lib.save_version(COMPLETION, library, store, HostingPolicy.desktop())
-    assert {row[0]: row for row in lib.library_rows(library, store)}["reviews-test"][3] == "v1"
+    templates.save(COMPLETION)
+    assert {row[0]: row for row in templates.rows()}["reviews-test"][3] == "v1"
 
 
-def test_read_source_keeps_comments_and_names_what_is_available(library) -> None:
-    text = lib.read_source("sst2-sentiment", library)
+def test_read_source_keeps_comments_and_names_what_is_available(templates) -> None:
+    text = templates.read("sst2-sentiment")
     assert text.startswith("# sst2-sentiment:")
     with pytest.raises(TemplateError, match=r"no template named 'nope'.*available: .*sst2"):
-        lib.read_source("nope", library)
+        templates.read("nope")
     with pytest.raises(TemplateError, match="not a valid template name"):
-        lib.read_source("../etc/passwd", library)
+        templates.read("../etc/passwd")
 
 
 @pytest.mark.parametrize(
@@ -113,70 +120,57 @@ def test_describe_valid_lists_columns_and_scoring() -> None:
     assert note == "valid · `reviews-test` · completion mode · columns: label, text · generated"
 
 
-def test_save_numbers_versions_by_content(library, store) -> None:
-    first = lib.save_version(COMPLETION, library, store, HostingPolicy.desktop())
+def test_save_numbers_versions_by_content(library, store, templates) -> None:
+    first = templates.save(COMPLETION)
     assert first.message == "saved reviews-test v1"
     assert (library / "reviews-test.yaml").read_text() == first.template.to_yaml()
-    assert lib.save_version(COMPLETION, library, store, HostingPolicy.desktop()).message == (
-        "unchanged — same as v1 of reviews-test"
-    )
+    assert templates.save(COMPLETION).message == "unchanged — same as v1 of reviews-test"
     edited = COMPLETION.replace("test template", "edited")
-    assert (
-        lib.save_version(edited, library, store, HostingPolicy.desktop()).message
-        == "saved reviews-test v2"
-    )
+    assert templates.save(edited).message == "saved reviews-test v2"
     # Back to the first content: that version is found again, and the file follows the editor.
-    assert lib.save_version(COMPLETION, library, store, HostingPolicy.desktop()).message == (
-        "unchanged — same as v1 of reviews-test"
-    )
+    assert templates.save(COMPLETION).message == "unchanged — same as v1 of reviews-test"
     assert "description: test template" in (library / "reviews-test.yaml").read_text()
     versions = store.template_versions("reviews-test")
     assert [v.version for v in versions] == [1, 2]
     assert versions[0].content == first.template.to_yaml()
-    rows = lib.version_rows(versions)
+    rows = version_rows(versions)
     assert rows[0][0] == "v1" and rows[0][1] == versions[0].content_hash[:12]
     assert rows[0][3] == 0
-    assert lib.version_choices(versions)[1] == (f"v2 · {versions[1].content_hash[:8]}", 2)
+    assert version_choices(versions)[1] == (f"v2 · {versions[1].content_hash[:8]}", 2)
 
 
-def test_diff_shows_the_changed_lines_escaped(library, store) -> None:
-    lib.save_version(COMPLETION, library, store, HostingPolicy.desktop())
-    lib.save_version(
-        COMPLETION.replace("test template", "<b>new</b>"), library, store, HostingPolicy.desktop()
-    )
+def test_diff_shows_the_changed_lines_escaped(store, templates) -> None:
+    templates.save(COMPLETION)
+    templates.save(COMPLETION.replace("test template", "<b>new</b>"))
     versions = store.template_versions("reviews-test")
     diff = lib.diff_versions(versions, 1, 2)
     assert "--- reviews-test v1\n+++ reviews-test v2\n" in diff
     assert "-description: test template\n+description: <b>new</b>\n" in diff
-    shown = lib.diff_html(diff, 1, 2)
+    shown = diff_html(diff, 1, 2)
     assert "<span class='diff-add'>+description: &lt;b&gt;new&lt;/b&gt;</span>" in shown
     assert "<span class='diff-del'>-description: test template</span>" in shown
     assert "<span class='diff-hunk'>@@" in shown
     assert lib.diff_versions(versions, 1, 7) == ""
-    assert "same content" in lib.diff_html(lib.diff_versions(versions, 2, 2), 2, 2)
-    assert "Save a template twice" in lib.diff_html("", None, None)
+    assert "same content" in diff_html(lib.diff_versions(versions, 2, 2), 2, 2)
+    assert "Save a template twice" in diff_html("", None, None)
 
 
-def test_duplicate_writes_a_validated_copy_never_over_another(library) -> None:
-    source = lib.read_source("sst2-sentiment", library)
-    copy = lib.duplicate(source, " sst2-copy ", library, HostingPolicy.desktop())
+def test_duplicate_writes_a_validated_copy_never_over_another(library, templates) -> None:
+    source = templates.read("sst2-sentiment")
+    copy = templates.duplicate(source, " sst2-copy ")
     assert copy.name == "sst2-copy"
     again = load_template("sst2-copy", library)
     assert again.template == load_template("sst2-sentiment", library).template
     with pytest.raises(TemplateError, match="already exists"):
-        lib.duplicate(source, "sst2-copy", library, HostingPolicy.desktop())
+        templates.duplicate(source, "sst2-copy")
     with pytest.raises(TemplateError, match="'Bad Name' is not a valid template name"):
-        lib.duplicate(source, "Bad Name", library, HostingPolicy.desktop())
+        templates.duplicate(source, "Bad Name")
 
 
-def test_delete_keeps_versions_that_runs_use(library, store) -> None:
-    v1 = lib.save_version(COMPLETION, library, store, HostingPolicy.desktop()).version
-    lib.save_version(
-        COMPLETION.replace("test template", "v2"), library, store, HostingPolicy.desktop()
-    )
-    lib.save_version(
-        COMPLETION.replace("test template", "v3"), library, store, HostingPolicy.desktop()
-    )
+def test_delete_keeps_versions_that_runs_use(library, store, templates) -> None:
+    v1 = templates.save(COMPLETION).version
+    templates.save(COMPLETION.replace("test template", "v2"))
+    templates.save(COMPLETION.replace("test template", "v3"))
     dataset = store.register_dataset("r", str(REVIEWS), "csv", "d" * 64, 60, ["text", "label"])
     spec = ComparisonConfigSpec(
         model_spec="m",
@@ -195,14 +189,14 @@ def test_delete_keeps_versions_that_runs_use(library, store) -> None:
         n_examples=1,
         configs=[spec],
     )
-    message = lib.delete("reviews-test", library, store, HostingPolicy.desktop())
+    message = templates.delete("reviews-test")
     assert message == (
         "deleted reviews-test: library file removed, 2 stored versions deleted, "
         "1 kept because stored runs use it."
     )
     assert not (library / "reviews-test.yaml").exists()
     assert [v.version for v in store.template_versions("reviews-test")] == [1]
-    assert lib.delete("reviews-test", library, store, HostingPolicy.desktop()) == (
+    assert templates.delete("reviews-test") == (
         "deleted reviews-test: no library file, 0 stored versions deleted, "
         "1 kept because stored runs use it."
     )
@@ -279,19 +273,23 @@ def test_data_paths_resolve_against_the_project_and_are_cached(
 
 
 @pytest.fixture
-def handlers(library, store) -> PromptsHandlers:
+def handlers(store, templates) -> PromptsHandlers:
     models = SimpleNamespace(is_loaded=lambda request: False, get=None)
     settings = SimpleNamespace(
         default_model="smollm2-135m-instruct", models_dir=Path("/none"), adapters_dir=Path("/none")
     )
     services: Any = SimpleNamespace(
-        settings=settings, store=store, models=models, policy=HostingPolicy.desktop()
+        settings=settings,
+        store=store,
+        models=models,
+        policy=HostingPolicy.desktop(),
+        templates=templates,
     )
-    return PromptsHandlers(services, library)
+    return PromptsHandlers(services)
 
 
-def test_live_preview_never_loads_a_model(handlers, library) -> None:
-    chat = lib.read_source("reviews-sentiment", library)
+def test_live_preview_never_loads_a_model(handlers, templates) -> None:
+    chat = templates.read("reviews-sentiment")
     valid, status, text, tokens, fewshot, answer = handlers.preview(
         chat, pv.DEFAULT_DATA, 2, 1, "", load=False
     )
@@ -305,8 +303,8 @@ def test_live_preview_never_loads_a_model(handlers, library) -> None:
     assert fewshot.startswith("Review: ")
 
 
-def test_preview_problems_are_shown_inline(handlers, library) -> None:
-    sst2 = lib.read_source("sst2-sentiment-completion", library)
+def test_preview_problems_are_shown_inline(handlers, templates) -> None:
+    sst2 = templates.read("sst2-sentiment-completion")
     valid, status, *rest = handlers.preview(sst2, pv.DEFAULT_DATA, 0, 0, "", load=False)
     assert valid.startswith("valid")
     assert status.startswith("⚠ template 'sst2-sentiment-completion': variable 'sentence'")
@@ -331,9 +329,9 @@ def test_actions_raise_clear_errors(handlers) -> None:
     assert versions[0][0] == "v1"
 
 
-def test_tab_builds_on_any_library(handlers, library) -> None:
+def test_tab_builds_on_any_library(handlers) -> None:
     with gr.Blocks() as app:
-        tab = build_prompts_tab(handlers.services, library)
+        tab = build_prompts_tab(handlers.services)
     ids = {block.elem_id for block in app.blocks.values() if block.elem_id}
     assert {"prompts-editor", "prompts-preview-text", "prompts-diff", "prompts-delete"} <= ids
     assert tab.picker.choices[0][0] == "alpaca-instruction-completion"

@@ -14,7 +14,9 @@ import pytest
 from studio.quickstart import sample
 from studio.services import Services, create_services
 from studio.settings import load_settings
-from studio.ui.start import RESULT_HEADERS, RUN_HEADERS, StartSteps, build_start_tab
+from studio.ui.start.handlers import StartHandlers
+from studio.ui.start.tab import build_start_tab
+from studio.ui.start.views import RESULT_HEADERS, RUN_HEADERS
 
 CI = re.compile(r"^\d\.\d{3} \[\d\.\d{3}, \d\.\d{3}\]$")
 
@@ -63,7 +65,7 @@ def test_the_tab_builds_with_step_three_locked_until_the_adapter_exists(services
 
 
 def test_tune_state_and_timer_send_only_changes(services) -> None:
-    steps = StartSteps(services)
+    steps = StartHandlers(services)
     state = steps.tune_state(None)
     assert state["stop"] is False and state["step3"] is False
     assert state["info"] == "No tuning run yet."
@@ -88,7 +90,7 @@ def test_launch_queues_the_sample_run_behind_a_busy_queue_and_stop_cancels_it(se
         adapter_path=str(services.settings.home / "elsewhere"),
     )  # fmt: skip
     assert store.start_tuning_run(busy.id, host="another-host", pid=1)
-    steps = StartSteps(services)
+    steps = StartHandlers(services)
     status, run_id = steps.launch_tune()
     assert run_id is not None and status.startswith(f"▶ Run #{run_id} queued"), status
     run = store.get_tuning_run(run_id)
@@ -114,7 +116,7 @@ def test_demo_mode_refuses_training_and_queues_nothing(
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     services = _services(tmp_path, model_home, demo=True, demo_max_examples=20)
     try:
-        steps = StartSteps(services)
+        steps = StartHandlers(services)
         status, run_id = steps.launch_tune()
         assert run_id is None and "demo-no-training" in status
         assert services.store.list_tuning_runs() == []
@@ -124,7 +126,7 @@ def test_demo_mode_refuses_training_and_queues_nothing(
 
 
 def test_step_three_without_the_adapter_says_so_and_stores_nothing(services) -> None:
-    steps = StartSteps(services, limit=2)
+    steps = StartHandlers(services, limit=2)
     final = _final(list(steps.compare(3, "session")))
     assert "no adapter 'start-tickets'" in str(final[3]), final[3]
     assert final[4].interactive is True
@@ -134,7 +136,7 @@ def test_step_three_without_the_adapter_says_so_and_stores_nothing(services) -> 
 
 @pytest.mark.model
 def test_step_one_runs_on_the_real_model_and_is_found_again(services) -> None:
-    steps = StartSteps(services, limit=4)
+    steps = StartHandlers(services, limit=4)
     updates = list(steps.compare(1, "session"))
     assert updates[0][3] == "Preparing…" and updates[0][4].interactive is False
     progress, live, results, status, button = _final(updates)
@@ -153,7 +155,7 @@ def test_step_one_runs_on_the_real_model_and_is_found_again(services) -> None:
 
 @pytest.mark.model
 def test_stopping_step_one_keeps_the_rows_scored(services) -> None:
-    steps = StartSteps(services, limit=3)
+    steps = StartHandlers(services, limit=3)
     updates = []
     for update in steps.compare(1, "session"):
         updates.append(update)

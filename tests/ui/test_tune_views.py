@@ -22,22 +22,20 @@ from studio.tuning.config import TuneConfig, TuneConfigError, flat_config
 from studio.tuning.data import DataProblem, LengthStats, PreparedData, TrainExample, TuneDataError
 from studio.tuning.jobs import LaunchCheck
 from studio.tuning.memory import GIB, MemoryEstimate
-from studio.ui.tune import TuneActions, build_tune_tab
-from studio.ui.tune_jobs import KEYS, JobsPanel, build_jobs_panel, pick_run
-from studio.ui.tune_run_views import (
+from studio.ui.common.formatting import duration
+from studio.ui.common.tuning_runs import can_stop, progress_html, progress_text
+from studio.ui.tune.form import FORM_FIELDS, column_map, target_modules, tune_config
+from studio.ui.tune.handlers import KEYS, TuneHandlers, pick_run
+from studio.ui.tune.runs import (
     JOB_HEADERS,
     adapter_rows,
     can_resume,
-    can_stop,
-    duration,
     job_rows,
     metric_frame,
-    progress_html,
-    progress_text,
     run_markdown,
 )
-from studio.ui.tune_values import FORM_FIELDS, column_map, target_modules, tune_config
-from studio.ui.tune_views import (
+from studio.ui.tune.tab import build_tune_tab
+from studio.ui.tune.views import (
     error_html,
     memory_html,
     preview_html,
@@ -186,7 +184,7 @@ def test_errors_name_their_kind_and_are_escaped() -> None:
 
 
 def test_check_with_a_bad_setting_shows_the_error_and_queues_nothing(services: Services) -> None:
-    status, report, preview = TuneActions(services).check(
+    status, report, preview = TuneHandlers(services).check(
         *[form(lora_r=0.0)[name] for name in FORM_FIELDS]
     )
     assert 'data-kind="error"' in status and "lora.r" in status
@@ -294,9 +292,12 @@ def services(tmp_path: Path) -> Iterator[Services]:
     services.close()
 
 
-def panel_for(services: Services) -> JobsPanel:
+def jobs_for(services: Services) -> TuneHandlers:
+    """The jobs panel's handlers, on a built tab (its outputs are the KEYS components)."""
     with gr.Blocks():
-        return build_jobs_panel(services)
+        tab = build_tune_tab(services)
+    assert len(tab.jobs.outputs) == len(KEYS) + 2  # the KEYS components, the cache, the notice
+    return tab.handlers
 
 
 def queue(services: Services, name: str) -> TuningRun:
@@ -314,9 +315,9 @@ def is_skip(value: Any) -> bool:
 
 
 def test_refresh_sends_only_what_changed_and_follows_the_newest(services: Services) -> None:
-    panel = panel_for(services)
+    jobs = jobs_for(services)
     first = queue(services, "first")
-    values = panel.refresh(None, {})
+    values = jobs.refresh(None, {})
     shown = dict(zip(KEYS, values, strict=False))
     cache, notice = values[-2], values[-1]
     assert is_skip(notice)  # what Stop or Resume said stays
@@ -326,11 +327,11 @@ def test_refresh_sends_only_what_changed_and_follows_the_newest(services: Servic
     folder.mkdir(parents=True)
     (folder / "adapter_config.json").write_text('{"base_model_name_or_path": "base"}')
     (folder / "adapter_model.safetensors").write_bytes(b"")
-    again = panel.refresh(first.id, cache)
+    again = jobs.refresh(first.id, cache)
     assert all(is_skip(v) for v in again[: len(KEYS)])  # ...but the disk is read when a run ends
     services.store.request_tuning_stop(first.id)  # queued → cancelled
     queue(services, "second")
-    after = dict(zip(KEYS, panel.refresh(None, again[-2]), strict=False))
+    after = dict(zip(KEYS, jobs.refresh(None, again[-2]), strict=False))
     assert "Run #2 — second" in after["info"]  # the newest run is followed
     assert after["adapters"].values.tolist()[0][:3] == ["first", "adapters/first", "base"]
 
@@ -338,35 +339,35 @@ def test_refresh_sends_only_what_changed_and_follows_the_newest(services: Servic
 def test_a_failing_refresh_keeps_the_page_and_says_why(
     services: Services, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    panel = panel_for(services)
+    jobs = jobs_for(services)
 
     def gone(*_args: Any, **_kwargs: Any) -> None:
         raise OSError("database is locked")
 
     monkeypatch.setattr(services.store, "list_tuning_runs", gone)
-    values = panel.refresh(None, {"table": "x"})
+    values = jobs.refresh(None, {"table": "x"})
     assert all(is_skip(v) for v in values[: len(KEYS)])
     assert values[-2] == {"table": "x", "failing": "yes"}
     assert values[-1] == "⚠ Could not refresh the jobs: database is locked"
     monkeypatch.undo()
-    recovered = panel.refresh(None, values[-2])
+    recovered = jobs.refresh(None, values[-2])
     assert recovered[-1] == "" and "failing" not in recovered[-2]
 
 
 def test_stop_cancels_a_queued_run_and_resume_requeues_a_stopped_one(
     services: Services, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    panel = panel_for(services)
+    jobs = jobs_for(services)
     first, second = queue(services, "first"), queue(services, "second")
-    assert panel.request_stop(first.id) == f"Run #{first.id} was queued: cancelled."
-    assert "nothing to stop" in panel.request_stop(first.id)
-    assert panel.request_resume(first.id).endswith(f"resumed; run {first.id} is cancelled")
+    assert jobs.request_stop(first.id) == f"Run #{first.id} was queued: cancelled."
+    assert "nothing to stop" in jobs.request_stop(first.id)
+    assert jobs.request_resume(first.id).endswith(f"resumed; run {first.id} is cancelled")
     services.store.finish_tuning_run(second.id, "stopped")
     monkeypatch.setattr("studio.tuning.jobs.start_next", lambda *_: None)  # no worker here
-    assert panel.request_resume(second.id) == (
+    assert jobs.request_resume(second.id) == (
         f"Run #{second.id} queued: it continues from its last checkpoint."
     )
-    assert panel.request_stop(None) == "Select a run to stop."
+    assert jobs.request_stop(None) == "Select a run to stop."
 
 
 def test_the_tab_builds_with_every_form_field(services: Services) -> None:
@@ -382,7 +383,7 @@ def test_a_run_whose_checkpoints_are_elsewhere_is_not_resumed(services: Services
     run = queue(services, "imported")
     services.store.finish_tuning_run(run.id, "stopped")
     (services.settings.tuning_dir / "imported").rmdir()  # as after a bundle import
-    message = panel_for(services).request_resume(run.id)
+    message = jobs_for(services).request_resume(run.id)
     assert "checkpoints are not on this machine" in message and "re-run it" in message
     stored = services.store.get_tuning_run(run.id)
     assert stored is not None and stored.status == "stopped"

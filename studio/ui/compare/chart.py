@@ -1,4 +1,4 @@
-"""Accuracy per configuration as an inline SVG bar chart with 95% CI whiskers.
+"""Compare tab: accuracy per configuration as an inline SVG bar chart with 95% CI whiskers.
 
 gr.BarPlot (gradio 6) has no error bars, and an accuracy without its interval invites reading
 noise as a difference; so the chart is drawn here, with no plotting library, as one SVG string.

@@ -1,21 +1,21 @@
-"""Compare tab formatting without gradio: tables of a run's summary, per-example grid and details.
+"""Compare tab formatting without gradio: tables of a run's summary, per-example grid and details,
+the data previews, and the texts of a run as it goes.
 
 Every function takes store records or summaries and returns plain values (strings, lists of rows),
-so the views can be tested on a real run without a browser. The chart is in compare_chart.
+so the views can be tested on a real run without a browser. The chart is in compare/chart.py.
 """
 
 from __future__ import annotations
 
-import math
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from studio.compare.metrics import Estimate
 from studio.compare.summary import ConfigSummary, SeedGroup
 from studio.datasets import Dataset
 from studio.store.records import ComparisonConfig, ComparisonResult, ComparisonRun
+from studio.ui.common.formatting import estimate_text, progress_bar
 
 GRID_FILTERS = ("all", "disagreements", "failures")
 GRID_FIXED = ["#", "prompt (end)", "gold"]  # the columns before one column per config
@@ -24,6 +24,23 @@ PAST_RUN_HEADERS = ["run", "started", "name", "data", "scoring", "configs", "row
 SEED_HEADERS = ["model", "template", "shots", "seeds", "accuracy mean ± std", "per seed"]
 SCORE_HEADERS = ["choice", "logprob", "bytes", "per char", "predicted"]
 PREVIEW_ROWS = 5
+PREVIEW_CHARS = 60
+FINAL_STATUS = {
+    "completed": "✓ Run #{run} completed: {done}/{total} rows.",
+    "stopped": "■ Run #{run} stopped: the {done}/{total} rows scored so far are kept.",
+    "failed": "✗ Run #{run} failed after {done}/{total} rows: {error}",
+}
+PREPARING = progress_bar(0, "Preparing: reading the data and the templates…", "running")
+IDLE = progress_bar(0, "Not running.", "idle")
+EMPTY_CHART = '<p class="cmp-empty">Start a run, or open a past one, to see its chart.</p>'
+SELECT_A_CELL = "Select a cell of the grid to see its exact prompt and scores."
+NOTHING_RUNNING = "Nothing is running in this session."
+SAME_FILE_NOTE = (
+    "⚠ **This is the evaluation data file itself**: shots would leak from the evaluation set, "
+    "so a run refuses it. Give a separate shot-pool file, or clear this to split a pool off "
+    "the data."
+)
+NO_POOL_NOTE = "No shot-pool file: *pool size* rows of the data (shuffled) are held out as shots."
 
 
 def config_tags(configs: Sequence[ComparisonConfig]) -> list[str]:
@@ -31,13 +48,6 @@ def config_tags(configs: Sequence[ComparisonConfig]) -> list[str]:
     fields = [(c.model_spec, c.template_name, f"{c.shots}-shot", f"seed {c.seed}") for c in configs]
     varying = [i for i in range(4) if len({f[i] for f in fields}) > 1]
     return [" · ".join([f"C{n}", *(f[i] for i in varying)]) for n, f in enumerate(fields, start=1)]
-
-
-def estimate_text(estimate: Estimate | None) -> str:
-    """0.812 [0.781, 0.843]; a dash when there is nothing to estimate."""
-    if estimate is None or math.isnan(estimate.value):
-        return "–"
-    return f"{estimate.value:.3f} [{estimate.low:.3f}, {estimate.high:.3f}]"
 
 
 def summary_headers(scoring: str) -> list[str]:
@@ -91,10 +101,6 @@ def seed_rows(groups: Sequence[SeedGroup]) -> list[list[Any]]:
     ]
 
 
-def run_choice_label(run: ComparisonRun) -> str:
-    return f"#{run.id} · {run.status} · {run.dataset.name} · {len(run.configs)} configs"
-
-
 def past_run_rows(runs: Sequence[ComparisonRun]) -> list[list[Any]]:
     return [
         [
@@ -127,6 +133,12 @@ def run_markdown(run: ComparisonRun) -> str:
     if run.error:
         lines.append(f"> {run.error}")
     return "\n\n".join(lines)
+
+
+def final_status(status: str, run_id: int, done: int, total: int, error: str | None) -> str:
+    """How a run the tab followed ended: ✓ completed, ■ stopped or ✗ failed, with its rows."""
+    text = FINAL_STATUS.get(status, FINAL_STATUS["stopped"])
+    return text.format(run=run_id, done=done, total=total, error=error)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -230,6 +242,13 @@ def choice_score_rows(result: ComparisonResult) -> list[list[Any]]:
 
 # ---------------------------------------------------------------------------------------------
 # Data previews
+
+
+def pool_note(pool_is_blank: bool, pool_is_data: bool) -> str:
+    """The warning under the shot-pool file: none given, or the evaluation data itself."""
+    if pool_is_blank:
+        return NO_POOL_NOTE
+    return SAME_FILE_NOTE if pool_is_data else ""
 
 
 def dataset_markdown(dataset: Dataset) -> str:

@@ -1,4 +1,5 @@
-"""Experiments tab formatting without gradio: the list, a run's detail, the comparison views.
+"""Experiments tab formatting without gradio: the list, a run's detail, the comparison views,
+the curves and a re-run's progress.
 
 Every function takes what studio.experiments returns and gives plain values (markdown strings,
 pandas frames), so the views are tested on real runs without a browser.
@@ -18,7 +19,7 @@ from studio.experiments.catalog import Entry
 from studio.experiments.detail import RunDetail
 from studio.experiments.diff import Agreement, RunComparison
 from studio.experiments.report import lineage_lines
-from studio.ui.compare_views import estimate_text
+from studio.ui.common.formatting import estimate_text
 
 LIST_HEADERS = ["id", "kind", "name", "status", "created", "model", "template", "data",
                 "headline", "tags"]  # fmt: skip
@@ -30,6 +31,9 @@ EXAMPLE_LIMIT = 500
 PROMPT_TAIL = 160
 EMPTY_CURVES = pd.DataFrame({"step": pd.Series(dtype="int64"), "loss": pd.Series(dtype="float64"),
                              "run": pd.Series(dtype="str")})  # fmt: skip
+
+
+NOTHING_OPEN = "Select a run in the list to open it."
 
 
 def choice_label(entry: Entry) -> str:
@@ -169,6 +173,15 @@ def agreement_frame(agreement: Agreement | None) -> pd.DataFrame:
         for row in agreement.rows
     ]
     return pd.DataFrame(rows, columns=["#", "gold", *agreement.runs])
+
+
+def rerun_progress(ref: object, run_id: int | None, done: int, total: int) -> str:
+    return f"Re-running {ref} as c{run_id}: {done}/{total} rows."
+
+
+def rerun_ended(ref: object, run_id: int, status: str, error: str | None) -> str:
+    ending = f": {error}" if error else "."
+    return f"Re-run of {ref} is c{run_id}, {status}{ending}"
 
 
 def _number(value: Any) -> str:

@@ -1,4 +1,4 @@
-"""The Tune form's loose values (text boxes, number fields, checkboxes) as a TuneConfig.
+"""The Tune form's values (text boxes, number fields, checkboxes) as a TuneConfig.
 
 No gradio here. The form's fields are FORM_FIELDS; `tune_config` turns their values into the
 same flat settings `studio tune` builds from its flags (studio.tuning.config.flat_config), so a

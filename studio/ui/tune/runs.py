@@ -1,5 +1,5 @@
-"""Following tuning runs: the jobs table, one run's progress and story, its metric charts, and
-the adapters on disk.
+"""Tune tab: following tuning runs: the jobs table, one run's story, its metric charts, and the
+adapters on disk (the progress bar, shared with Start here, is in common/tuning_runs.py).
 
 No gradio here: every function takes store records (TuningRun, MetricPoint) or AdapterInfo and
 returns strings, table rows or DataFrames for the native plots, so it is testable on records
@@ -16,7 +16,7 @@ import pandas as pd
 
 from studio.models.adapters import AdapterInfo
 from studio.store.records import TUNING_RESUMABLE, MetricPoint, TuningRun
-from studio.ui.compare_live import progress_bar
+from studio.ui.common.formatting import duration, number
 
 JOB_HEADERS = ["run", "name", "status", "step", "loss", "eval loss", "tok/s", "ETA", "created"]
 ADAPTER_HEADERS = ["name", "use as model", "base model", "eval loss", "created"]
@@ -24,27 +24,10 @@ ADAPTER_HEADERS = ["name", "use as model", "base model", "eval loss", "created"]
 # series when first drawn, so train and eval loss in one plot would lose the later series.
 # (Column names without spaces: gradio drops the axis title of such a column and clips labels.)
 PLOT_TITLES = {"loss": "Train loss", "eval_loss": "Eval loss", "learning_rate": "Learning rate"}
-ACTIVE = ("queued", "running")
 STATUS_ICONS = {
     "queued": "⏳", "running": "▶", "completed": "✓", "stopped": "■", "failed": "✗",
     "interrupted": "⚡", "cancelled": "⊘",
 }  # fmt: skip
-
-
-def duration(seconds: float | None) -> str:
-    """45 s, 3 m 05 s, 1 h 02 m; a dash when unknown."""
-    if seconds is None or seconds != seconds or seconds < 0:  # None, NaN or nonsense
-        return "–"
-    whole = round(float(seconds))
-    if whole < 60:
-        return f"{whole} s"
-    if whole < 3600:
-        return f"{whole // 60} m {whole % 60:02d} s"
-    return f"{whole // 3600} h {whole % 3600 // 60:02d} m"
-
-
-def number(value: Any, digits: int = 4) -> str:
-    return "–" if value is None else f"{float(value):.{digits}f}"
 
 
 def step_text(run: TuningRun) -> str:
@@ -97,38 +80,6 @@ def run_choices(runs: Sequence[TuningRun]) -> list[tuple[str, int]]:
     return [(run_label(run), run.id) for run in runs]
 
 
-def progress_text(run: TuningRun) -> str:
-    """step 3/10 · 30% · loss 1.2345 · eval 1.3000 · 250 tok/s · 1 m 05 s elapsed · ETA 2 m 30 s"""
-    progress = run.progress or {}
-    step, total = int(progress.get("step") or 0), progress.get("total_steps")
-    parts = [f"step {step}/{total or '?'}"]
-    if total:
-        parts.append(f"{100 * step / total:.0f}%")
-    for key, name in (("loss", "loss"), ("eval_loss", "eval")):
-        if progress.get(key) is not None:
-            parts.append(f"{name} {float(progress[key]):.4f}")
-    if progress.get("tokens_per_second"):
-        parts.append(f"{float(progress['tokens_per_second']):.0f} tok/s")
-    if progress.get("elapsed_seconds") is not None:
-        parts.append(f"{duration(progress['elapsed_seconds'])} elapsed")
-    if run.status == "running":
-        stopping = " · stopping at the next step…" if run.stop_requested else ""
-        parts.append(f"ETA {duration(progress.get('eta_seconds'))}{stopping}")
-    else:
-        parts.append(f"run #{run.id} {run.status}")
-    return " · ".join(parts)
-
-
-def progress_html(run: TuningRun | None) -> str:
-    if run is None:
-        return progress_bar(0, "No run selected.", "idle")
-    progress = run.progress or {}
-    total = progress.get("total_steps") or 0
-    share = 1.0 if run.status == "completed" else (progress.get("step") or 0) / max(total, 1)
-    state = "stopping" if run.stop_requested and run.status == "running" else run.status
-    return progress_bar(share, progress_text(run), state)
-
-
 def adapter_spec(run: TuningRun) -> str:
     return f"adapters/{run.name}"
 
@@ -175,10 +126,6 @@ def _ending_lines(run: TuningRun) -> list[str]:
     if run.status in TUNING_RESUMABLE:
         lines.append("**Resume** continues from the last checkpoint.")
     return lines
-
-
-def can_stop(run: TuningRun | None) -> bool:
-    return run is not None and run.status in ACTIVE and not run.stop_requested
 
 
 def can_resume(run: TuningRun | None) -> bool:

@@ -1,5 +1,6 @@
-"""What Check shows before anything is queued: the data report, the memory estimate next to what
-the device has, and the exact training strings with their masked (prompt) and trained parts.
+"""Tune tab: what Check shows before anything is queued: the data report, the memory estimate
+next to what the device has, and the exact training strings with their masked (prompt) and
+trained parts.
 
 No gradio here: every function takes the engine's records (LaunchCheck, PreparedData,
 MemoryEstimate, TrainExample) and returns HTML, with every piece of user text escaped.

@@ -1,8 +1,15 @@
-"""Per-session stop signals for streamed work, so one user's Stop never stops another's."""
+"""Per-session stop signals for streamed work, so one user's Stop never stops another's; and the
+Stop button that reaches them."""
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import gradio as gr
 
 
 class StopRegistry:
@@ -31,3 +38,18 @@ class StopRegistry:
         with self._lock:
             if self._events.get(session or "") is event:
                 del self._events[session or ""]
+
+    @contextmanager
+    def running(self, session: str | None) -> Iterator[threading.Event]:
+        """The session's stop event while the block runs; forgotten after, however it ends."""
+        event = self.begin(session)
+        try:
+            yield event
+        finally:
+            self.end(session, event)
+
+
+def wire_stop(button: gr.Button, fn: Callable[..., Any], outputs: Any, **api: Any) -> None:
+    """Stop `fn` on click. Not queued: a stop must get through while this session's work holds
+    the queue slot."""
+    button.click(fn, None, outputs, queue=False, **api)

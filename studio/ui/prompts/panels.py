@@ -1,5 +1,5 @@
-"""Prompts tab: browse the template library, edit a template's YAML, preview it on a data row
-exactly as the model will see it, save numbered versions, diff them, duplicate and delete."""
+"""The Prompts tab's four panels: the library, the editor, the preview and the versions. Each
+returns its components by name for PromptsTab."""
 
 from __future__ import annotations
 
@@ -7,19 +7,19 @@ from typing import Any
 
 import gradio as gr
 
-from studio.services import Services
-from studio.templates import library as lib
+from studio.settings import Settings
 from studio.templates import preview as pv
-from studio.ui.prompts_handlers import PromptsHandlers, model_choices
-from studio.ui.prompts_wiring import PromptsTab, wire
+from studio.ui.common.choices import model_choices
+from studio.ui.prompts.handlers import PromptsHandlers
+from studio.ui.prompts.views import LIBRARY_COLUMNS, VERSION_COLUMNS, diff_html
 
 
-def _library_panel(handlers: PromptsHandlers) -> dict[str, Any]:
+def library_panel(handlers: PromptsHandlers) -> dict[str, Any]:
     with gr.Row(equal_height=False):
         with gr.Column(scale=4):
             table = gr.Dataframe(
                 value=lambda: handlers.library.rows(),
-                headers=lib.LIBRARY_COLUMNS,
+                headers=LIBRARY_COLUMNS,
                 interactive=False,
                 wrap=True,
                 max_height=260,
@@ -41,7 +41,7 @@ def _library_panel(handlers: PromptsHandlers) -> dict[str, Any]:
     return {"library_table": table, "picker": picker, "load": load, "refresh": refresh}
 
 
-def _editor_panel(handlers: PromptsHandlers) -> dict[str, Any]:
+def editor_panel(handlers: PromptsHandlers) -> dict[str, Any]:
     loaded_note = gr.Markdown(handlers.loaded_note(""), elem_id="prompts-loaded")
     editor = gr.Code(
         "",
@@ -49,7 +49,7 @@ def _editor_panel(handlers: PromptsHandlers) -> dict[str, Any]:
         lines=18,
         max_lines=30,
         wrap_lines=True,
-        label="Template YAML (name is the file name: saving writes prompts/<name>.yaml)",
+        label="Template YAML (name is the file name: saving writes <name>.yaml in the library)",
         elem_id="prompts-editor",
     )
     validation = gr.Markdown("", elem_id="prompts-validation")
@@ -67,7 +67,8 @@ def _editor_panel(handlers: PromptsHandlers) -> dict[str, Any]:
     }
 
 
-def _preview_panel(services: Services) -> dict[str, Any]:
+def preview_panel(settings: Settings) -> dict[str, Any]:
+    """What to preview (data, row, shots, model), then the preview itself."""
     with gr.Row(equal_height=False):
         data_path = gr.Textbox(
             pv.DEFAULT_DATA, label="Data file (Enter to apply)", scale=4, elem_id="prompts-data"
@@ -84,17 +85,21 @@ def _preview_panel(services: Services) -> dict[str, Any]:
         shots = gr.Slider(
             0, pv.MAX_SHOTS, value=0, step=1, label="Shots k", elem_id="prompts-k", scale=2
         )
-    default_model = services.settings.default_model
     with gr.Row(equal_height=True):
         model = gr.Dropdown(
-            model_choices(services),
-            value=default_model,
+            model_choices(settings),
+            value=settings.default_model,
             label="Model (tokenizer and chat template)",
             allow_custom_value=True,
             elem_id="prompts-model",
             scale=3,
         )
         preview = gr.Button("Preview", variant="primary", elem_id="prompts-preview", scale=1)
+    chosen = {"data_path": data_path, "upload": upload, "row": row, "shots": shots}
+    return {**chosen, "model": model, "preview": preview, **_preview_outputs()}
+
+
+def _preview_outputs() -> dict[str, Any]:
     status = gr.Markdown("", elem_id="prompts-preview-status")
     tokens = gr.Markdown("", elem_id="prompts-tokens")
     text = gr.Code(
@@ -120,12 +125,6 @@ def _preview_panel(services: Services) -> dict[str, Any]:
         )
         answer = gr.Textbox(label="Gold answer", interactive=False, elem_id="prompts-answer")
     return {
-        "data_path": data_path,
-        "upload": upload,
-        "row": row,
-        "shots": shots,
-        "model": model,
-        "preview": preview,
         "preview_status": status,
         "tokens": tokens,
         "text": text,
@@ -134,11 +133,11 @@ def _preview_panel(services: Services) -> dict[str, Any]:
     }
 
 
-def _versions_panel() -> dict[str, Any]:
+def versions_panel() -> dict[str, Any]:
     with gr.Row(equal_height=False):
         with gr.Column(scale=3):
             versions = gr.Dataframe(
-                headers=lib.VERSION_COLUMNS,
+                headers=VERSION_COLUMNS,
                 interactive=False,
                 max_height=220,
                 label="Stored versions of the loaded template",
@@ -147,7 +146,7 @@ def _versions_panel() -> dict[str, Any]:
             with gr.Row():
                 diff_from = gr.Dropdown([], label="Diff from", elem_id="prompts-diff-from")
                 diff_to = gr.Dropdown([], label="to", elem_id="prompts-diff-to")
-            diff = gr.HTML(lib.diff_html("", None, None), elem_id="prompts-diff")
+            diff = gr.HTML(diff_html("", None, None), elem_id="prompts-diff")
         with gr.Column(scale=2, min_width=260):
             new_name = gr.Textbox(
                 label="Duplicate as (new name)",
@@ -171,20 +170,3 @@ def _versions_panel() -> dict[str, Any]:
         "delete": delete,
         "manage_status": manage_status,
     }
-
-
-def build_prompts_tab(services: Services) -> PromptsTab:
-    """Lay out and wire the tab on `services.templates` (tests give it a copy of the library)."""
-    handlers = PromptsHandlers(services)
-    parts: dict[str, Any] = {"loaded": gr.State(""), "buffer": gr.State(""), "notice": gr.State("")}
-    parts.update(_library_panel(handlers))
-    with gr.Row(equal_height=False, elem_id="prompts-workbench"):
-        with gr.Column(scale=1):
-            parts.update(_editor_panel(handlers))
-        with gr.Column(scale=1):
-            parts.update(_preview_panel(services))
-    with gr.Accordion("Versions, duplicate, delete", open=True):
-        parts.update(_versions_panel())
-    tab = PromptsTab(**parts)
-    wire(tab, handlers)
-    return tab

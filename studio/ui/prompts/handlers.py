@@ -1,4 +1,4 @@
-"""Prompts tab handlers: thin calls into library / preview, errors for the UI.
+"""Prompts tab handlers: thin calls into services.templates and the preview, errors for the UI.
 
 Preview problems (a missing column, a bad row index) are shown inline, since the preview reruns
 as the template is typed; a failed Save, Duplicate or Delete raises gr.Error with the message.
@@ -12,7 +12,6 @@ from typing import Any
 import gradio as gr
 
 from studio.datasets import DatasetError
-from studio.models.catalog import list_models
 from studio.models.errors import ModelError
 from studio.models.loading import LoadRequest
 from studio.services import Services
@@ -21,18 +20,10 @@ from studio.templates import TemplateError
 from studio.templates import library as lib
 from studio.templates import preview as pv
 from studio.templates.library import TemplateLibrary
+from studio.ui.common.errors import user_error
+from studio.ui.prompts import views
 
-NO_PREVIEW = ("", "", "", "")
 _FAILURES = (TemplateError, DatasetError, ValueError, IndexError, ModelError, StoreError)
-
-
-def model_choices(services: Services) -> list[str]:
-    entries = list_models(services.settings.models_dir, services.settings.adapters_dir)
-    return [entry.spec for entry in entries if entry.usable] or [services.settings.default_model]
-
-
-def _fail(exc: Exception) -> str:
-    return "⚠ " + str(exc).replace("\n", "  \n⚠ ")
 
 
 def _whole(value: Any, default: int = 0) -> int:
@@ -57,7 +48,7 @@ class PromptsHandlers:
         try:
             rows = self.library.rows()
         except StoreError as exc:
-            raise gr.Error(str(exc)) from None
+            raise user_error(exc) from None
         names = self.library.names()
         return rows, gr.Dropdown(choices=names, value=selected if selected in names else None)
 
@@ -68,7 +59,7 @@ class PromptsHandlers:
         try:
             return name, self.library.read(name)
         except (TemplateError, OSError, UnicodeDecodeError) as exc:
-            raise gr.Error(str(exc)) from None
+            raise user_error(exc) from None
 
     def load_selected(self, rows: Any, evt: gr.SelectData) -> tuple[str, str]:
         row = evt.index[0] if isinstance(evt.index, (list, tuple)) else evt.index
@@ -79,10 +70,10 @@ class PromptsHandlers:
         return (gr.Dropdown(value=name), text, self.loaded_note(name), *self.versions(name))
 
     def loaded_note(self, name: str) -> str:
-        if not name:
-            return "Nothing loaded: load a template from the library, or write one below."
-        shown = self.services.policy.shown_path(self.library.folder / f"{name}.yaml")
-        return f"Editing **{name}** · library file `{shown}`"
+        shown = (
+            self.services.policy.shown_path(self.library.folder / f"{name}.yaml") if name else ""
+        )
+        return views.loaded_note(name, shown)
 
     # --- editor and preview -------------------------------------------------------------------
 
@@ -90,7 +81,7 @@ class PromptsHandlers:
         try:
             return lib.describe_valid(lib.validate(text))
         except TemplateError as exc:
-            return _fail(exc)
+            return views.problem_text(exc)
 
     def preview(
         self, text: str, data_path: str, index: Any, k: Any, model: str, load: bool
@@ -99,7 +90,7 @@ class PromptsHandlers:
         try:
             template = lib.validate(text)
         except TemplateError as exc:
-            return (_fail(exc), "Fix the template to see the preview.", *NO_PREVIEW)
+            return (views.problem_text(exc), views.FIX_TEMPLATE, *views.NO_PREVIEW)
         valid = lib.describe_valid(template)
         spec = (model or "").strip() or self.services.settings.default_model
         row, shots = _whole(index), _whole(k)
@@ -111,9 +102,10 @@ class PromptsHandlers:
                 template, dataset, row, shots, tokenizer or pv.TurnsTokenizer()
             )
         except _FAILURES as exc:
-            return (valid, _fail(exc), *NO_PREVIEW)
+            return (valid, views.problem_text(exc), *views.NO_PREVIEW)
         status = pv.row_summary(shown, row, shots, data_path)
-        tokens = self._tokens_note(tokenizer, shown, spec)
+        count = None if tokenizer is None else pv.count_tokens(tokenizer, shown.text, shown.mode)
+        tokens = views.tokens_note(count, spec, shown.mode)
         return (valid, status, shown.text, tokens, shown.fewshot, shown.answer)
 
     def _tokenizer(self, spec: str, load: bool) -> Any | None:
@@ -124,14 +116,6 @@ class PromptsHandlers:
             return self.services.models.get(request).tokenizer
         return None
 
-    def _tokens_note(self, tokenizer: Any | None, shown: pv.Preview, spec: str) -> str:
-        if tokenizer is None:
-            what = "apply its chat template and " if shown.mode == "chat" else ""
-            return f"Press **Preview** to load `{spec}`, {what}count the tokens."
-        count = pv.count_tokens(tokenizer, shown.text, shown.mode)
-        how = "chat template applied" if shown.mode == "chat" else "plain text"
-        return f"**{count} tokens** for `{spec}` ({how})"
-
     # --- save and versions --------------------------------------------------------------------
 
     def save(self, text: str) -> tuple[str, str]:
@@ -139,7 +123,7 @@ class PromptsHandlers:
         try:
             saved = self.library.save(text)
         except (ValueError, OSError, StoreError) as exc:
-            raise gr.Error(str(exc)) from None
+            raise user_error(exc) from None
         return saved.template.name, saved.message
 
     def after_save(self, name: str, message: str) -> tuple[Any, ...]:
@@ -149,21 +133,21 @@ class PromptsHandlers:
     def versions(self, name: str) -> tuple[Any, ...]:
         """(table rows, 'from' dropdown, 'to' dropdown, diff html): newest two preselected."""
         found = self.library.versions(name) if name else []
-        choices = lib.version_choices(found)
+        choices = views.version_choices(found)
         new = found[-1].version if found else None
         old = found[-2].version if len(found) > 1 else new
         diff = lib.diff_versions(found, old, new)
         return (
-            lib.version_rows(found),
+            views.version_rows(found),
             gr.Dropdown(choices=choices, value=old),
             gr.Dropdown(choices=choices, value=new),
-            lib.diff_html(diff, old, new if len(found) > 1 else None),
+            views.diff_html(diff, old, new if len(found) > 1 else None),
         )
 
     def diff(self, name: str, old: Any, new: Any) -> str:
         found = self.library.versions(name) if name else []
         a, b = (None if v is None else _whole(v) for v in (old, new))
-        return lib.diff_html(lib.diff_versions(found, a, b), a, b)
+        return views.diff_html(lib.diff_versions(found, a, b), a, b)
 
     # --- duplicate and delete -----------------------------------------------------------------
 
@@ -173,7 +157,7 @@ class PromptsHandlers:
             copy = self.library.duplicate(text, new_name)
             source = self.library.read(copy.name)
         except (ValueError, OSError) as exc:
-            raise gr.Error(str(exc)) from None
+            raise user_error(exc) from None
         return copy.name, source, f"duplicated as {copy.name}; it is now in the editor"
 
     def delete(self, name: str, confirmed: bool) -> tuple[str, str]:
@@ -185,7 +169,7 @@ class PromptsHandlers:
         try:
             message = self.library.delete(name)
         except (ValueError, OSError, StoreError) as exc:
-            raise gr.Error(str(exc)) from None
+            raise user_error(exc) from None
         return "", message + " The editor still holds its YAML: Save would bring it back."
 
     def after_manage(self, name: str, message: str) -> tuple[Any, ...]:

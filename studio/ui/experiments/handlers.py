@@ -1,4 +1,5 @@
-"""Experiments tab handlers: parse what the browser sends, call studio.experiments, format.
+"""Experiments tab handlers: parse what the browser sends, call studio.experiments (through
+services.experiments for every change), format via views.
 
 Each handler returns plain values for its outputs; problems a user can fix come back as a
 "⚠ ..." notice (gr.Warning is not needed: the notice sits next to the button pressed).
@@ -8,25 +9,29 @@ from __future__ import annotations
 
 import tempfile
 import threading
-from collections.abc import Iterator
-from datetime import date
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+import gradio as gr
 import pandas as pd
 
-from studio.compare.engine import RowDone, RunFinished, RunStarted
+from studio.compare.engine import Event, RowDone, RunFinished, RunStarted
 from studio.experiments.actions import describe_delete
 from studio.experiments.bundle import export_bundle
-from studio.experiments.catalog import Filters, list_entries
+from studio.experiments.catalog import list_entries
 from studio.experiments.detail import RunDetail, open_run
-from studio.experiments.diff import RunComparison, compare_runs
+from studio.experiments.diff import RunComparison, compare_runs, loss_curves
 from studio.experiments.export import export_runs
-from studio.experiments.refs import RunRef, parse_ref, parse_refs
+from studio.experiments.refs import RunRef, parse_ref
 from studio.services import Services
-from studio.store import StoreError
-from studio.ui.experiments_views import (
+from studio.store import Store, StoreError
+from studio.ui.common.errors import notice
+from studio.ui.common.live import LiveRun, follow
+from studio.ui.experiments.form import list_filters, selected_refs
+from studio.ui.experiments.views import (
     EMPTY_CURVES,
+    NOTHING_OPEN,
     agreement_frame,
     agreement_markdown,
     choice_label,
@@ -38,26 +43,13 @@ from studio.ui.experiments_views import (
     list_frame,
     list_note,
     metrics_frame,
+    rerun_ended,
+    rerun_progress,
     summary_frame,
     templates_text,
 )
 
 USER_ERRORS = (ValueError, StoreError, OSError)
-NOTHING_OPEN = "Select a run in the list to open it."
-
-
-def parse_day(text: str | None, field: str) -> date | None:
-    if not text or not text.strip():
-        return None
-    try:
-        return date.fromisoformat(text.strip())
-    except ValueError:
-        raise ValueError(f"{field}: '{text}' is not a date; use YYYY-MM-DD") from None
-
-
-def selected_refs(selection: list[str] | None) -> list[RunRef]:
-    """Refs from the selection box's values ("c3 · name")."""
-    return parse_refs([value.split(" · ")[0] for value in selection or []])
 
 
 class ExperimentsHandlers:
@@ -68,22 +60,35 @@ class ExperimentsHandlers:
         self.exports = Path(tempfile.mkdtemp(prefix="studio-exports-"))
 
     @property
-    def store(self) -> Any:
+    def store(self) -> Store:
         return self.services.store
+
+    # --- the list -----------------------------------------------------------------------------
 
     def refresh(self, *filters: Any) -> tuple[pd.DataFrame, str, list[str]]:
         """The list for the filter values; also the choices of the selection box."""
-        kind, status, tag, search, model, template, dataset, since, until = filters
         try:
-            chosen = Filters(
-                kind=kind or None, status=(status or "").strip() or None, tag=tag, search=search,
-                model=model, template=template, dataset=dataset,
-                since=parse_day(since, "From"), until=parse_day(until, "To"),
-            )  # fmt: skip
+            chosen = list_filters(filters)
         except ValueError as exc:
-            return list_frame([]), f"⚠ {exc}", []
+            return list_frame([]), notice(exc), []
         entries = list_entries(self.store, chosen)
         return list_frame(entries), list_note(entries), [choice_label(e) for e in entries]
+
+    def refresh_all(self, *filters: Any) -> tuple[Any, ...]:
+        """(list, note, selection box) for the filter values."""
+        frame, text, choices = self.refresh(*filters)
+        return frame, text, gr.Dropdown(choices=choices)
+
+    def clicked(self, chosen: list[str] | None, evt: gr.SelectData) -> tuple[Any, Any]:
+        """Open the clicked run and add it to the selection."""
+        row = evt.row_value or []
+        if not row:
+            return gr.skip(), gr.skip()
+        label = f"{row[0]} · {row[2]}"
+        chosen = list(chosen or [])
+        return row[0], gr.Dropdown(value=chosen if label in chosen else [*chosen, label])
+
+    # --- one run ------------------------------------------------------------------------------
 
     def open(self, ref_text: str | None) -> tuple[Any, ...]:
         """Values for the detail view of `ref_text` ("c3"); an empty view when None."""
@@ -121,7 +126,7 @@ class ExperimentsHandlers:
             self.services.experiments.annotate(ref, text)
             return f"Note of {ref} saved."
         except USER_ERRORS as exc:
-            return f"⚠ {exc}"
+            return notice(exc)
 
     def ask_delete(self, ref_text: str | None) -> tuple[str, bool]:
         """The confirmation question, and whether to show the Confirm/Cancel row."""
@@ -135,13 +140,18 @@ class ExperimentsHandlers:
             True,
         )
 
+    def ask(self, ref_text: str | None) -> tuple[str, Any]:
+        """(notice, confirm row): the question, with Confirm / Cancel shown when it is asked."""
+        question, show = self.ask_delete(ref_text)
+        return question, gr.Row(visible=show)
+
     def delete(self, ref_text: str | None) -> str:
         if not ref_text:
             return f"⚠ {NOTHING_OPEN}"
         try:
             return describe_delete(self.services.experiments.delete(parse_ref(ref_text)))
         except USER_ERRORS as exc:
-            return f"⚠ {exc}"
+            return notice(exc)
 
     def rerun(self, ref_text: str | None) -> Iterator[str]:
         """Start the same settings again: a comparison streams here, a tuning run is queued."""
@@ -156,16 +166,18 @@ class ExperimentsHandlers:
                 return
             yield f"Preparing a re-run of {ref}…"
             events = self.services.experiments.rerun_comparison(ref, threading.Event())
-            yield from _follow(events, ref)
+            yield from _rerun_progress(events, ref)
         except USER_ERRORS as exc:
-            yield f"⚠ {exc}"
+            yield notice(exc)
+
+    # --- several runs -------------------------------------------------------------------------
 
     def compare(self, selection: list[str] | None, differences_only: bool) -> tuple[Any, ...]:
         try:
             result = compare_runs(self.store, selected_refs(selection))
         except ValueError as exc:
             empty = pd.DataFrame()
-            return f"⚠ {exc}", empty, empty, EMPTY_CURVES, EMPTY_CURVES, "", empty, None
+            return notice(exc), empty, empty, EMPTY_CURVES, EMPTY_CURVES, "", empty, None
         return (
             f"Comparing {', '.join(m['run'] for m in result.metrics)}.",
             metrics_frame(result),
@@ -186,7 +198,7 @@ class ExperimentsHandlers:
             path = self.exports / f"runs-{'-'.join(map(str, refs[:4]))}.{fmt}"
             rows = export_runs(self.store, refs, fmt, path)
         except USER_ERRORS as exc:
-            return f"⚠ {exc}", None
+            return notice(exc), None
         return f"Exported {rows} rows of {len(refs)} run(s) as {fmt.upper()}.", str(path)
 
     def export_bundle(self, selection: list[str] | None) -> tuple[str, str | None]:
@@ -195,7 +207,7 @@ class ExperimentsHandlers:
             path = self.exports / f"experiments-{'-'.join(map(str, refs[:4]))}.zip"
             counts = export_bundle(self.store, refs, path)
         except USER_ERRORS as exc:
-            return f"⚠ {exc}", None
+            return notice(exc), None
         rows = sum(counts.values())
         return f"Bundle of {len(refs)} run(s), {rows} rows in all.", str(path)
 
@@ -219,20 +231,14 @@ class ExperimentsHandlers:
 
 
 def _own_curves(detail: RunDetail) -> pd.DataFrame:
-    from studio.experiments.diff import loss_curves
-
     return curves_frame(loss_curves([detail]), "loss")
 
 
-def _follow(events: Iterator[Any], ref: RunRef) -> Iterator[str]:
-    new_id, done, total = None, 0, 0
-    for event in events:
-        if isinstance(event, RunStarted):
-            new_id, total = event.run_id, event.total
-            yield f"Re-running {ref} as c{new_id}: 0/{total} rows."
-        elif isinstance(event, RowDone) and (event.done % 8 == 0 or event.done == event.total):
-            done = event.done
-            yield f"Re-running {ref} as c{new_id}: {done}/{total} rows."
+def _rerun_progress(events: Iterable[Event], ref: RunRef) -> Iterator[str]:
+    """The re-run's progress as one line, updated at the pace of the Compare tab."""
+    live = LiveRun(n_cells=0)
+    for event in follow(events, live):
+        if isinstance(event, (RunStarted, RowDone)):
+            yield rerun_progress(ref, live.run_id, live.done, live.total)
         elif isinstance(event, RunFinished):
-            ending = f": {event.error}" if event.error else "."
-            yield f"Re-run of {ref} is c{event.run_id}, {event.status}{ending}"
+            yield rerun_ended(ref, event.run_id, event.status, event.error)

@@ -1,22 +1,26 @@
-"""Experiments tab: every comparison run, tuning run and adapter in one list; open, annotate,
-delete, re-run, compare, export and move them between studios.
+"""Experiments tab layout and wiring: every comparison run, tuning run and adapter in one list;
+open, annotate, delete, re-run, compare, export and move them between studios.
 
-The tab is layout and wiring only: ExperimentsHandlers (experiments_handlers) calls
-studio.experiments, the same engine as `studio runs`, and experiments_views formats.
+ExperimentsHandlers calls studio.experiments, the same engine as `studio runs`, and
+experiments/views.py formats.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import gradio as gr
 
 from studio.services import Services
-from studio.ui.experiments_handlers import NOTHING_OPEN, ExperimentsHandlers
-from studio.ui.experiments_views import (
+from studio.ui.experiments.form import FILTER_FIELDS
+from studio.ui.experiments.handlers import ExperimentsHandlers
+from studio.ui.experiments.views import (
     EMPTY_CURVES,
     LIST_HEADERS,
     METRIC_HEADERS,
+    NOTHING_OPEN,
     curves_svg,
 )
 
@@ -28,11 +32,28 @@ INTRO = (
 PRIVATE: dict[str, Any] = {"api_visibility": "private"}
 
 
+@dataclass
+class ExperimentsTab:
+    handlers: ExperimentsHandlers
+    filters: list[Any]  # the FILTER_FIELDS inputs, in order
+    refresh: gr.Button
+    note: gr.Markdown
+    table: gr.Dataframe
+    selection: gr.Dropdown
+    opened: gr.State
+    detail: list[Any]  # what ExperimentsHandlers.open fills
+    compared: list[Any]  # what ExperimentsHandlers.compare fills
+
+    @property
+    def list_outputs(self) -> list[Any]:
+        return [self.table, self.note, self.selection]
+
+
 def _plot(title: str, elem_id: str) -> gr.HTML:
     return gr.HTML(curves_svg(EMPTY_CURVES, title), elem_id=elem_id, elem_classes=["exp-plot"])
 
 
-def _with_curves(handler: Any, **titles: str) -> Any:
+def _with_curves(handler: Callable[..., tuple[Any, ...]], **titles: str) -> Any:
     """`handler` with the curve frames at the positions named in `titles` drawn as SVG."""
 
     def wrapped(*args: Any) -> tuple[Any, ...]:
@@ -44,9 +65,15 @@ def _with_curves(handler: Any, **titles: str) -> Any:
     return wrapped
 
 
-def build_experiments_tab(services: Services) -> None:
-    h = ExperimentsHandlers(services)
-    gr.Markdown(INTRO, elem_classes=["exp-intro"])
+def _annotator(h: ExperimentsHandlers, action: str) -> Any:
+    def annotate(ref: str | None, text: str) -> str:
+        return h.annotate(ref, action, text)
+
+    return annotate
+
+
+def _filters() -> tuple[list[Any], gr.Button]:
+    """The list's filters (FILTER_FIELDS order) and its Refresh button."""
     with gr.Row(equal_height=True):
         kind = gr.Dropdown(["", "comparison", "tuning", "adapter"], value="", label="Kind",
                            elem_id="exp-kind", scale=1)  # fmt: skip
@@ -63,62 +90,28 @@ def build_experiments_tab(services: Services) -> None:
         dataset = gr.Textbox(label="Dataset (name or hash)", elem_id="exp-dataset")
         since = gr.Textbox(label="From (YYYY-MM-DD)", elem_id="exp-since")
         until = gr.Textbox(label="To (YYYY-MM-DD)", elem_id="exp-until")
-    filters = [kind, status, tag, search, model, template, dataset, since, until]
-    note = gr.Markdown("", elem_id="exp-list-note")
-    table = gr.Dataframe(headers=LIST_HEADERS, interactive=False, wrap=True, max_height=320,
-                         elem_id="exp-list")  # fmt: skip
-    selection = gr.Dropdown([], value=[], multiselect=True, allow_custom_value=True,
-                            label="Selected runs (compare, export)",
-                            elem_id="exp-selection")  # fmt: skip
-    opened = gr.State(None)
-    list_outputs = [table, note, selection]
-
-    def refresh_all(*values: Any) -> tuple[Any, ...]:
-        frame, text, choices = h.refresh(*values)
-        return frame, text, gr.Dropdown(choices=choices)
-
-    relist = (refresh_all, filters, list_outputs)
-    with gr.Tabs():
-        with gr.Tab("Run", id="exp-run-tab"):
-            detail = _build_detail(h, opened, relist)
-        with gr.Tab("Compare", id="exp-compare-tab"):
-            _build_compare(h, selection)
-        with gr.Tab("Export & import", id="exp-export-tab"):
-            _build_export(h, selection, relist)
-    boxes = (tag, search, model, template, dataset, since, until)
-    for trigger in (refresh.click, kind.input, status.input, *(box.submit for box in boxes)):
-        trigger(*relist, **PRIVATE)
-    # On page load: the list as the store holds it now.
-    gr.on(None, lambda: refresh_all(*([""] * len(filters))), None, list_outputs, **PRIVATE)
-
-    def clicked(chosen: list[str] | None, evt: gr.SelectData) -> tuple[Any, Any]:
-        """Open the clicked run and add it to the selection."""
-        row = evt.row_value or []
-        if not row:
-            return gr.skip(), gr.skip()
-        label = f"{row[0]} · {row[2]}"
-        chosen = list(chosen or [])
-        return row[0], gr.Dropdown(value=chosen if label in chosen else [*chosen, label])
-
-    table.select(clicked, selection, [opened, selection], **PRIVATE).then(
-        _with_curves(h.open, p6="Train loss"), opened, detail, **PRIVATE
-    )
+    return [kind, status, tag, search, model, template, dataset, since, until], refresh
 
 
-def _build_detail(h: ExperimentsHandlers, opened: gr.State, relist: tuple[Any, ...]) -> list[Any]:
+def _detail() -> tuple[list[Any], dict[str, Any]]:
+    """The opened run: (what `open` fills after the opened ref, the action components)."""
     info = gr.Markdown(NOTHING_OPEN, elem_id="exp-detail")
     with gr.Row(equal_height=True):
-        text = gr.Textbox(label="Tag / name / note", scale=4, elem_id="exp-annotation")
-        add_tag = gr.Button("Add tag", scale=0, min_width=100, elem_id="exp-add-tag")
-        untag = gr.Button("Remove tag", scale=0, min_width=100)
-        rename = gr.Button("Rename", scale=0, min_width=100, elem_id="exp-rename")
-        annotate = gr.Button("Save note", scale=0, min_width=100, elem_id="exp-note")
-        rerun = gr.Button("Re-run", scale=0, min_width=100, elem_id="exp-rerun")
-        delete = gr.Button("Delete…", variant="stop", scale=0, min_width=100, elem_id="exp-delete")
-    notice = gr.Markdown("", elem_id="exp-notice")
+        ui: dict[str, Any] = {
+            "text": gr.Textbox(label="Tag / name / note", scale=4, elem_id="exp-annotation")
+        }
+        ui["tag"] = gr.Button("Add tag", scale=0, min_width=100, elem_id="exp-add-tag")
+        ui["untag"] = gr.Button("Remove tag", scale=0, min_width=100)
+        ui["rename"] = gr.Button("Rename", scale=0, min_width=100, elem_id="exp-rename")
+        ui["note"] = gr.Button("Save note", scale=0, min_width=100, elem_id="exp-note")
+        ui["rerun"] = gr.Button("Re-run", scale=0, min_width=100, elem_id="exp-rerun")
+        ui["delete"] = gr.Button("Delete…", variant="stop", scale=0, min_width=100,
+                                 elem_id="exp-delete")  # fmt: skip
+    ui["notice"] = gr.Markdown("", elem_id="exp-notice")
     with gr.Row(visible=False, elem_id="exp-confirm-row") as confirm_row:
-        confirm = gr.Button("Yes, delete it", variant="stop", elem_id="exp-confirm-delete")
-        cancel = gr.Button("Cancel", elem_id="exp-cancel-delete")
+        ui["confirm"] = gr.Button("Yes, delete it", variant="stop", elem_id="exp-confirm-delete")
+        ui["cancel"] = gr.Button("Cancel", elem_id="exp-cancel-delete")
+    ui["confirm_row"] = confirm_row
     summary = gr.Dataframe(interactive=False, label="Metrics (95% bootstrap CI)",
                            elem_id="exp-summary")  # fmt: skip
     curve = _plot("Train loss", "exp-run-loss")
@@ -130,31 +123,29 @@ def _build_detail(h: ExperimentsHandlers, opened: gr.State, relist: tuple[Any, .
         template = gr.Code(language="yaml", elem_id="exp-template-text")
     with gr.Accordion("Log (tail)", open=False):
         log = gr.Textbox(show_label=False, lines=10, max_lines=14, interactive=False)
-    outputs = [opened, info, summary, examples, config, template, curve, log]
+    return [info, summary, examples, config, template, curve, log], ui
+
+
+def _wire_detail(
+    h: ExperimentsHandlers, opened: gr.State, outputs: list[Any], ui: dict[str, Any], relist: Any
+) -> None:
     reopen = (_with_curves(h.open, p6="Train loss"), opened, outputs)
-    for button, action in ((add_tag, "tag"), (untag, "untag"), (rename, "rename"),
-                           (annotate, "note")):  # fmt: skip
-        button.click(_annotator(h, action), [opened, text], notice, **PRIVATE).then(
-            *reopen, **PRIVATE
-        ).then(*relist, **PRIVATE)
-    rerun.click(h.rerun, opened, notice, concurrency_id="compare", **PRIVATE).then(
+    for action in ("tag", "untag", "rename", "note"):
+        ui[action].click(_annotator(h, action), [opened, ui["text"]], ui["notice"],
+                         **PRIVATE).then(*reopen, **PRIVATE).then(*relist, **PRIVATE)  # fmt: skip
+    ui["rerun"].click(h.rerun, opened, ui["notice"], concurrency_id="compare", **PRIVATE).then(
         *relist, **PRIVATE
     )
-
-    def ask(ref: str | None) -> tuple[str, Any]:
-        question, show = h.ask_delete(ref)
-        return question, gr.Row(visible=show)
-
-    delete.click(ask, opened, [notice, confirm_row], **PRIVATE)
-    cancel.click(lambda: ("Delete cancelled.", gr.Row(visible=False)), None,
-                 [notice, confirm_row], **PRIVATE)  # fmt: skip
-    confirm.click(lambda r: (h.delete(r), gr.Row(visible=False), None), opened,
-                  [notice, confirm_row, opened], **PRIVATE).then(
+    asked = [ui["notice"], ui["confirm_row"]]
+    ui["delete"].click(h.ask, opened, asked, **PRIVATE)
+    ui["cancel"].click(lambda: ("Delete cancelled.", gr.Row(visible=False)), None, asked,
+                       **PRIVATE)  # fmt: skip
+    ui["confirm"].click(lambda r: (h.delete(r), gr.Row(visible=False), None), opened,
+                        [*asked, opened], **PRIVATE).then(
         *reopen, **PRIVATE).then(*relist, **PRIVATE)  # fmt: skip
-    return outputs
 
 
-def _build_compare(h: ExperimentsHandlers, selection: gr.Dropdown) -> list[Any]:
+def _compare(h: ExperimentsHandlers, selection: gr.Dropdown) -> list[Any]:
     with gr.Row(equal_height=True):
         run = gr.Button("Compare selected", variant="primary", scale=0, min_width=180,
                         elem_id="exp-compare")  # fmt: skip
@@ -178,7 +169,7 @@ def _build_compare(h: ExperimentsHandlers, selection: gr.Dropdown) -> list[Any]:
     return outputs
 
 
-def _build_export(h: ExperimentsHandlers, selection: gr.Dropdown, relist: tuple[Any, ...]) -> None:
+def _export(h: ExperimentsHandlers, selection: gr.Dropdown, relist: Any) -> None:
     gr.Markdown("Per-example rows (each with its exact prompt) of the selected runs; tuning runs "
                 "give one row per logged step. A bundle carries runs, results, metric points, "
                 "template versions and dataset records to another studio.")  # fmt: skip
@@ -195,8 +186,39 @@ def _build_export(h: ExperimentsHandlers, selection: gr.Dropdown, relist: tuple[
     into.click(h.import_bundle, upload, notice, **PRIVATE).then(*relist, **PRIVATE)
 
 
-def _annotator(h: ExperimentsHandlers, action: str) -> Any:
-    def annotate(ref: str | None, text: str) -> str:
-        return h.annotate(ref, action, text)
+def _wire_list(tab: ExperimentsTab, relist: Any) -> None:
+    h, (kind, status, *boxes) = tab.handlers, tab.filters
+    for trigger in (tab.refresh.click, kind.input, status.input, *(box.submit for box in boxes)):
+        trigger(*relist, **PRIVATE)
+    # On page load: the list as the store holds it now.
+    blank = [""] * len(FILTER_FIELDS)
+    gr.on(None, lambda: h.refresh_all(*blank), None, tab.list_outputs, **PRIVATE)
+    tab.table.select(h.clicked, tab.selection, [tab.opened, tab.selection], **PRIVATE).then(
+        _with_curves(h.open, p6="Train loss"), tab.opened, tab.detail, **PRIVATE
+    )
 
-    return annotate
+
+def build_experiments_tab(services: Services) -> ExperimentsTab:
+    h = ExperimentsHandlers(services)
+    gr.Markdown(INTRO, elem_classes=["exp-intro"])
+    filters, refresh = _filters()
+    note = gr.Markdown("", elem_id="exp-list-note")
+    table = gr.Dataframe(headers=LIST_HEADERS, interactive=False, wrap=True, max_height=320,
+                         elem_id="exp-list")  # fmt: skip
+    selection = gr.Dropdown([], value=[], multiselect=True, allow_custom_value=True,
+                            label="Selected runs (compare, export)",
+                            elem_id="exp-selection")  # fmt: skip
+    opened = gr.State(None)
+    relist = (h.refresh_all, filters, [table, note, selection])
+    with gr.Tabs():
+        with gr.Tab("Run", id="exp-run-tab"):
+            shown, actions = _detail()
+            detail = [opened, *shown]
+            _wire_detail(h, opened, detail, actions, relist)
+        with gr.Tab("Compare", id="exp-compare-tab"):
+            compared = _compare(h, selection)
+        with gr.Tab("Export & import", id="exp-export-tab"):
+            _export(h, selection, relist)
+    tab = ExperimentsTab(h, filters, refresh, note, table, selection, opened, detail, compared)
+    _wire_list(tab, relist)
+    return tab

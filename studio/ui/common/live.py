@@ -1,24 +1,30 @@
 """Follow a running comparison: progress, the latest rows, and when the browser should be updated.
 
-The engine reports every scored example; sending each one to the browser would flood it on fast
-models, so LiveRun says when an update is due (every UPDATE_EVERY_S seconds, and at every start
-or end of a cell). No gradio here, so the pacing and the texts are testable without a browser.
+The Compare tab, Experiments' re-run and Start here all consume the engine's events (RunStarted,
+CellStarted, RowDone, RunFinished) through `follow`. The engine reports every scored example;
+sending each one to the browser would flood it on fast models, so LiveRun says when an update is
+due (every UPDATE_EVERY_S seconds, and at every start or end of a cell). No gradio here, so the
+pacing and the texts are testable without a browser.
 """
 
 from __future__ import annotations
 
+import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from html import escape
 from typing import Any
 
+import pandas as pd
+
 from studio.compare.engine import CellStarted, Event, RowDone, RunFinished, RunStarted
+from studio.ui.common.formatting import progress_bar
 
 UPDATE_EVERY_S = 0.5
 LIVE_ROWS = 50
 LIVE_HEADERS = ["config", "example", "gold", "prediction", "correct", "latency ms"]
+STOPPING = "Stopping at the next batch; the rows scored so far are kept."
 
 
 @dataclass
@@ -63,6 +69,7 @@ class LiveRun:
         return True
 
     def _row(self, event: RowDone) -> list[Any]:
+        """One scored example as a row of LIVE_HEADERS."""
         r = event.result
         tag = self.tags[event.position] if event.position < len(self.tags) else event.position
         prediction = r.prediction if r.prediction is not None else (r.output or "")
@@ -97,11 +104,17 @@ class LiveRun:
         return progress_bar(share, " · ".join(parts), state)
 
 
-def progress_bar(share: float, text: str, state: str) -> str:
-    width = max(0.0, min(1.0, share)) * 100
-    return (
-        f'<div class="cmp-progress" data-state="{escape(state)}">'
-        f'<div class="cmp-progress-track"><div class="cmp-progress-fill" '
-        f'style="width:{width:.1f}%"></div></div>'
-        f'<div class="cmp-progress-text">{escape(text)}</div></div>'
-    )
+def follow(
+    events: Iterable[Event], live: LiveRun, stop: threading.Event | None = None
+) -> Iterator[Event]:
+    """The events the browser should be shown now; `live` records every event on the way, and
+    whether `stop` has been asked for."""
+    for event in events:
+        live.stopping = stop is not None and stop.is_set()
+        if live.apply(event):
+            yield event
+
+
+def live_frame(live: LiveRun | None) -> pd.DataFrame:
+    """The latest rows as the live table shows them (empty before the run starts)."""
+    return pd.DataFrame(live.live_rows() if live else [], columns=LIVE_HEADERS)

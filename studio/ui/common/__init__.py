@@ -1,0 +1,1 @@
+"""What more than one tab uses: model and template choices, following a comparison, stops."""

@@ -1,0 +1,1 @@
+"""Prompts tab: the template library, a YAML editor with an exact preview, versions and diffs."""
