@@ -9,7 +9,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from studio.cli.arguments import column_mapping
+from studio.cli.arguments import add_column_map
 from studio.cli.follow import follow_comparison
 
 
@@ -37,14 +37,7 @@ def add_compare_parser(sub: Any) -> None:
     p.add_argument("--temperature", type=float)
     p.add_argument("--batch-rows", dest="batch_rows", type=int)
     p.add_argument("--label-column", dest="label_column")
-    p.add_argument(
-        "--map",
-        dest="column_map",
-        action="append",
-        type=column_mapping,
-        metavar="VARIABLE=COLUMN",
-        help="feed a data column to a template variable",
-    )
+    add_column_map(p)
     p.add_argument("--name")
     p.add_argument("--json", dest="json_out", metavar="OUT.json", help="write per-config results")
     p.add_argument(

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from studio.cli.arguments import column_mapping
+from studio.cli.arguments import add_column_map
 
 if TYPE_CHECKING:
     from studio.services import Services
@@ -85,14 +85,7 @@ def _add_render(cmds: Any) -> None:
         metavar="SPEC",
         help="model whose tokenizer renders a chat-mode template (and counts the tokens)",
     )
-    render.add_argument(
-        "--map",
-        dest="column_map",
-        action="append",
-        type=column_mapping,
-        metavar="VARIABLE=COLUMN",
-        help="feed a data column to a template variable",
-    )
+    add_column_map(render)
     render.add_argument("--json", action="store_true", help="print JSON (exact strings)")
     render.set_defaults(func=run_render)
 
