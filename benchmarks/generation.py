@@ -7,7 +7,7 @@
     .venv/bin/python benchmarks/generation.py [--model smollm2-135m-instruct] [--quantization 4bit]
 
 Row 3 runs last on purpose: once a second thread has run torch kernels, OpenMP keeps two thread
-teams and every later call in the process is slower (see studio/inference/compute.py).
+teams and every later call in the process is slower (see studio/runtime/compute.py).
 """
 
 from __future__ import annotations

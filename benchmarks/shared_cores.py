@@ -45,7 +45,7 @@ TUNE = [
     "--detach",
 ]  # fmt: skip
 # Variant name -> (environment of the comparison, of the training). The studio's entry points
-# set OMP_WAIT_POLICY=PASSIVE (studio/openmp.py) unless the user set OMP_WAIT_POLICY or
+# set OMP_WAIT_POLICY=PASSIVE (studio/runtime/openmp.py) unless the user set OMP_WAIT_POLICY or
 # GOMP_SPINCOUNT; GOMP_SPINCOUNT=300000 is libgomp's documented default (OMP_WAIT_POLICY unset),
 # so it gives back torch's own behaviour: idle threads spin 300,000 times before they sleep.
 TORCH_DEFAULT = {"GOMP_SPINCOUNT": "300000"}

@@ -64,7 +64,7 @@ class LRUByteCache(Generic[T]):
             self._entries.move_to_end(key)
             self._evict_over_budget(keep=key)
         # Free evicted models' tensors now, not eventually, and take the new model's objects
-        # out of the collector's full passes (see studio/heap.py).
+        # out of the collector's full passes (see studio/runtime/heap.py).
         heap.settle()
 
     def _evict_over_budget(self, keep: Hashable) -> None:

@@ -292,7 +292,7 @@ def _shared_run_id() -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    use_passive_waits()  # before torch is imported (see studio/openmp.py)
+    use_passive_waits()  # before torch is imported (see studio/runtime/openmp.py)
     parser = argparse.ArgumentParser(prog="python -m studio.tuning.worker")
     parser.add_argument("run_id", nargs="?", type=int, help="queued run to train")
     parser.add_argument("--config", help="train this tune.yaml directly (accelerate launch)")

@@ -52,7 +52,8 @@ def test_concurrent_requests_for_one_key_load_once() -> None:
 
 
 def test_an_evicted_model_in_a_reference_cycle_is_freed_at_eviction() -> None:
-    """Loads freeze the heap (studio/heap.py); eviction must still free frozen cyclic garbage."""
+    """Loads freeze the heap (studio/runtime/heap.py); eviction must still free frozen cyclic
+    garbage."""
     cache: LRUByteCache[Blob] = LRUByteCache(100, lambda b: b.size)
     first = Blob("first", 60)
     first.self_ref = first  # type: ignore[attr-defined]  # a cycle: only the collector frees it
