@@ -8,8 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.needs import shared_root
+
 ROOT = Path(__file__).resolve().parents[1]
-SHARED_DATA = ROOT.parent / "shared" / "data"
+SHARED_DATA = shared_root()  # ../shared/data, or STUDIO_TEST_SHARED_DATA (tests/needs.py)
 ARTIFACTS = ROOT / "test-artifacts"
 
 

@@ -31,11 +31,6 @@ RecordFactory = Callable[..., ExchangeRecord]
 
 BACKENDS = ("sqlite", "postgresql")
 
-# Tests about SQLite itself (pragmas, files); on PostgreSQL they are skipped with this reason.
-SQLITE_ONLY = {
-    "test_sqlite_connections_get_the_pragmas": "checks SQLite pragmas (WAL, busy_timeout)",
-}
-
 
 @pytest.fixture(params=BACKENDS)
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
@@ -43,9 +38,6 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'data' / 'studio.db'}"
         return
-    name = getattr(request.node, "originalname", request.node.name)
-    if name in SQLITE_ONLY:
-        pytest.skip(f"SQLite only: {SQLITE_ONLY[name]}")
     with require_postgres() as url:
         yield url
 

@@ -12,10 +12,11 @@ from sqlalchemy.engine import make_url
 
 from studio.store import Store, StoreError, open_store
 from studio.store.engine import make_engine, mask_raw_url, masked
+from tests import needs
 
 
-def test_sqlite_connections_get_the_pragmas(db_url: str) -> None:
-    engine = make_engine(db_url)
+def test_sqlite_connections_get_the_pragmas(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'studio.db'}")
     try:
         with engine.connect() as connection:
 
@@ -72,23 +73,20 @@ def test_unknown_dialect_says_to_install_a_dialect_package() -> None:
     assert "pip install" in message
 
 
-def _missing_driver() -> tuple[str, str] | None:
-    candidates = [
-        ("postgresql+psycopg", "psycopg", "psycopg[binary]"),
-        ("postgresql+psycopg2", "psycopg2", "psycopg2-binary"),
-        ("mysql+pymysql", "pymysql", "PyMySQL"),
-    ]
-    for drivername, module, package in candidates:
-        if importlib.util.find_spec(module) is None:
-            return drivername, package
-    return None
+# Drivers the studio names but the dev environment never installs (checked below), so the
+# "missing driver" path always runs.
+ABSENT_DRIVERS = [
+    ("mysql+pymysql", "pymysql", "PyMySQL"),
+    ("postgresql+pg8000", "pg8000", "pg8000"),
+    ("mysql+mysqldb", "MySQLdb", "mysqlclient"),
+]
 
 
-def test_missing_db_driver_names_the_pip_package() -> None:
-    missing = _missing_driver()
-    if missing is None:
-        pytest.skip("every candidate DB driver is installed")
-    drivername, package = missing
+@pytest.mark.parametrize(("drivername", "module", "package"), ABSENT_DRIVERS)
+def test_missing_db_driver_names_the_pip_package(
+    drivername: str, module: str, package: str
+) -> None:
+    assert importlib.util.find_spec(module) is None, f"{module} is installed; pick another driver"
     with pytest.raises(StoreError) as caught:
         Store(f"{drivername}://u:secret@localhost/db")
     message = str(caught.value)
@@ -119,7 +117,7 @@ def test_file_that_is_not_a_database_is_refused(tmp_path: Path) -> None:
 
 
 def test_unreachable_server_masks_the_password() -> None:
-    pytest.importorskip("psycopg")
+    needs.package("psycopg", "the PostgreSQL driver")
     with pytest.raises(StoreError) as caught:
         Store("postgresql+psycopg://u:secret@127.0.0.1:1/db?connect_timeout=2")
     message = str(caught.value)
