@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.needs import shared_root
+from tests.needs import in_ci, shared_root
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = shared_root()  # ../shared/data, or STUDIO_TEST_SHARED_DATA (tests/needs.py)
@@ -58,3 +58,22 @@ def copy_artifact(src: Path, name: str) -> Path:
     dst = ARTIFACTS / name
     shutil.copy(src, dst)
     return dst
+
+
+# Markers whose tests may skip under CI=true: CI has no CUDA GPU.
+CI_MAY_SKIP = ("gpu",)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):
+    """Under CI=true any skip (outside CI_MAY_SKIP) is a failure: a skip in CI hides an untested
+    feature. tests/needs.py already fails for missing outside needs; this catches every other."""
+    outcome = yield
+    report = outcome.get_result()
+    if not (report.skipped and in_ci()) or hasattr(report, "wasxfail"):
+        return
+    if any(item.get_closest_marker(name) for name in CI_MAY_SKIP):
+        return
+    reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+    report.outcome = "failed"
+    report.longrepr = f"skipped under CI=true, which counts as a failure: {reason}"

@@ -104,3 +104,33 @@ def test_a_real_suite_module_fails_under_ci_without_the_shared_data(tmp_path: Pa
 def test_the_default_shared_data_is_the_sibling_folder(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("STUDIO_TEST_SHARED_DATA", raising=False)
     assert needs.shared_root() == ROOT.parent / "shared" / "data"
+
+
+ADHOC_SKIPS = """
+import pytest
+
+def test_adhoc_skip():
+    pytest.skip("some condition the test chose not to meet")
+
+@pytest.mark.gpu
+def test_gpu_skip():
+    pytest.skip("needs a CUDA GPU")
+"""
+
+
+def test_any_other_skip_fails_under_ci_but_a_gpu_test_may_skip(tmp_path: Path) -> None:
+    """The conftest hook: a skip that did not come through tests/needs.py fails in CI too."""
+    folder = tmp_path / "probe"
+    folder.mkdir()
+    (folder / "test_skips.py").write_text(ADHOC_SKIPS, encoding="utf-8")
+    (folder / "conftest.py").write_text(
+        "from tests.conftest import pytest_runtest_makereport  # noqa: F401\n", encoding="utf-8"
+    )
+    config = folder / "pytest.ini"
+    config.write_text("[pytest]\nmarkers =\n    gpu: needs a CUDA GPU\n", encoding="utf-8")
+    local = run_pytest(str(folder / "test_skips.py"), tmp_path, ci=False, config=config)
+    assert "2 skipped" in local.stdout and local.returncode == 0, local.stdout
+    ci = run_pytest(str(folder / "test_skips.py"), tmp_path, ci=True, config=config)
+    assert "1 failed, 1 skipped" in ci.stdout, ci.stdout
+    assert "FAILED" in ci.stdout and "test_adhoc_skip" in ci.stdout
+    assert "skipped under CI=true, which counts as a failure" in ci.stdout
