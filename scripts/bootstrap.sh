@@ -65,7 +65,7 @@ if [ -n "$packages" ]; then
     # shellcheck disable=SC2086  # one word per package
     "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $packages >/dev/null
   else
-    echo "bootstrap: cannot install $packages (not root, no sudo); their tests will skip" >&2
+    echo "bootstrap: cannot install $packages (not root, no sudo); their tests will skip (and fail under CI=true)" >&2
   fi
 fi
 

@@ -31,7 +31,9 @@ def add_compare_parser(sub: Any) -> None:
     p.add_argument("--scoring", choices=["loglik", "generate"])
     p.add_argument("--selection", choices=["first", "random", "balanced", "similar"])
     p.add_argument("--quantization", choices=["none", "8bit", "4bit"])
-    p.add_argument("--metric", choices=["exact", "contains", "regex", "f1"])
+    p.add_argument(
+        "--metric", choices=["exact", "contains", "regex", "f1", "rouge_l", "chrf", "bleu"]
+    )
     p.add_argument("--regex")
     p.add_argument("--max-new-tokens", dest="max_new_tokens", type=int)
     p.add_argument("--temperature", type=float)
@@ -39,6 +41,14 @@ def add_compare_parser(sub: Any) -> None:
     p.add_argument("--label-column", dest="label_column")
     add_column_map(p)
     p.add_argument("--name")
+    p.add_argument(
+        "--reference",
+        type=int,
+        default=1,
+        metavar="N",
+        help="configuration (1-based, in grid order) the others are compared with, example by "
+        "example: paired difference, 95%% CI and p-value (default 1)",
+    )
     p.add_argument("--json", dest="json_out", metavar="OUT.json", help="write per-config results")
     p.add_argument(
         "--resume",
@@ -94,27 +104,54 @@ def _config(args: argparse.Namespace) -> Any:
 
 def run_compare(args: argparse.Namespace) -> int:
     # lazy: the engines and the store stay out of `studio --help`
-    from studio.compare.summary import format_table, summarize_run
+    from studio.compare.summary import (
+        format_paired,
+        format_table,
+        paired_summaries,
+        summarize_run,
+    )
     from studio.services import create_services
 
     services = create_services()
     runner = services.comparisons
     stop = threading.Event()
-    events = runner.resume(args.resume, stop) if args.resume else runner.run(_config(args), stop)
+    if args.resume:
+        stored = services.store.get_comparison_run(args.resume)
+        if stored is not None:
+            _check_reference(args.reference, len(stored.configs))
+        events = runner.resume(args.resume, stop)
+    else:
+        config = _config(args)
+        _check_reference(args.reference, config.n_configs)
+        events = runner.run(config, stop)
     run_id, status = follow_comparison(events, stop)
     if run_id is None:
         return 1
     summaries = summarize_run(services.store, run_id)
+    paired = paired_summaries(services.store, run_id, args.reference)
     print(f"run #{run_id}: {status}")
     print(format_table(summaries))
+    if len(summaries) > 1:
+        print(format_paired(summaries, paired))
     if args.json_out:
-        _write_json(Path(args.json_out), run_id, status, summaries)
+        _write_json(Path(args.json_out), run_id, status, summaries, paired)
     return 0 if status == "completed" else (130 if status == "stopped" else 1)
 
 
-def _write_json(path: Path, run_id: int, status: str, summaries: list[Any]) -> None:
+def _check_reference(reference: int, n_configs: int) -> None:
+    """--reference names a configuration of the grid, before anything runs."""
+    if not 1 <= reference <= n_configs:
+        raise ValueError(
+            f"--reference {reference} is not a configuration of this grid; it has {n_configs} "
+            f"(models × templates × shots × seeds, in that order): use 1 to {n_configs}"
+        )
+
+
+def _write_json(
+    path: Path, run_id: int, status: str, summaries: list[Any], paired: list[Any]
+) -> None:
     rows = []
-    for s in summaries:
+    for s, pair in zip(sorted(summaries, key=lambda s: s.position), paired, strict=True):
         row = {
             "run_id": run_id,
             "status": status,
@@ -141,5 +178,7 @@ def _write_json(path: Path, run_id: int, status: str, summaries: list[Any]) -> N
                 score_ci_low=s.mean_score.low,
                 score_ci_high=s.mean_score.high,
             )
+        if pair is not None:
+            row["paired"] = pair.as_dict()
         rows.append(row)
     path.write_text(json.dumps(rows, indent=2) + "\n", encoding="utf-8")

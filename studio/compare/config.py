@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 Scoring = Literal["loglik", "generate"]
 Selection = Literal["first", "random", "balanced", "similar"]
-Metric = Literal["exact", "contains", "regex", "f1"]
+Metric = Literal["exact", "contains", "regex", "f1", "rouge_l", "chrf", "bleu"]
 
 
 class CompareConfigError(ValueError):
@@ -41,7 +41,10 @@ class CompareConfig(BaseModel):
     selection: Selection = Field("first", description="How shots are chosen.")
     quantization: Literal["none", "8bit", "4bit"] = "none"
     batch_rows: int = Field(16, ge=1, le=512, description="Sequences per forward pass.")
-    metric: Metric = Field("exact", description="Generation metric: exact, contains, regex, f1.")
+    metric: Metric = Field(
+        "exact",
+        description="Generation metric: exact, contains, regex, f1, rouge_l, chrf, bleu.",
+    )
     regex: str | None = Field(None, description="Pattern for metric=regex (gold must match it).")
     max_new_tokens: int = Field(16, ge=1, le=2048, description="Generation length limit.")
     temperature: float = Field(0.0, ge=0.0, le=5.0, description="0 = greedy decoding.")
@@ -73,11 +76,15 @@ def build_config(**values: object) -> CompareConfig:
     try:
         return CompareConfig(**values)
     except ValidationError as exc:
-        problems = [
-            f"{'.'.join(str(p) for p in err['loc']) or 'config'}: {err['msg']}"
-            for err in exc.errors()
-        ]
+        problems = [_describe(err) for err in exc.errors()]
         raise CompareConfigError("Invalid comparison settings — " + "; ".join(problems)) from None
+
+
+def _describe(err: Any) -> str:
+    where = ".".join(str(p) for p in err["loc"]) or "config"
+    if err["type"] == "extra_forbidden":
+        return f"{where}: unknown setting (check the spelling against `studio compare --help`)"
+    return f"{where}: {err['msg']}"
 
 
 def load_config(path: str | Path, **overrides: object) -> CompareConfig:

@@ -1,7 +1,8 @@
 """Scoring model answers, and the uncertainty that belongs with every score.
 
-This module owns the per-example scores (exact match, containment, regex, token F1, mapping a
-free generation onto a label, log-likelihood accuracy acc / acc_norm) and the statistics that
+This module owns the per-example scores (exact match, containment, regex, token F1, ROUGE-L,
+chrF and BLEU for open-ended answers, mapping a free generation onto a label, log-likelihood
+accuracy acc / acc_norm) and the statistics that
 keep comparisons honest: a bootstrap confidence interval for a mean over examples and the spread
 of a score across seeds.
 """
@@ -16,6 +17,7 @@ import unicodedata
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -81,6 +83,46 @@ def token_f1(prediction: str, gold: str) -> float:
         return 0.0
     precision, recall = same / len(predicted), same / len(wanted)
     return 2 * precision * recall / (precision + recall)
+
+
+def rouge_l(prediction: str, gold: str) -> float:
+    """ROUGE-L F-measure (longest common subsequence of words, Porter-stemmed) from Google's
+    `rouge-score` package, the implementation papers report; 0..1."""
+    return float(_rouge_scorer().score(gold, prediction)["rougeL"].fmeasure)
+
+
+@functools.lru_cache(maxsize=1)
+def _rouge_scorer() -> Any:
+    # lazy: rouge-score pulls in nltk; only open-ended scoring needs it
+    from rouge_score import rouge_scorer
+
+    return rouge_scorer.RougeScorer(["rougeL"], use_stemmer=True)
+
+
+def chrf(prediction: str, gold: str) -> float:
+    """Sentence chrF (character n-gram F-score, β=2) from sacrebleu, scaled to 0..1."""
+    # lazy: sacrebleu is only needed for open-ended scoring
+    import sacrebleu
+
+    return float(sacrebleu.sentence_chrf(prediction, [gold]).score) / 100
+
+
+def bleu(prediction: str, gold: str) -> float:
+    """Sentence BLEU from sacrebleu (exponential smoothing, effective n-gram order), 0..1.
+
+    Per example, so it has an interval and a paired test like every metric; the mean of
+    sentence BLEU is not corpus BLEU (which pools n-gram counts before the geometric mean).
+    """
+    # lazy: sacrebleu is only needed for open-ended scoring
+    import sacrebleu
+
+    return float(sacrebleu.sentence_bleu(prediction, [gold]).score) / 100
+
+
+# Graded metrics (0..1) by name; an answer scoring PASS_MARK or more counts as right in the
+# accuracy column (the mean score is the number to read for these).
+GRADED_METRICS = {"f1": token_f1, "rouge_l": rouge_l, "chrf": chrf, "bleu": bleu}
+PASS_MARK = 0.5
 
 
 def first_choice_in(prediction: str, choices: Sequence[str]) -> str | None:

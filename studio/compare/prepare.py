@@ -9,7 +9,15 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from studio.compare.config import CompareConfig, CompareConfigError
-from studio.datasets import Dataset, load_dataset, map_columns, require_columns, split_dataset
+from studio.datasets import (
+    Dataset,
+    flatten_self_instruct,
+    is_self_instruct,
+    load_dataset,
+    map_columns,
+    require_columns,
+    split_dataset,
+)
 from studio.hosting import HostingPolicy
 from studio.templates import PromptTemplate, load_template, render_fields
 from studio.templates.fewshot import check_disjoint
@@ -82,8 +90,17 @@ def prepare_run(config: CompareConfig, policy: HostingPolicy) -> Prepared:
     return Prepared(config, templates, evaluation, pool, cells, source)
 
 
+def _load(path: str, config: CompareConfig, policy: HostingPolicy) -> Dataset:
+    """A data file with the column map applied; Self-Instruct seed tasks flattened to one
+    instruction/input/output row per instance (as the Tune tab reads them)."""
+    data = load_dataset(path, policy=policy)
+    if is_self_instruct(data):
+        data = flatten_self_instruct(path, policy=policy)
+    return map_columns(data, config.column_map)
+
+
 def _data(config: CompareConfig, policy: HostingPolicy) -> tuple[Dataset, Dataset | None]:
-    data = map_columns(load_dataset(config.data, policy=policy), config.column_map)
+    data = _load(config.data, config, policy)
     needs_pool = max(config.shots) > 0
     if config.shot_pool is not None:
         if Path(config.shot_pool).resolve() == Path(config.data).resolve():
@@ -92,7 +109,7 @@ def _data(config: CompareConfig, policy: HostingPolicy) -> tuple[Dataset, Datase
                 "would leak from the evaluation set. Fix: give a separate shot-pool file, or "
                 "leave shot_pool unset to split the file into a pool and an evaluation set."
             )
-        pool = map_columns(load_dataset(config.shot_pool, policy=policy), config.column_map)
+        pool = _load(config.shot_pool, config, policy)
         evaluation = data
     elif needs_pool:
         if len(data) <= config.pool_size:

@@ -10,7 +10,14 @@ from typing import Any
 
 from jinja2 import Environment, meta
 
-from studio.compare.metrics import contains, exact_match, first_choice_in, regex_match, token_f1
+from studio.compare.metrics import (
+    GRADED_METRICS,
+    PASS_MARK,
+    contains,
+    exact_match,
+    first_choice_in,
+    regex_match,
+)
 from studio.compare.prepare import GridCell, Prepared
 from studio.inference.backends import InferenceBackend
 from studio.inference.params import SamplingParams
@@ -163,5 +170,5 @@ def _judge(metric: str, pattern: str | None, prediction: str, gold: str) -> tupl
     if metric == "regex":
         ok = regex_match(prediction, pattern or "")
         return ok, float(ok)
-    f1 = token_f1(prediction, gold)
-    return f1 >= 0.5, f1
+    score = GRADED_METRICS[metric](prediction, gold)
+    return score >= PASS_MARK, score

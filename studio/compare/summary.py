@@ -1,12 +1,20 @@
-"""Numbers a user can trust: accuracy per cell with a 95% bootstrap CI, and mean ± spread across
-seeds for cells that differ only in their seed."""
+"""Numbers a user can trust: accuracy per cell with a 95% bootstrap CI, mean ± spread across
+seeds for cells that differ only in their seed, and each cell's paired difference to a reference
+cell over the same examples (studio/compare/paired.py)."""
 
 from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
 
-from studio.compare.metrics import Estimate, SeedSummary, bootstrap_ci, summarize_seeds
+from studio.compare.metrics import (
+    GRADED_METRICS,
+    Estimate,
+    SeedSummary,
+    bootstrap_ci,
+    summarize_seeds,
+)
+from studio.compare.paired import Paired, against_reference
 from studio.store import Store
 
 
@@ -71,6 +79,37 @@ def summarize_run(store: Store, run_id: int, bootstrap_seed: int = 0) -> list[Co
     return summaries
 
 
+def primary_metric(scoring: str, config: dict[str, object]) -> tuple[str, bool]:
+    """The metric a run is judged on, and whether it is right/wrong (binary) or graded."""
+    metric = str(config.get("metric") or "exact")
+    if scoring == "generate" and metric in GRADED_METRICS:
+        return metric, False
+    return "accuracy", True
+
+
+def paired_summaries(
+    store: Store, run_id: int, reference: int = 1, bootstrap_seed: int = 0
+) -> list[Paired | None]:
+    """Each configuration against configuration `reference` (1-based position) on the run's
+    primary metric; None in the reference's place."""
+    run = store.get_comparison_run(run_id)
+    if run is None:
+        raise ValueError(f"comparison run #{run_id} does not exist")
+    metric, binary = primary_metric(run.scoring, run.config)
+    outcomes: dict[int, dict[int, float]] = defaultdict(dict)
+    for result in store.comparison_results(run_id):
+        value = float(result.correct) if binary else float(result.score or 0.0)
+        outcomes[result.config_id][result.example_index] = value
+    ordered = sorted(run.configs, key=lambda c: c.position)
+    return against_reference(
+        [outcomes.get(cfg.id, {}) for cfg in ordered],
+        reference,
+        metric=metric,
+        binary=binary,
+        seed=bootstrap_seed,
+    )
+
+
 def seed_groups(summaries: list[ConfigSummary]) -> list[SeedGroup]:
     groups: dict[tuple[str, str, int], list[float]] = defaultdict(list)
     for s in summaries:
@@ -96,4 +135,34 @@ def format_table(summaries: list[ConfigSummary]) -> str:
             f"{s.model[:24]:<24} {s.template[:26]:<26} {s.shots:>5} {s.seed:>4} {s.n:>5}  "
             f"{acc:<24} {s.examples_per_s:>6.1f}"
         )
+    return "\n".join(lines)
+
+
+def paired_text(paired: Paired) -> str:
+    """'+0.034 [-0.010, +0.080] p=0.21 (Holm 0.42), discordant 12/8' for tables and the CLI."""
+    d = paired.difference
+    text = f"{d.value:+.3f} [{d.low:+.3f}, {d.high:+.3f}] p={paired.p_value:.3g}"
+    if paired.p_adjusted is not None:
+        text += f" (Holm {paired.p_adjusted:.3g})"
+    if paired.discordant is not None:
+        text += f", discordant {paired.discordant[0]}/{paired.discordant[1]}"
+    return text
+
+
+def format_paired(summaries: list[ConfigSummary], paired: list[Paired | None]) -> str:
+    """Plain-text lines: every configuration against the reference, on the same examples."""
+    tests = {p.test for p in paired if p is not None}
+    if not tests:
+        return ""
+    reference = next(p.reference for p in paired if p is not None)
+    metric = next(p.metric for p in paired if p is not None)
+    how = "McNemar exact" if tests == {"mcnemar-exact"} else "paired permutation"
+    lines = [
+        f"paired differences in {metric} against C{reference} (95% paired bootstrap CI, "
+        f"{how} p; discordant = only this right / only C{reference} right):"
+    ]
+    ordered = sorted(summaries, key=lambda s: s.position)
+    for position, (summary, pair) in enumerate(zip(ordered, paired, strict=True), start=1):
+        if pair is not None:
+            lines.append(f"  C{position} {summary.label[:48]}: {paired_text(pair)} (n={pair.n})")
     return "\n".join(lines)

@@ -20,7 +20,7 @@ overlap), self_instruct, and errors.
 from studio.datasets.errors import DatasetError
 from studio.datasets.json_formats import MAX_JSON_DEPTH
 from studio.datasets.load import SUPPORTED_FORMATS, load_dataset
-from studio.datasets.self_instruct import flatten_self_instruct
+from studio.datasets.self_instruct import flatten_self_instruct, is_self_instruct
 from studio.datasets.splits import content_key, overlap, overlapping_rows, split_dataset
 from studio.datasets.table import Dataset, dataset_from_rows, map_columns, require_columns
 
@@ -32,6 +32,7 @@ __all__ = [
     "content_key",
     "dataset_from_rows",
     "flatten_self_instruct",
+    "is_self_instruct",
     "load_dataset",
     "map_columns",
     "overlap",

@@ -13,6 +13,14 @@ from studio.datasets.table import Dataset, _rows_hash
 from studio.hosting import HostingPolicy
 
 
+def is_self_instruct(dataset: Dataset) -> bool:
+    """Whether a loaded JSONL file has the Self-Instruct seed-task shape (instruction + instances,
+    no output column): then flatten_self_instruct gives one row per instance."""
+    columns = dataset.columns
+    shaped = "instruction" in columns and "instances" in columns and "output" not in columns
+    return shaped and dataset.format == "jsonl"
+
+
 def flatten_self_instruct(
     path: str | Path,
     name: str | None = None,

@@ -2,7 +2,9 @@
 
 Agreement only means something over the same examples, so it covers the comparison runs whose
 dataset has the same content hash as the first one's; each run is represented by its best
-config (the one its headline shows).
+config (the one its headline shows). Over those shared examples every run is also paired with
+the first one: difference in accuracy, paired bootstrap interval, McNemar's exact test
+(studio/compare/paired.py).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from dataclasses import dataclass, field
 from itertools import combinations
 from typing import Any
 
+from studio.compare.paired import Paired, against_reference
 from studio.experiments.detail import RunDetail, open_run
 from studio.experiments.refs import RunRef
 from studio.store import Store
@@ -41,6 +44,7 @@ class Agreement:
     all_right: int
     all_wrong: int
     excluded: list[str] = field(default_factory=list)  # why a run is not in the view
+    paired: list[Paired | None] = field(default_factory=list)  # each run against the first
 
     @property
     def n(self) -> int:
@@ -175,6 +179,12 @@ def agreement_view(store: Store, details: list[RunDetail]) -> tuple[Agreement | 
         all_right=sum(all(v[i] for v in verdicts) for i in shared),
         all_wrong=sum(not any(v[i] for v in verdicts) for i in shared),
         excluded=excluded,
+        paired=against_reference(
+            [{i: float(v[i]) for i in shared} for v in verdicts],
+            1,
+            metric="accuracy",
+            binary=True,
+        ),
     )
     return agreement, f"{len(shared)} shared examples of {agreement.dataset}."
 

@@ -16,7 +16,13 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from studio.datasets import Dataset, flatten_self_instruct, load_dataset, map_columns
+from studio.datasets import (
+    Dataset,
+    flatten_self_instruct,
+    is_self_instruct,
+    load_dataset,
+    map_columns,
+)
 from studio.hosting import HostingPolicy
 from studio.inference.scoring import encode
 from studio.templates import PromptTemplate
@@ -161,7 +167,7 @@ def prepare_data(
 def _load(settings: DataSettings, policy: HostingPolicy) -> tuple[Dataset, list[int]]:
     """The rows to train on (column_map applied, limit kept) and their row numbers in the file."""
     dataset = load_dataset(settings.path, policy=policy)
-    self_instruct = settings.format != "messages" and _is_self_instruct(dataset)
+    self_instruct = settings.format != "messages" and is_self_instruct(dataset)
     if self_instruct:
         dataset = flatten_self_instruct(settings.path, policy=policy)
     if settings.column_map:
@@ -173,12 +179,6 @@ def _load(settings: DataSettings, policy: HostingPolicy) -> tuple[Dataset, list[
         dataset = replace(dataset, rows=dataset.rows[: settings.limit])
         numbers = numbers[: settings.limit]
     return dataset, numbers
-
-
-def _is_self_instruct(dataset: Dataset) -> bool:
-    columns = dataset.columns  # flatten_self_instruct reads JSONL seed tasks only
-    shaped = "instruction" in columns and "instances" in columns and "output" not in columns
-    return shaped and dataset.format == "jsonl"
 
 
 def _row_numbers(dataset: Dataset, self_instruct: bool) -> list[int]:

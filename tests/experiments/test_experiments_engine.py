@@ -8,6 +8,7 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
+from scipy.stats import binomtest
 
 from studio.compare.summary import summarize_run
 from studio.experiments.actions import describe_delete
@@ -16,6 +17,7 @@ from studio.experiments.detail import open_run
 from studio.experiments.diff import compare_runs
 from studio.experiments.export import export_runs
 from studio.experiments.refs import RunRef
+from studio.ui.experiments.views import agreement_markdown
 from tests.experiments.conftest import Lab, wait_finished
 
 pytestmark = pytest.mark.model
@@ -125,6 +127,19 @@ def test_comparing_runs_diffs_configs_and_shows_agreement(lab: Lab) -> None:
     same = sum(verdicts[0][i] == verdicts[1][i] for i in range(12)) / 12
     assert agreement.pairwise[0][2] == pytest.approx(same)
     assert agreement.all_right == sum(verdicts[0][i] and verdicts[1][i] for i in range(12))
+    # The second run paired with the first: McNemar on the discordant examples (scipy's binomial).
+    only_second = sum(verdicts[1][i] and not verdicts[0][i] for i in range(12))
+    only_first = sum(verdicts[0][i] and not verdicts[1][i] for i in range(12))
+    assert agreement.paired[0] is None
+    paired = agreement.paired[1]
+    assert paired is not None and paired.n == 12
+    assert paired.discordant == (only_second, only_first)
+    assert paired.difference.value == pytest.approx((only_second - only_first) / 12)
+    expected = (
+        binomtest(only_second, only_second + only_first).pvalue if only_first + only_second else 1.0
+    )
+    assert paired.p_value == pytest.approx(expected)
+    assert f"discordant {only_second}/{only_first}" in agreement_markdown(result)
     with pytest.raises(ValueError, match="at least two"):
         compare_runs(store, refs(f"c{lab.three_shot}"))
 

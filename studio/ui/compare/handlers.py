@@ -18,7 +18,12 @@ import pandas as pd
 
 from studio.compare.config import CompareConfig
 from studio.compare.engine import CellStarted, Event, RunFinished, RunStarted
-from studio.compare.summary import seed_groups, summarize_run
+from studio.compare.summary import (
+    ConfigSummary,
+    paired_summaries,
+    seed_groups,
+    summarize_run,
+)
 from studio.datasets import DatasetError, load_dataset
 from studio.hosting import PolicyRefusal
 from studio.models.errors import ModelError
@@ -162,8 +167,7 @@ class CompareHandlers:
         """(run id, header, Resume, summary, seeds, chart, grid, grid note) of a stored run."""
         run = self.load_run(run_id)
         summaries = summarize_run(self.services.store, run.id)
-        headers = views.summary_headers(run.scoring)
-        summary = pd.DataFrame(views.summary_rows(summaries, run.scoring), columns=headers)
+        summary = self.summary_table(run, summaries, 1)
         seeds = pd.DataFrame(views.seed_rows(seed_groups(summaries)), columns=views.SEED_HEADERS)
         return (
             run.id,
@@ -174,6 +178,31 @@ class CompareHandlers:
             accuracy_chart_svg(summaries, views.config_tags(run.configs)),
             *self.grid_values(run, view),
         )
+
+    def summary_table(
+        self, run: ComparisonRun, summaries: list[ConfigSummary], reference: int
+    ) -> pd.DataFrame:
+        """The summary, each configuration paired with configuration `reference` (1-based)."""
+        paired = paired_summaries(self.services.store, run.id, reference)
+        headers = views.summary_headers(run.scoring, reference)
+        return pd.DataFrame(views.summary_rows(summaries, run.scoring, paired), columns=headers)
+
+    def references(self, run_id: Any) -> gr.Dropdown:
+        """The reference picker for a newly shown run: its configurations, C1 chosen."""
+        if run_id is None:
+            return gr.Dropdown(choices=["C1"], value="C1")
+        configs = self.load_run(run_id).configs
+        return gr.Dropdown(choices=[f"C{n}" for n in range(1, len(configs) + 1)], value="C1")
+
+    def rereference(self, run_id: Any, reference: Any) -> Any:
+        """The summary again, paired with the chosen reference configuration ("C2" → 2)."""
+        if run_id is None:
+            return SKIP
+        run = self.load_run(run_id)
+        chosen = int(str(reference or "C1").removeprefix("C"))
+        if not 1 <= chosen <= len(run.configs):
+            raise gr.Error(f"Run #{run.id} has configurations C1 to C{len(run.configs)}.")
+        return self.summary_table(run, summarize_run(self.services.store, run.id), chosen)
 
     def unchanged(self, hide_resume: bool = False) -> tuple[Any, ...]:
         """Values for `render`'s outputs that leave everything as it is (but may hide Resume)."""

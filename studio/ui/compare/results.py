@@ -26,6 +26,7 @@ class ResultsPanel:
     run_id: gr.State
     info: gr.Markdown
     summary: gr.Dataframe
+    reference: gr.Dropdown
     seeds: gr.Dataframe
     chart: gr.HTML
     view: gr.Radio
@@ -143,6 +144,14 @@ def build_results_panel(handlers: CompareHandlers) -> ResultsPanel:
         max_height=320,
         elem_id="compare-summary",
     )
+    reference = gr.Dropdown(
+        choices=["C1"],
+        value="C1",
+        label="Reference — the last two columns compare every configuration with it on the same "
+        "examples (paired bootstrap CI; McNemar's exact test, Holm-adjusted for several)",
+        interactive=True,
+        elem_id="compare-reference",
+    )
     seeds = gr.Dataframe(
         headers=SEED_HEADERS,
         label="Mean ± std over seeds",
@@ -154,5 +163,17 @@ def build_results_panel(handlers: CompareHandlers) -> ResultsPanel:
     view, grid_note, grid = _grid()
     cell = _cell_detail()
     return ResultsPanel(
-        run_id, info, summary, seeds, chart, view, grid_note, grid, *cell, past, refresh, resume
+        run_id,
+        info,
+        summary,
+        reference,
+        seeds,
+        chart,
+        view,
+        grid_note,
+        grid,
+        *cell,
+        past,
+        refresh,
+        resume,
     )

@@ -129,7 +129,7 @@ def _advanced(f: dict[str, Any]) -> None:
     with gr.Accordion("Generation scoring and advanced settings", open=False):
         with gr.Row():
             f["metric"] = gr.Radio(
-                ["exact", "contains", "regex", "f1"],
+                ["exact", "contains", "regex", "f1", "rouge_l", "chrf", "bleu"],
                 value="exact",
                 label="Metric (generate)",
                 elem_id="compare-metric",
@@ -192,6 +192,8 @@ def _wire_results(panel: ResultsPanel, h: CompareHandlers) -> None:
     panel.refresh_past.click(lambda: h.past_runs(), None, panel.past, **PRIVATE)
     panel.view.change(h.refilter, [panel.run_id, panel.view], panel.grid_outputs, **PRIVATE)
     panel.grid.select(h.show_cell, panel.run_id, panel.cell_outputs, **PRIVATE)
+    panel.run_id.change(h.references, panel.run_id, panel.reference, **PRIVATE)
+    panel.reference.input(h.rereference, [panel.run_id, panel.reference], panel.summary, **PRIVATE)
 
 
 def _wire_run(tab: CompareTab) -> None:

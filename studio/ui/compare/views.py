@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from studio.compare.paired import Paired
 from studio.compare.summary import ConfigSummary, SeedGroup
 from studio.datasets import Dataset
 from studio.store.records import ComparisonConfig, ComparisonResult, ComparisonRun
@@ -50,7 +51,7 @@ def config_tags(configs: Sequence[ComparisonConfig]) -> list[str]:
     return [" · ".join([f"C{n}", *(f[i] for i in varying)]) for n, f in enumerate(fields, start=1)]
 
 
-def summary_headers(scoring: str) -> list[str]:
+def summary_headers(scoring: str, reference: int = 1) -> list[str]:
     second = "acc_norm [95% CI]" if scoring == "loglik" else "mean score [95% CI]"
     return [
         "config",
@@ -62,14 +63,23 @@ def summary_headers(scoring: str) -> list[str]:
         "accuracy [95% CI]",
         second,
         "ex/s",
+        f"Δ vs C{reference} [95% CI]",
+        "p · discordant",
     ]
 
 
-def summary_rows(summaries: Sequence[ConfigSummary], scoring: str) -> list[list[Any]]:
-    """One row per configuration, in grid order."""
+def summary_rows(
+    summaries: Sequence[ConfigSummary],
+    scoring: str,
+    paired: Sequence[Paired | None] | None = None,
+) -> list[list[Any]]:
+    """One row per configuration, in grid order; `paired` (same order) fills the last two
+    columns: the difference to the reference configuration over the same examples."""
+    ordered = sorted(summaries, key=lambda s: s.position)
     rows = []
-    for s in sorted(summaries, key=lambda s: s.position):
+    for index, s in enumerate(ordered):
         second = s.acc_norm if scoring == "loglik" else s.mean_score
+        pair = paired[index] if paired is not None else None
         rows.append(
             [
                 f"C{s.position + 1}",
@@ -81,9 +91,26 @@ def summary_rows(summaries: Sequence[ConfigSummary], scoring: str) -> list[list[
                 estimate_text(s.accuracy),
                 estimate_text(second),
                 round(s.examples_per_s, 1),
+                *paired_cells(pair, is_reference=paired is not None and pair is None),
             ]
         )
     return rows
+
+
+def paired_cells(pair: Paired | None, is_reference: bool) -> list[str]:
+    """(difference [CI], p-value · discordant pairs) of one configuration against the reference."""
+    if is_reference:
+        return ["reference", "—"]
+    if pair is None or pair.n == 0:
+        return ["—", "—"]
+    d = pair.difference
+    test = "McNemar" if pair.discordant is not None else "permutation"
+    p_text = f"{test} p={pair.p_value:.3g}"
+    if pair.p_adjusted is not None:
+        p_text += f" · Holm {pair.p_adjusted:.3g}"
+    if pair.discordant is not None:
+        p_text += f" · {pair.discordant[0]}/{pair.discordant[1]}"
+    return [f"{d.value:+.3f} [{d.low:+.3f}, {d.high:+.3f}] ({pair.metric})", p_text]
 
 
 def seed_rows(groups: Sequence[SeedGroup]) -> list[list[Any]]:

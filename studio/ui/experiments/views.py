@@ -15,6 +15,7 @@ from typing import Any
 import pandas as pd
 import yaml
 
+from studio.compare.summary import paired_text
 from studio.experiments.catalog import Entry
 from studio.experiments.detail import RunDetail
 from studio.experiments.diff import Agreement, RunComparison
@@ -157,8 +158,23 @@ def agreement_markdown(result: RunComparison) -> str:
         *(f"- {a} vs {b}: same verdict on **{rate:.1%}** of examples"
           for a, b, rate in agreement.pairwise),
     ]  # fmt: skip
+    lines += _paired_lines(agreement)
     lines += [f"- not included: {why}" for why in agreement.excluded]
     return "\n".join(lines)
+
+
+def _paired_lines(agreement: Agreement) -> list[str]:
+    """Each run against the first over the shared examples: Δ accuracy, CI, McNemar p."""
+    pairs = [(label, p) for label, p in zip(agreement.runs, agreement.paired, strict=False) if p]
+    if not pairs:
+        return []
+    lines = [
+        "",
+        f"**Paired with {agreement.runs[0]}** (difference in accuracy, 95% paired bootstrap "
+        "interval, McNemar's exact test; discordant = only this run right / only the first):",
+    ]
+    lines += [f"- {label}: {paired_text(p)}" for label, p in pairs]
+    return lines
 
 
 def agreement_frame(agreement: Agreement | None) -> pd.DataFrame:
