@@ -95,6 +95,18 @@ def quantization_config(quantization: str, plan: DevicePlan) -> Any:
     )
 
 
+def load_kwargs(request: LoadRequest, plan: DevicePlan) -> dict[str, Any]:
+    """What from_pretrained gets for a request on a device plan: the dtype, the quantization
+    config (its compute dtype follows the plan) and, on a GPU, the whole model on that GPU."""
+    kwargs: dict[str, Any] = {"trust_remote_code": request.trust_remote_code, "dtype": plan.dtype}
+    quant = quantization_config(request.quantization, plan)
+    if quant is not None:
+        kwargs["quantization_config"] = quant
+    if plan.cuda_index is not None:
+        kwargs["device_map"] = {"": plan.cuda_index}
+    return kwargs
+
+
 def _drop_hub_kernel_warning() -> None:
     # On CPUs with AVX512-BF16, bitsandbytes tries to fetch an optional faster 4-bit kernel from
     # the Hub through the `kernels` package and warns when it cannot. The studio is offline-first
@@ -170,7 +182,7 @@ def load_model(
     if source.kind == "adapter":
         return _load_adapter(source, request, settings, say, started)
     plan = plan_device(request.device, request.dtype)
-    quant = quantization_config(request.quantization, plan)
+    kwargs = load_kwargs(request, plan)  # before converting: a missing bitsandbytes fails fast
     location: str | Path
     if source.needs_conversion:
         location = ensure_converted(source, settings.models_dir, say)
@@ -181,7 +193,7 @@ def load_model(
         assert source.hub_id is not None
         location = source.hub_id
     say(f"Loading {source.spec} ({request.quantization}, {plan.device}, {plan.dtype_name})…")
-    model, tokenizer = _from_pretrained(source, location, request, plan, quant, settings)
+    model, tokenizer = _from_pretrained(source, location, kwargs, settings)
     model.eval()
     return LoadedModel(
         request=request,
@@ -266,18 +278,8 @@ def _adapter_tokenizer(folder: Path, base_tokenizer: Any, request: LoadRequest) 
 
 
 def _from_pretrained(
-    source: ModelSource,
-    location: str | Path,
-    request: LoadRequest,
-    plan: DevicePlan,
-    quant: Any,
-    settings: Settings,
+    source: ModelSource, location: str | Path, kwargs: dict[str, Any], settings: Settings
 ) -> tuple[Any, Any]:
-    kwargs: dict[str, Any] = {"trust_remote_code": request.trust_remote_code, "dtype": plan.dtype}
-    if quant is not None:
-        kwargs["quantization_config"] = quant
-    if plan.is_cuda:
-        kwargs["device_map"] = {"": plan.device if ":" in plan.device else 0}
     if source.kind != "hub":
         return _load(source, location, kwargs)
     try:

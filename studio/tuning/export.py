@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from studio.models.adapters import AdapterError, AdapterInfo, read_adapter
-from studio.models.device import plan_device
+from studio.models.device import DevicePlan, plan_device
 from studio.models.loading import LoadRequest, load_model
 from studio.settings import hub_offline_forced
 from studio.tuning.card import write_text_atomic
@@ -35,10 +35,8 @@ def merge_adapter(
     info = read_adapter(folder)
     out_dir = Path(out_dir).expanduser().resolve()
     _refuse_overwrite(out_dir)
-    # Merging into quantized weights would round the LoRA update away: load the base unquantized,
-    # in fp32 unless a GPU has bf16 (fp16 would lose precision in the merged sum).
-    plan = plan_device()
-    dtype = "bfloat16" if plan.is_cuda and _cuda_bf16() else "float32"
+    # Merging into quantized weights would round the LoRA update away: load the base unquantized.
+    dtype = merge_dtype(plan_device())
     request = LoadRequest(str(info.path.resolve()), quantization="none", dtype=dtype)
     loaded = load_model(request, settings, progress)
     if progress:
@@ -60,10 +58,10 @@ def merge_adapter(
     return out_dir
 
 
-def _cuda_bf16() -> bool:
-    import torch  # lazy: torch is slow to import; only model work needs it
-
-    return bool(torch.cuda.is_bf16_supported())
+def merge_dtype(plan: DevicePlan) -> str:
+    """The dtype an adapter is merged in: bf16 on a GPU that computes in it (the plan's 'auto'
+    dtype), else fp32; fp16 would lose precision in the merged sum."""
+    return "bfloat16" if plan.is_cuda and plan.bf16 else "float32"
 
 
 def _refuse_overwrite(out_dir: Path) -> None:

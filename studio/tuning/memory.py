@@ -24,7 +24,7 @@ from typing import Any
 
 import psutil
 
-from studio.models.device import plan_device
+from studio.models.device import DevicePlan, plan_device
 from studio.tuning.config import TuneConfig
 
 GIB = 1024**3
@@ -154,9 +154,16 @@ def estimate_memory(
 
     plan = plan_device()
     shape = model_shape(location, config.lora.target_modules, config.model.trust_remote_code)
-    compute_bytes = 4 if plan.dtype_name == "float32" else 2
     seq_len = min(config.data.max_length, longest_example or config.data.max_length)
     if config.training.packing:
         seq_len = config.data.max_length
+    return estimate_on(plan, shape, config, seq_len, available_memory(plan.is_cuda))
+
+
+def estimate_on(
+    plan: DevicePlan, shape: ModelShape, config: TuneConfig, seq_len: int, available: int | None
+) -> MemoryEstimate:
+    """The estimate on a device plan with `available` bytes free (reads no hardware)."""
+    compute_bytes = 4 if plan.dtype_name == "float32" else 2
     parts = estimate_from_shape(shape, config, plan.is_cuda, compute_bytes, seq_len)
-    return MemoryEstimate(parts, available_memory(plan.is_cuda), plan.device)
+    return MemoryEstimate(parts, available, plan.device)
