@@ -2,7 +2,7 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: run test setup setup-dev lint lint-only format test-fast bench clean
+.PHONY: run test setup setup-dev lint lint-only format test-fast screenshots bench clean
 
 run: setup  ## set up if needed, then serve the studio on 127.0.0.1:7860
 	$(VENV)/bin/studio serve
@@ -34,6 +34,10 @@ format: setup-dev
 
 test-fast: setup-dev  ## unit tests only (no model, no browser)
 	$(PY) -m pytest -m "not model and not browser"
+
+# Browser tests save their screenshots in test-artifacts/; this redraws the ones the docs show.
+screenshots: setup-dev  ## run only the browser tests, saving their screenshots into docs/screenshots/
+	STUDIO_TEST_SCREENSHOTS=docs/screenshots $(PY) -m pytest -m browser
 
 bench: setup-dev
 	$(PY) benchmarks/startup.py

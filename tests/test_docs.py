@@ -234,9 +234,10 @@ def test_configuration_doc_names_every_setting(field: str) -> None:
 
 
 def _code_text() -> str:
-    """Where a STUDIO_* name outside Settings may live: the package, set-up scripts, app, make."""
+    """Where a STUDIO_* name outside Settings may live: the package, set-up scripts, app, make,
+    and the test helpers that read the STUDIO_TEST_* switches."""
     files = [*STUDIO.rglob("*.py"), *(ROOT / "scripts").glob("*"), ROOT / "app.py"]
-    files.append(ROOT / "Makefile")
+    files += [ROOT / "Makefile", ROOT / "tests" / "needs.py", ROOT / "tests" / "ui" / "conftest.py"]
     return "\n".join(_read(f) for f in files if f.is_file())
 
 

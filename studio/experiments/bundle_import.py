@@ -359,7 +359,7 @@ def _known(records: dict[int, T], wanted: int | None, where: str, file: str) -> 
     if wanted is None:
         return None
     if wanted not in records:
-        raise BundleError(f"{where} {wanted} is not in {file}")
+        raise BundleError(f"{where} {wanted} is not in {file}; re-export the bundle")
     return records[wanted]
 
 

@@ -337,7 +337,9 @@ def _problem(error: Any) -> str:
     if kind == "missing":
         return f"missing {path}"
     if kind == "extra_forbidden":
-        return f"{path}: unknown field (this studio's bundle format has no such field)"
+        return (
+            f"{path}: unknown field (this studio's bundle format has no such field); re-export it"
+        )
     if kind in _EXPECTED:
         one, many = _EXPECTED[kind]
         got = _kind(error.get("input"))

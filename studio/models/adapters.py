@@ -34,7 +34,7 @@ def adapter_path(adapters_dir: Path, name: str) -> Path:
     """`adapters_dir/name`, refusing names that are not plain folder names or escape the folder."""
     if not isinstance(name, str) or not ADAPTER_NAME.match(name):
         raise AdapterError(
-            f"'{name}' is not a valid adapter name: use 1-64 letters, digits, '.', '_' or '-', "
+            f"{name!r} is not a valid adapter name: use 1-64 letters, digits, '.', '_' or '-', "
             "starting with a letter or digit (no paths)."
         )
     root = Path(adapters_dir).expanduser().resolve()

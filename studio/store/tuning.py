@@ -13,7 +13,7 @@ import json
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 
 from studio.store.base import StoreBase, rowcount
 from studio.store.checks import check_process
@@ -90,6 +90,15 @@ class TuningMixin(StoreBase):
     def add_metric_points(self, run_id: int, points: Sequence[MetricPoint]) -> None:
         with self._session(f"record metrics of tuning run {run_id}", write=True) as session:
             session.add_all(point_row(run_id, point) for point in points)
+
+    def delete_metric_points_after(self, run_id: int, step: int) -> int:
+        """Drop a run's points past `step`: a run resumed from checkpoint-`step` trains and logs
+        those steps again, and each step is recorded once. Returns how many were dropped."""
+        stmt = delete(MetricPointRow).where(
+            MetricPointRow.tuning_run_id == run_id, MetricPointRow.step > step
+        )
+        with self._session(f"trim metrics of tuning run {run_id}", write=True) as session:
+            return rowcount(session.execute(stmt))
 
     def metric_points(self, run_id: int) -> list[MetricPoint]:
         stmt = (

@@ -1,9 +1,10 @@
 """The trainer callback that makes a training process observable and stoppable from the studio.
 
 Each logged step becomes a metric point in the store (loss, eval loss, learning rate, grad norm,
-tokens per second, ETA) and updates the run's progress; after every optimizer step it reads the
-run's stop flag, and a requested stop ends training at that step (the worker then saves the
-adapter). Only the main process writes, so the same callback works under `accelerate launch`.
+tokens per second, ETA) and updates the run's progress (a resumed run first drops the points past
+its checkpoint, which it logs again); after every optimizer step it reads the run's stop flag,
+and a requested stop ends training at that step (the worker then saves the adapter). Only the
+main process writes, so the same callback works under `accelerate launch`.
 """
 
 from __future__ import annotations
@@ -35,6 +36,10 @@ class StoreCallback(TrainerCallback):
         self._started = time.perf_counter()
         self._first_step = state.global_step
         self.total_steps = state.max_steps or self.total_steps
+        if state.global_step and state.is_world_process_zero:
+            # Resumed from a checkpoint: the steps logged after it (before the run died) are
+            # trained and logged again, so their old points go.
+            self.store.delete_metric_points_after(self.run_id, state.global_step)
 
     def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         if self._stop_wanted(state):

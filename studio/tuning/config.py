@@ -147,7 +147,7 @@ class TuneConfig(_Section):
     def _safe_name(cls, value: str) -> str:
         if not ADAPTER_NAME.match(value) or value in (".", ".."):
             raise ValueError(
-                f"'{value}' is not a valid adapter name: use 1-64 letters, digits, '.', '_' or "
+                f"{value!r} is not a valid adapter name: use 1-64 letters, digits, '.', '_' or "
                 "'-', starting with a letter or digit (it becomes the folder adapters/<name>)"
             )
         return value

@@ -1,13 +1,18 @@
 """A studio with real runs for the Experiments engine tests.
 
-`lab` (once per session): two real comparison runs of SmolLM2 over the project's sample reviews
-(12 examples; 3-shot, and 0- vs 3-shot) and one real tuning run (a 2-step LoRA job in its own
-worker process), all in a fresh STUDIO_HOME with its own adapters folder.
+The runs are made once per session (`lab_runs`): two real comparison runs of SmolLM2 over the
+project's sample reviews (12 examples; 3-shot, and 0- vs 3-shot) and one real tuning run (a 2-step
+LoRA job in its own worker process), all in a fresh STUDIO_HOME with its own adapters folder.
+No test touches that studio. Tests get a copy of it (store, adapters, run folders, own Services):
+`lab` is one copy per module, `scratch_lab` a fresh copy per test, for a test that adds, deletes
+or tags runs, so what one test changes is never what another test reads.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
+import sqlite3
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -71,7 +76,8 @@ def wait_finished(services: Services, run_id: int, timeout: float = 600) -> Tuni
 
 
 @pytest.fixture(scope="session")
-def lab(tmp_path_factory: pytest.TempPathFactory, model_home: Path) -> Iterator[Lab]:
+def lab_runs(tmp_path_factory: pytest.TempPathFactory, model_home: Path) -> Iterator[Lab]:
+    """The studio the runs were made in; tests read copies of it (`lab`, `scratch_lab`)."""
     home = tmp_path_factory.mktemp("experiments-home")
     (model_home / "models").mkdir(parents=True, exist_ok=True)
     os.symlink(model_home / "models", home / "models")
@@ -92,3 +98,49 @@ def lab(tmp_path_factory: pytest.TempPathFactory, model_home: Path) -> Iterator[
             yield Lab(services, three, sweep, tuning.id)
         finally:
             services.close()
+
+
+def copy_lab(original: Lab, home: Path) -> Lab:
+    """A copy of `original`'s studio in `home`: its store (with the paths it records moved to the
+    copy), adapters and run folders, and Services of its own. The copy shares the converted models
+    (the same `models` link), nothing else."""
+    source = original.services.settings.home
+    shutil.copytree(source, home, symlinks=True, ignore=shutil.ignore_patterns("studio.db*"))
+    with sqlite3.connect(source / "studio.db") as src, sqlite3.connect(home / "studio.db") as dst:
+        src.backup(dst)
+        old, new = str(source), str(home)
+        dst.execute(
+            "UPDATE tuning_runs SET work_dir = replace(work_dir, ?, ?), "
+            "adapter_path = replace(adapter_path, ?, ?)",
+            (old, new, old, new),
+        )
+        dst.execute("UPDATE adapters SET path = replace(path, ?, ?)", (old, new))
+    src.close()
+    dst.close()
+    settings = load_settings(home=home, offline=True, adapters_dir=home / "adapters")
+    return Lab(
+        create_services(settings), original.three_shot, original.shots_sweep, original.tuning
+    )
+
+
+@pytest.fixture(scope="module")
+def lab(lab_runs: Lab, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
+    """This module's copy of the runs: what a test or fixture here changes stays in this module."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("HF_HUB_OFFLINE", "1")
+        copy = copy_lab(lab_runs, tmp_path_factory.mktemp("experiments-lab") / "home")
+        try:
+            yield copy
+        finally:
+            copy.services.close()
+
+
+@pytest.fixture
+def scratch_lab(lab_runs: Lab, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Lab]:
+    """A fresh copy of the runs for one test that adds, deletes, re-runs or tags runs."""
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    copy = copy_lab(lab_runs, tmp_path / "home")
+    try:
+        yield copy
+    finally:
+        copy.services.close()

@@ -49,7 +49,8 @@ def test_one_list_holds_comparisons_tuning_runs_and_adapters(lab: Lab) -> None:
     assert entries[t_run].templates == ("reviews-sentiment@v1",)
 
 
-def test_filters(lab: Lab) -> None:
+def test_filters(scratch_lab: Lab) -> None:
+    lab = scratch_lab  # a copy of its own: this test changes the store
     store = lab.services.store
 
     def listed(**filters: object) -> set[str]:
@@ -167,7 +168,8 @@ def test_export_csv_json_jsonl_carry_every_row_with_its_prompt(lab: Lab, tmp_pat
     assert not (tmp_path / "runs.xlsx").exists()
 
 
-def test_delete_keeps_what_others_use_and_rerun_repeats_the_settings(lab: Lab) -> None:
+def test_delete_keeps_what_others_use_and_rerun_repeats_the_settings(scratch_lab: Lab) -> None:
+    lab = scratch_lab  # a copy of its own: this test changes the store
     services = lab.services
     store = services.store
     rerun_events = list(services.experiments.rerun_comparison(RunRef("comparison", lab.three_shot)))
@@ -186,7 +188,8 @@ def test_delete_keeps_what_others_use_and_rerun_repeats_the_settings(lab: Lab) -
     assert len(store.comparison_results(lab.three_shot)) == 12
 
 
-def test_rerun_of_a_tuning_run_queues_the_same_config_under_a_new_name(lab: Lab) -> None:
+def test_rerun_of_a_tuning_run_queues_the_same_config_under_a_new_name(scratch_lab: Lab) -> None:
+    lab = scratch_lab  # a copy of its own: this test changes the store
     services = lab.services
     queued = services.experiments.rerun_tuning(RunRef("tuning", lab.tuning))
     assert queued.name == "reviews-lora-rerun2"

@@ -1,6 +1,7 @@
-"""What the hardening suite shares: a picture of everything a studio can write (so a refused
-input can be shown to have changed nothing), the `studio` command in a subprocess, and a real
-`python app.py` server that can be killed and started again on the same STUDIO_HOME."""
+"""What the hardening suite shares: a content snapshot of everything a studio can write (so a
+refused input can be shown to have changed no byte and no row), the `studio` command in a
+subprocess, a real `python app.py` server that can be killed and started again on the same
+STUDIO_HOME, and waits on a condition (never a fixed sleep) that fail naming what they wait for."""
 
 from __future__ import annotations
 
@@ -17,7 +18,9 @@ from typing import Any
 
 import pytest
 
+from tests import needs
 from tests.conftest import ROOT, SHARED_DATA
+from tests.snapshots import SQLITE_FILES, Snapshot, file_digests, table_digests
 from tests.ui.conftest import _free_port, _wait_for_page
 
 STUDIO = str(Path(sys.executable).with_name("studio"))
@@ -58,15 +61,6 @@ def files_under(folder: Path) -> dict[str, int]:
     }
 
 
-@dataclass(frozen=True)
-class Snapshot:
-    tables: dict[str, int]
-    adapters: dict[str, int]
-    prompts: dict[str, int]
-    library: dict[str, int]
-    tuning: dict[str, int]
-
-
 @dataclass
 class World:
     """A studio's state that hostile input must leave alone: its store, adapters, prompts."""
@@ -77,13 +71,14 @@ class World:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def snapshot(self) -> Snapshot:
-        return Snapshot(
-            tables=table_counts(self.home / "studio.db"),
-            adapters=files_under(self.adapters),
-            prompts=files_under(PROMPTS),
-            library=files_under(self.library),
-            tuning=files_under(self.home / "tuning"),
-        )
+        """Every table's rows and every file's bytes, hashed (see tests/snapshots.py)."""
+        return {
+            "tables": table_digests(self.home / "studio.db"),
+            "home": file_digests(self.home, skip=SQLITE_FILES),  # tuning/ and logs included
+            "adapters": file_digests(self.adapters),
+            "prompts": file_digests(PROMPTS),
+            "library": file_digests(self.library),
+        }
 
 
 def studio_cli(
@@ -190,8 +185,7 @@ def wait_for(what: str, check: Callable[[], Any], timeout: float = 180, every: f
 
 
 def needs_sst2() -> None:
-    if not (SST2 / "validation.tsv").exists():
-        pytest.skip(f"public test data missing: {SST2} (see ../shared/data/README.md)")
+    needs.shared_data("sst2", "validation.tsv")
 
 
 def integrity_ok(db: Path) -> bool:

@@ -1,8 +1,10 @@
 """Faults on real processes: SIGKILL `studio compare`, a `python app.py` server mid-comparison and
 `studio tune` with its worker mid-training; a database locked by another connection past the
-busy timeout; a full disk. After each, every finished row is still there, the run is marked
-interrupted (never done) and resumes without a duplicate row, or the error is clear and the store
-passes PRAGMA integrity_check with its earlier rows intact.
+busy timeout; a full disk (a real tmpfs, as root) and a file-size limit (RLIMIT_FSIZE, any user).
+After each, every finished row is still there, the run is marked interrupted (never done) and
+resumes without a duplicate row (a resumed tuning run restarts at its checkpoint's step + 1 and
+stores every step once), or the error names the problem and the fix and every table's rows are
+byte-for-byte what they were, with PRAGMA integrity_check passing.
 
 An HF_TOKEN in the environment of every killed process must never reach the database or a log.
 """
@@ -24,6 +26,7 @@ from studio.compare.config import build_config
 from studio.services import create_services
 from studio.settings import load_settings
 from studio.store import StoreError
+from tests import needs
 from tests.conftest import ROOT
 from tests.hardening.conftest import (
     QUIET_ENV,
@@ -35,6 +38,7 @@ from tests.hardening.conftest import (
     table_counts,
     wait_for,
 )
+from tests.snapshots import assert_unchanged, table_digests
 
 pytestmark = pytest.mark.model
 
@@ -172,7 +176,7 @@ def test_sigkilled_tune_and_worker_are_interrupted_then_resume(
     the next `studio jobs` marks the run interrupted, and `studio jobs resume` finishes it from
     its checkpoint. tests/tuning/test_jobs.py kills the worker alone, through the Python API."""
     from studio.store import Store
-    from tests.tuning.test_jobs import _wait
+    from tests.tuning.test_jobs import _wait, assert_resumed_once, checkpoint_step, process_gone
 
     home = linked_home(tmp_path / "home", model_home)
     adapters = tmp_path / "adapters"
@@ -194,7 +198,7 @@ def test_sigkilled_tune_and_worker_are_interrupted_then_resume(
         os.kill(running.pid, signal.SIGKILL)
         cli.send_signal(signal.SIGKILL)
         cli.wait(timeout=30)
-        wait_for("the worker to be gone", lambda: _gone(running.pid), 30)
+        wait_for("the killed worker to be gone", lambda: process_gone(running.pid), 60)
 
         listed = studio_cli(
             "jobs", "list", "--json", home=home, env={"STUDIO_ADAPTERS_DIR": str(adapters)}
@@ -202,7 +206,9 @@ def test_sigkilled_tune_and_worker_are_interrupted_then_resume(
         assert listed.returncode == 0, listed.stderr
         (job,) = json.loads(listed.stdout)
         assert job["status"] == "interrupted" and f"pid {running.pid}" in job["error"]
-        steps_before = [p.step for p in store.metric_points(run.id) if p.loss is not None]
+        before = store.metric_points(run.id)
+        checkpoint = checkpoint_step(running)
+        assert 2 <= checkpoint < 6 and checkpoint % 2 == 0  # --save-steps 2
 
         resumed = studio_cli("jobs", "resume", str(run.id), home=home, env={
             **SECRET_ENV, "STUDIO_ADAPTERS_DIR": str(adapters)})  # fmt: skip
@@ -213,22 +219,10 @@ def test_sigkilled_tune_and_worker_are_interrupted_then_resume(
             cli.kill()
         store.close()
     assert done.status == "completed", done.error
-    steps = [p.step for p in store.metric_points(run.id) if p.loss is not None]
-    assert steps[: len(steps_before)] == steps_before  # the logged steps survived
-    assert steps[-1] == 6 and len(set(steps)) == 6  # none lost, none twice
-    assert "resuming from checkpoint-" in Path(done.work_dir, "train.log").read_text()
+    assert_resumed_once(store, done, before, checkpoint, total=6)
     assert (adapters / "killed-tune" / "adapter_model.safetensors").is_file()
     assert integrity_ok(home / "studio.db")
     _assert_token_nowhere(home, log.read_text())
-
-
-def _gone(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    with open(f"/proc/{pid}/stat") as stat:  # a zombie (not yet reaped) is gone too
-        return stat.read().split()[2] == "Z"
 
 
 # --- a locked database and a full disk ---------------------------------------------------------
@@ -256,8 +250,7 @@ def _small(name: str, limit: int = 1):
 def test_a_locked_database_is_a_clear_error_not_a_corrupt_store(reviews_studio, tmp_path) -> None:
     services = reviews_studio(tmp_path / "home")
     db = services.settings.home / "studio.db"
-    before = table_counts(db)
-    rows = _rows(db, 1)
+    before = table_digests(db)
     holder = sqlite3.connect(db, timeout=1, isolation_level=None)
     holder.execute("begin exclusive")  # another process holding the write lock, for longer
     try:  # than the store's busy timeout (10 s)
@@ -269,20 +262,10 @@ def test_a_locked_database_is_a_clear_error_not_a_corrupt_store(reviews_studio, 
     message = str(info.value)
     assert "database is locked" in message
     assert "no other process holding a long write lock" in message  # the fix
-    assert table_counts(db) == before and _rows(db, 1) == rows
-    assert integrity_ok(db)
+    assert_unchanged({"tables": before}, {"tables": table_digests(db)}, "a locked database")
     list(services.comparisons.run(_small("after-the-lock")))  # the store works again
-    assert table_counts(db)["comparison_runs"] == before["comparison_runs"] + 1
+    assert table_counts(db)["comparison_runs"] == 2
     services.close()
-
-
-def _mount_tmpfs(where: Path, size: str) -> bool:
-    where.mkdir(parents=True, exist_ok=True)
-    if os.geteuid() != 0:
-        return False
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(where)],
-                          capture_output=True)  # fmt: skip
-    return done.returncode == 0
 
 
 def _fill(folder: Path) -> Path:
@@ -299,14 +282,14 @@ def _fill(folder: Path) -> Path:
     return filler
 
 
-FULL_DISK_CHILD = """
+FAULT_CHILD = """
 import json, signal, sys
 from studio.compare.config import build_config
 from studio.services import create_services
 from studio.settings import load_settings
 home = sys.argv[1]
 services = create_services(load_settings(home=home, offline=True, adapters_dir=home + "/adapters"))
-if sys.argv[3:] == ["rlimit"]:  # no root for a tmpfs: no file of this process may grow any more
+if sys.argv[3:] == ["rlimit"]:  # no file of this process may grow any more
     import os, resource
     wal = home + "/studio.db-wal"
     size = max(os.path.getsize(wal) if os.path.exists(wal) else 0, 1)
@@ -322,42 +305,56 @@ except Exception as exc:
 """
 
 
-def test_a_full_disk_is_a_clear_error_not_a_corrupt_store(reviews_studio, tmp_path) -> None:
-    """On a tiny tmpfs (as root) the disk really fills; without root, RLIMIT_FSIZE in the child
-    makes every file growth fail the same way."""
-    mount = tmp_path / "small-disk"
-    mounted = _mount_tmpfs(mount, "24m")
-    try:
-        services = reviews_studio(mount / "home")
-        db = services.settings.home / "studio.db"
-        services.close()
-        with sqlite3.connect(db) as conn:  # an empty WAL: the next write must grow a file
-            conn.execute("pragma wal_checkpoint(truncate)")
-        before, rows = table_counts(db), _rows(db, 1)
-        filler = _fill(mount) if mounted else None
+def _comparison_meets_the_fault(reviews_studio, home: Path, fault: str, fill: Path | None) -> str:
+    """A studio with one finished run; a new comparison in a fresh process meets `fault`
+    ('full': the disk under `fill` is filled first; 'rlimit': the process may grow no file). Its
+    error must name the fix, and every table must hold exactly the rows it held before."""
+    services = reviews_studio(home)
+    db = services.settings.home / "studio.db"
+    services.close()
+    with sqlite3.connect(db) as conn:  # an empty WAL: the next write must grow a file
+        conn.execute("pragma wal_checkpoint(truncate)")
+    before = table_digests(db)
+    filler = _fill(fill) if fill is not None else None
 
-        env = {**os.environ, **QUIET_ENV}
-        child = subprocess.run(
-            [str(Path(STUDIO).with_name("python")), "-c", FULL_DISK_CHILD, str(mount / "home"),
-             REVIEWS, *([] if mounted else ["rlimit"])],
-            capture_output=True, text=True, cwd=ROOT, env=env, timeout=300,
-        )  # fmt: skip
-        assert child.returncode == 0, child.stderr[-3000:]
-        error = json.loads(child.stdout.strip().splitlines()[-1])["error"]
-        assert error is not None and error.startswith("StoreError"), error
-        assert "full" in error or "disk I/O error" in error
-        assert "free disk space" in error  # the fix
-        if filler is not None:
-            filler.unlink()
-        assert integrity_ok(db)
-        assert _rows(db, 1) == rows
-        after = table_counts(db)
-        assert after["comparison_results"] == before["comparison_results"]
-        # With space again, the same studio works on: a new run stores its rows.
-        services = create_services(services.settings)
-        list(services.comparisons.run(_small("after-the-disk-filled")))
-        assert table_counts(db)["comparison_runs"] > before["comparison_runs"]
-        services.close()
+    child = subprocess.run(
+        [str(Path(STUDIO).with_name("python")), "-c", FAULT_CHILD, str(home), REVIEWS,
+         *(["rlimit"] if fault == "rlimit" else [])],
+        capture_output=True, text=True, cwd=ROOT, env={**os.environ, **QUIET_ENV}, timeout=300,
+    )  # fmt: skip
+    assert child.returncode == 0, child.stderr[-3000:]
+    error = json.loads(child.stdout.strip().splitlines()[-1])["error"]
+    assert error is not None and error.startswith("StoreError"), error
+    assert "free disk space" in error  # the fix
+    if filler is not None:
+        filler.unlink()
+    assert_unchanged({"tables": before}, {"tables": table_digests(db)}, f"the {fault} fault")
+    # With room again, the same studio works on: a new run stores its rows.
+    services = create_services(services.settings)
+    list(services.comparisons.run(_small("after-the-fault")))
+    assert table_counts(db)["comparison_runs"] == 2
+    services.close()
+    return error
+
+
+def test_a_full_disk_is_a_clear_error_not_a_corrupt_store(reviews_studio, tmp_path) -> None:
+    """A 24 MiB tmpfs that the test fills: SQLite's next write really meets ENOSPC."""
+    needs.root("mounting a small tmpfs that the test fills (a real full disk)")
+    mount = tmp_path / "small-disk"
+    mount.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=24m", "tmpfs", str(mount)],
+                             capture_output=True, text=True)  # fmt: skip
+    if mounted.returncode != 0:
+        needs.missing(f"cannot mount a tmpfs at {mount}: {mounted.stderr.strip()}")
+    try:
+        error = _comparison_meets_the_fault(reviews_studio, mount / "home", "full", fill=mount)
+        assert "database or disk is full" in error  # the problem, as SQLite names it
     finally:
-        if mounted:
-            subprocess.run(["umount", "-l", str(mount)], check=False)
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def test_a_file_size_limit_is_a_clear_error_not_a_corrupt_store(reviews_studio, tmp_path) -> None:
+    """RLIMIT_FSIZE in the writing process (no root needed): growing any file fails with EFBIG,
+    which SQLite reports as an I/O error: another fault than a full disk, with the same promise."""
+    error = _comparison_meets_the_fault(reviews_studio, tmp_path / "home", "rlimit", fill=None)
+    assert "disk I/O error" in error  # the problem, as SQLite names it

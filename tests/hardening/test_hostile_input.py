@@ -1,10 +1,13 @@
 """Hostile and bad input through the engine calls the UI and the CLI make: every case is refused
-with a message naming the problem and the fix, and leaves the store, adapters/, prompts/ and the
-tuning folder exactly as they were.
+with a message naming the problem and the fix (the setting, the accepted values or what to do),
+and leaves the store, adapters/, prompts/ and the tuning folder exactly as they were: the same
+bytes in every file and the same rows in every table (tests/snapshots.py hashes both), in a
+studio that already holds a saved template and an adapter a careless refusal could touch.
 
-The cases: malformed CSV/JSONL/Parquet, wrong encodings, empty files, an oversized file, missing
-columns, undefined template variables, Jinja sandbox escapes, path traversal in template and
-adapter names, invalid hyperparameters, unknown models offline and models that ship code.
+The cases: malformed CSV/JSONL/Parquet, wrong encodings, empty files, an oversized file (proved
+never opened, by inotify), missing columns, undefined template variables, Jinja sandbox escapes,
+path traversal in template and adapter names, invalid hyperparameters, unknown models offline
+and models that ship code.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from studio.templates.library import TemplateLibrary
 from studio.tuning.config import flat_config
 from tests.conftest import ROOT
 from tests.hardening.conftest import World, linked_home
+from tests.snapshots import OpenWatch, assert_unchanged
 
 REVIEWS = ROOT / "studio" / "samples" / "reviews.csv"
 ONE_GIB = 2**30
@@ -36,13 +40,19 @@ ONE_GIB = 2**30
 def studio_world(tmp_path_factory: pytest.TempPathFactory, model_home: Path):
     """One studio for every case (each checks its own before/after snapshot)."""
     from studio.settings import load_settings
+    from tests.tuning.test_adapters import fake_folder
 
     base = tmp_path_factory.mktemp("hostile")
     home = linked_home(base / "home", model_home)
     settings = load_settings(home=home, offline=True, adapters_dir=home / "adapters")
     services = create_services(settings)
     (base / "library").mkdir()
-    yield World(home, settings.adapters_dir, base / "library", {"services": services})
+    world = World(home, settings.adapters_dir, base / "library", {"services": services})
+    # State to protect: a saved template (a library file and a stored version) and an adapter.
+    _save_template(world, "Review: {{ text }}\nSentiment:", name="kept")
+    fake_folder(settings.adapters_dir)
+    assert world.snapshot()["library"] and world.snapshot()["adapters"]
+    yield world
     services.close()
 
 
@@ -88,12 +98,22 @@ def _save_template(world: World, template: str, name: str = "hostile") -> None:
     TemplateLibrary(world.library, services.store, HostingPolicy.desktop()).save(text)
 
 
-def _chat(world: World, model: str = "smollm2-135m-instruct", **params: Any) -> None:
+def _chat(
+    world: World, model: str = "smollm2-135m-instruct", params: SamplingParams | None = None
+) -> None:
     """What Send in the Playground runs (the /chat API too)."""
-    request = ChatRequest(
-        model=model, user_message="hello", params=SamplingParams(max_new_tokens=4, **params)
-    )
+    params = params or SamplingParams(max_new_tokens=4)
+    request = ChatRequest(model=model, user_message="hello", params=params)
     list(world.extra["services"].playground.stream(request))
+
+
+def _chat_form(world: World, **controls: Any) -> None:
+    """What Send in the Playground runs first: the sampling controls become SamplingParams."""
+    from studio.ui.playground.form import sampling_params
+
+    given = {"temperature": 0.7, "top_p": 0.9, "top_k": 50, "max_new_tokens": 4,
+             "repetition_penalty": 1.0, "stop": "", "seed": ""}  # fmt: skip
+    _chat(world, params=sampling_params(**{**given, **controls}))
 
 
 def _tune(world: World, **values: Any) -> None:
@@ -148,11 +168,18 @@ def _parquet_truncated(world: World) -> str:
     return str(path)
 
 
+SANDBOX = "templates run in a sandbox"
+SANDBOX_ALLOWED = "may use only the data's variables, Jinja2 filters and tests"  # the fix
+ADAPTER_NAMES = "use 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit"
+TEMPLATE_NAMES = "Fix: use 1-64 lowercase letters, digits, '.', '_' or '-'"
+
+
 @dataclass(frozen=True)
 class Case:
     id: str
     act: Callable[[World], Any]
-    needles: tuple[str, ...]  # what the message must say: the problem, and the fix
+    problem: tuple[str, ...]  # what the message must say is wrong
+    fix: tuple[str, ...]  # and how to put it right: what to do, the setting, the accepted values
 
 
 CASES = [
@@ -160,34 +187,40 @@ CASES = [
     Case(
         "csv-unclosed-quote",
         lambda w: _compare(w, data=_file(w, "q.csv", 'text,label\n"great film,positive\n')),
-        ("q.csv: line 2", "never closed", "Fix:", "double quotes"),
+        ("q.csv: line 2", "is never closed"),
+        ("Fix: wrap a field that contains commas", "double every quote inside it"),
     ),
     Case(
         "csv-ragged-row",
         lambda w: _compare(w, data=_file(w, "r.csv", "text,label\nfine,positive,extra\n")),
-        ("r.csv: line 2", "expected 2 fields", "Fix:"),
+        ("r.csv: line 2", "expected 2 fields (text, label) but found 3"),
+        ("Fix: give this row one value per header column",),
     ),
     Case(
         "jsonl-broken-line",
         lambda w: _compare(
             w, data=_file(w, "b.jsonl", '{"text": "a", "label": "positive"}\n{"text": "b",\n')
         ),
-        ("b.jsonl: line 2", "invalid JSON", "Fix:"),
+        ("b.jsonl: line 2", "invalid JSON"),
+        ("Fix: each line must be one complete JSON object",),
     ),
     Case(
         "jsonl-array-not-object",
         lambda w: _compare(w, data=_file(w, "a.jsonl", '["good film", "positive"]\n')),
-        ("a.jsonl: line 1", "Fix:"),
+        ("a.jsonl: line 1", "expected a JSON object", "found a list"),
+        ("Fix: write one object per line",),
     ),
     Case(
         "parquet-garbage",
         lambda w: _compare(w, data=_file(w, "g.parquet", b"PAR1 this is not parquet PAR1")),
-        ("g.parquet", "Parquet", "Fix:"),
+        ("g.parquet", "cannot be read as Parquet"),
+        ("Fix: check that it is a complete Parquet file",),
     ),
     Case(
         "parquet-truncated",
         lambda w: _compare(w, data=_parquet_truncated(w)),
-        ("cut.parquet", "Parquet", "Fix:"),
+        ("cut.parquet", "cannot be read as Parquet"),
+        ("Fix: check that it is a complete Parquet file",),
     ),
     # --- encodings and empty files ---------------------------------------------------------
     Case(
@@ -195,45 +228,53 @@ CASES = [
         lambda w: _compare(
             w, data=_file(w, "l1.csv", "text,label\ncafé crème,positive\n".encode("latin-1"))
         ),
-        ("l1.csv: line 2", "not valid UTF-8", "Fix: re-save the file as UTF-8"),
+        ("l1.csv: line 2", "byte 0xe9", "not valid UTF-8"),
+        ("Fix: re-save the file as UTF-8",),
     ),
     Case(
         "utf-16-without-bom",
         lambda w: _compare(
             w, data=_file(w, "u16.csv", "text,label\ngood,positive\n".encode("utf-16-le"))
         ),
-        ("u16.csv", "not UTF-8", "UTF-16", "Fix: re-save the file as UTF-8"),
+        ("u16.csv", "not UTF-8", "UTF-16"),
+        ("Fix: re-save the file as UTF-8",),
     ),
     Case(
         "empty-file",
         lambda w: _compare(w, data=_file(w, "empty.csv", b"")),
-        ("empty.csv", "is empty", "Fix:"),
+        ("empty.csv", "is empty"),
+        ("Fix: the first line must be a header naming the columns",),
     ),
     Case(
         "header-only",
         lambda w: _compare(w, data=_file(w, "header.csv", "text,label\n")),
-        ("header.csv", "no data rows", "Fix: add data rows"),
+        ("header.csv", "no data rows"),
+        ("Fix: add data rows",),
     ),
     Case(
         "blank-jsonl",
         lambda w: _compare(w, data=_file(w, "blank.jsonl", "\n\n\n")),
-        ("blank.jsonl", "empty", "Fix:"),
+        ("blank.jsonl", "is empty"),
+        ("Fix: add rows to the file",),
     ),
     Case(
         "one-gib-file",
         lambda w: _compare(w, data=_sparse(w, "huge.csv", ONE_GIB)),
-        ("huge.csv", "1.0 GiB", "above the limit", "STUDIO_MAX_UPLOAD_MB"),
+        ("huge.csv", "1.0 GiB", "above the limit"),
+        ("Fix: use a smaller file", "STUDIO_MAX_UPLOAD_MB"),
     ),
     # --- columns and template variables ----------------------------------------------------
     Case(
         "missing-column",
         lambda w: _compare(w, data=_file(w, "cols.csv", "review,label\ngood,positive\n")),
-        ("text", "cols.csv", "Fix:"),
+        ("cols.csv", "missing column(s) 'text'", "columns are: review, label"),
+        ("Fix: rename the column",),
     ),
     Case(
         "undefined-attribute",
         lambda w: _compare(w, templates=[_template(w, "Review: {{ text.words }}\nSentiment:")]),
-        ("no attribute 'words'", "Fix: check the attribute"),
+        ("no attribute 'words'",),
+        ("Fix: check the attribute or key name",),
     ),
     Case(
         "label-missing-from-label-map",
@@ -249,137 +290,166 @@ CASES = [
                 )
             ],
         ),
-        ("label value '3'", "label_map", "Fix:"),
+        ("label value '3'", "has no entry in label_map"),
+        ("Fix: add it to label_map or drop those rows",),
     ),
     # --- Jinja sandbox escapes (Save in the Prompts tab, and a template file in Compare) -----
     Case(
         "jinja-class-of-str",
         lambda w: _save_template(w, "{{ ''.__class__.__mro__[1].__subclasses__() }}"),
-        ("__class__", "sandbox"),
+        ("private attribute(s) __class__", SANDBOX),
+        (SANDBOX_ALLOWED,),
     ),
     Case(
         "jinja-cycler-globals",
         lambda w: _save_template(w, "{{ cycler.__init__.__globals__.os.popen('id').read() }}"),
-        ("__globals__", "sandbox"),
+        ("private attribute(s) __globals__", SANDBOX),
+        (SANDBOX_ALLOWED,),
     ),
     Case(
         "jinja-attr-filter",
         lambda w: _save_template(w, "{{ text|attr('__class__') }}"),
-        ("__class__", "sandbox"),
+        ("private attribute(s) __class__", SANDBOX),
+        (SANDBOX_ALLOWED,),
     ),
     Case(
         "jinja-lipsum-globals",
         lambda w: _save_template(w, "{{ lipsum.__globals__['os'].system('id') }}"),
-        ("__globals__", "sandbox"),
+        ("private attribute(s) __globals__", SANDBOX),
+        (SANDBOX_ALLOWED,),
     ),
     Case(
         "jinja-computed-dunder-at-run",
         lambda w: _compare(w, templates=[_template(w, "{{ text|attr('__cla' ~ 'ss__') }}")]),
-        ("unsafe", "sandbox"),
+        ("attribute '__class__' of 'str' object is unsafe", SANDBOX),
+        (SANDBOX_ALLOWED,),
     ),
     Case(
         "jinja-builtin-method",
         lambda w: _compare(w, templates=[_template(w, "{{ text }}{{ [].append(1) }}")]),
-        ("attribute 'append'", "unsafe", "sandbox"),
+        ("attribute 'append' of 'list' object is unsafe", SANDBOX),
+        (SANDBOX_ALLOWED,),
     ),
     Case(
         "jinja-include-file",
         lambda w: _save_template(w, "{% include '/etc/passwd' %}"),
-        ("{% include %}", "cannot read other files", "Fix:"),
+        ("{% include %}", "cannot read other files"),
+        ("Fix: write the text into this template",),
     ),
     Case(
         "jinja-import-file",
         lambda w: _compare(w, templates=[_template(w, "{% import 'os' as os %}{{ text }}")]),
-        ("{% import %}", "cannot read other files", "Fix:"),
+        ("{% import %}", "cannot read other files"),
+        ("Fix: write the text into this template",),
     ),
     Case(
         "jinja-huge-repeat",
         lambda w: _compare(w, templates=[_template(w, "{{ text * 10 ** 9 }}")]),
-        ("too large",),
+        ("rendering stopped", "would exceed 1,000,000 characters"),
+        ("Fix: make the template do less", "STUDIO_MAX_RENDER_CHARS"),
     ),
     # --- path traversal in names ----------------------------------------------------------
     Case(
         "template-name-dotdot",
         lambda w: _save_template(w, "{{ text }}", name="../escaped"),
-        ("'../escaped' is not a valid name", "Fix:"),
+        ("'../escaped' is not a valid name",),
+        (TEMPLATE_NAMES,),
     ),
     Case(
         "template-name-absolute",
         lambda w: _save_template(w, "{{ text }}", name="/tmp/escaped"),
-        ("is not a valid name", "Fix:"),
+        ("'/tmp/escaped' is not a valid name",),
+        (TEMPLATE_NAMES,),
     ),
     Case(
         "template-name-nul",
         lambda w: _save_template(w, "{{ text }}", name="a\x00b"),
-        ("is not a valid name", "Fix:"),
+        ("'a\\x00b' is not a valid name",),
+        (TEMPLATE_NAMES,),
     ),
     Case(
         "template-spec-traversal",
         lambda w: _compare(w, templates=["../../../../etc/passwd"]),
-        ("/etc/passwd", "not a template file", "Fix:"),
+        ("/etc/passwd", "not a template file"),
+        ("Fix: give a template name from the library or the path of a .yaml template file",),
     ),
     Case(
         "adapter-name-dotdot",
         lambda w: _tune(w, name="../escaped"),
-        ("'../escaped' is not a valid adapter name",),
+        ("name: '../escaped' is not a valid adapter name",),
+        (ADAPTER_NAMES,),
     ),
     Case(
         "adapter-name-absolute",
         lambda w: _tune(w, name="/tmp/escaped"),
-        ("is not a valid adapter name",),
+        ("name: '/tmp/escaped' is not a valid adapter name",),
+        (ADAPTER_NAMES,),
     ),
     Case(
         "adapter-name-nul-slash",
         lambda w: _tune(w, name="a\x00/b"),
-        ("is not a valid adapter name",),
+        ("name: 'a\\x00/b' is not a valid adapter name",),
+        (ADAPTER_NAMES,),
     ),
     Case(
         "adapter-spec-traversal",
         lambda w: _compare(w, models=["adapter:../../etc"]),
-        ("not a valid adapter name", "no paths"),
+        ("'../../etc' is not a valid adapter name",),
+        (ADAPTER_NAMES, "(no paths)"),
     ),
-    # --- invalid hyperparameters ------------------------------------------------------------
+    # --- invalid hyperparameters: each setting named with the values it accepts -------------
     Case(
         "tune-hyperparameters",
         lambda w: _tune(w, lr=0, batch_size=0, lora_r=-4, eval_split=0.95, max_length=4),
+        ("Invalid tuning settings",),
         (
-            "training.learning_rate",
-            "training.batch_size",
-            "lora.r",
-            "data.eval_split",
-            "data.max_length",
+            "training.learning_rate: Input should be greater than 0",
+            "training.batch_size: Input should be greater than or equal to 1",
+            "lora.r: Input should be greater than or equal to 1",
+            "data.eval_split: Input should be less than 0.9",
+            "data.max_length: Input should be greater than or equal to 16",
         ),
     ),
     Case(
         "compare-hyperparameters",
         lambda w: _compare(w, shots=[-1], batch_rows=0, temperature=-1),
-        ("shots", "batch_rows", "temperature"),
+        ("Invalid comparison settings",),
+        (
+            "shots: Value error, shot counts must be between 0 and 64",
+            "batch_rows: Input should be greater than or equal to 1",
+            "temperature: Input should be greater than or equal to 0",
+        ),
     ),
     Case(
         "playground-sampling",
-        lambda w: _chat(w, temperature=-1, top_p=0),
-        ("temperature", "top_p"),
+        lambda w: _chat_form(w, temperature=-1, top_p=0),
+        ("Invalid setting 'temperature'",),
+        ("Input should be greater than or equal to 0",),
     ),
     # --- models that cannot be found offline, and models that ship code -------------------
     Case(
         "unknown-model-offline-compare",
         lambda w: _compare(w, models=["someone/not-cached-anywhere"]),
-        ("someone/not-cached-anywhere", "offline", "Fix: pick a bundled model"),
+        ("someone/not-cached-anywhere", "offline", "cannot be downloaded"),
+        ("Fix: pick a bundled model", "smollm2-135m-instruct"),
     ),
     Case(
         "unknown-model-offline-playground",
         lambda w: _chat(w, model="someone/not-cached-anywhere"),
-        ("someone/not-cached-anywhere", "offline", "Fix: pick a bundled model"),
+        ("someone/not-cached-anywhere", "offline", "cannot be downloaded"),
+        ("Fix: pick a bundled model", "smollm2-135m-instruct"),
     ),
     Case(
         "remote-code-folder-compare",
         lambda w: _compare(w, models=[str(_remote_code_folder(w))]),
-        ("ships its own Python code", "Fix:", "--trust-remote-code"),
+        ("ships its own Python code", "does not run code that comes with a model"),
+        ("Fix: use a model transformers supports natively", "--trust-remote-code"),
     ),
     Case(
         "remote-code-folder-playground",
         lambda w: _chat(w, model=str(_remote_code_folder(w))),
-        ("ships its own Python code", "Fix:"),
+        ("ships its own Python code", "does not run code that comes with a model"),
+        ("Fix: use a model transformers supports natively",),
     ),
     Case(
         "remote-code-in-run-yaml",
@@ -391,7 +461,8 @@ CASES = [
                 "models: [smollm2-135m-instruct]\ntrust_remote_code: true\n",
             )
         ),
-        ("trust_remote_code", "Extra inputs are not permitted"),
+        ("trust_remote_code: unknown setting",),
+        ("check the spelling against `studio compare --help`",),
     ),
 ]
 
@@ -405,21 +476,37 @@ def test_hostile_input_is_refused_and_changes_nothing(world: World, case: Case) 
     # A user-facing error (what the UI shows and the CLI prints), never a crash deep inside.
     assert isinstance(info.value, ValueError) or type(info.value).__name__.endswith("Error")
     assert not isinstance(info.value, (AssertionError, TypeError, KeyError, AttributeError))
-    for needle in case.needles:
-        assert needle in message, f"{case.id}: {needle!r} not in {message!r}"
-    assert world.snapshot() == before, f"{case.id} changed the studio's state"
+    hidden = [c for c in message if ord(c) < 32 and c not in "\n\t"]
+    assert not hidden, f"{case.id}: raw control characters {hidden} in {message!r}"
+    for needle in case.problem:
+        assert needle in message, f"{case.id}: the problem {needle!r} is not in {message!r}"
+    for needle in case.fix:
+        assert needle in message, f"{case.id}: the fix {needle!r} is not in {message!r}"
+    assert_unchanged(before, world.snapshot(), case.id)
     assert not (world.extra.get("marker") and world.extra["marker"].exists()), "model code ran"
 
 
-def test_there_are_at_least_twenty_cases() -> None:
+def test_there_are_at_least_twenty_cases_each_naming_problem_and_fix() -> None:
     assert len(CASES) >= 20
     assert len({case.id for case in CASES}) == len(CASES)
+    for case in CASES:
+        assert case.problem and case.fix, case.id
+        # "Fix:" alone proves nothing: each fix needle says what to do or what is accepted.
+        assert all(len(needle.removeprefix("Fix:").strip()) >= 8 for needle in case.fix), case.id
 
 
-def test_a_one_gib_file_is_refused_without_being_read(world: World) -> None:
-    path = Path(_sparse(world, "sparse.csv", ONE_GIB))
-    assert os.stat(path).st_blocks * 512 < 2**20  # the test itself wrote no gigabyte
+@pytest.mark.parametrize("through", ["load_dataset", "compare"])
+def test_a_one_gib_file_is_refused_without_being_opened(world: World, through: str) -> None:
+    """The size limit is decided from stat(): inotify sees no open and no read of the file, by
+    this process or any other, while it is refused."""
     from studio.datasets import DatasetError, load_dataset
 
-    with pytest.raises(DatasetError, match="above the limit"):
-        load_dataset(path, policy=HostingPolicy.desktop())
+    path = Path(_sparse(world, "sparse.csv", ONE_GIB))
+    assert os.stat(path).st_blocks * 512 < 2**20  # the test itself wrote no gigabyte
+    with OpenWatch([path]) as watch, pytest.raises(DatasetError) as info:
+        if through == "load_dataset":
+            load_dataset(path, policy=HostingPolicy.desktop())
+        else:
+            _compare(world, data=str(path))
+    assert "above the limit" in str(info.value) and "STUDIO_MAX_UPLOAD_MB" in str(info.value)
+    assert watch.events == [], f"the refused file was opened: {watch.events}"

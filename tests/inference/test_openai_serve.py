@@ -31,6 +31,7 @@ from studio.models.loading import LoadRequest
 from studio.playground.engine import ChatRequest, Delta, Finished, Status
 from studio.services import create_services
 from studio.ui.playground.views import stats_markdown
+from tests import needs
 from tests.conftest import SHARED_DATA
 
 pytestmark = pytest.mark.model
@@ -57,7 +58,7 @@ def converted_folder(model_home: Path, alias: str = LOCAL) -> Path:
 @pytest.fixture(scope="module")
 def transformers_serve(model_home: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """`transformers serve` pinned to the converted folder; yields the served-model spec."""
-    pytest.importorskip("openai", reason="transformers serve needs `pip install openai`")
+    needs.package("openai", "transformers serve needs it")
     folder = converted_folder(model_home)
     port = free_port()
     log = tmp_path_factory.mktemp("serve") / "transformers-serve.log"
@@ -133,8 +134,7 @@ def test_chat_generation_through_the_server_equals_the_local_model(
 def test_a_comparison_with_generation_scoring_is_stored_like_a_local_one(
     transformers_serve: str, services
 ) -> None:
-    if not (SST2 / "validation.tsv").exists():
-        pytest.skip(f"public test data missing: {SST2} (see ../shared/data/README.md)")
+    needs.shared_data("sst2", "validation.tsv")
     config = build_config(
         data=str(SST2 / "validation.tsv"),
         shot_pool=str(SST2 / "train.tsv"),
@@ -184,8 +184,7 @@ def test_a_comparison_with_generation_scoring_is_stored_like_a_local_one(
 def test_log_likelihood_is_refused_before_anything_is_stored(
     transformers_serve: str, services, template: str, says: str
 ) -> None:
-    if not (SST2 / "validation.tsv").exists():
-        pytest.skip(f"public test data missing: {SST2} (see ../shared/data/README.md)")
+    needs.shared_data("sst2", "validation.tsv")
     config = build_config(
         data=str(SST2 / "validation.tsv"),
         templates=[template],

@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import csv
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -26,9 +23,8 @@ from studio.templates import (
     render_fields,
     save_template,
 )
+from tests import needs
 
-ROOT = Path(__file__).resolve().parents[2]
-SHARED_DATA = ROOT.parent / "shared" / "data"
 LIBRARY_FILES = sorted(PROMPTS_DIR.glob("*.yaml"))
 REQUIRED = {
     "sst2-sentiment",
@@ -59,24 +55,17 @@ FULL = {
 }
 
 
-def _model_home() -> Path:
-    kept = os.environ.get("STUDIO_TEST_MODEL_HOME")
-    return Path(kept) if kept else ROOT / ".venv" / "studio-test-home"
-
-
-@pytest.fixture(scope="session")
-def smollm2_tokenizer() -> Any:
-    """The real SmolLM2 tokenizer from its converted folder, converting it once if missing."""
-    home = _model_home()
-    folder = home / "models" / "smollm2-135m-instruct"
-    if not (folder / "tokenizer.json").is_file():
-        script = Path(sys.executable).with_name("studio")
-        command = [str(script)] if script.exists() else [sys.executable, "-m", "studio.cli.main"]
-        env = dict(os.environ, STUDIO_HOME=str(home), HF_HUB_OFFLINE="1")
-        subprocess.run([*command, "prepare", "smollm2-135m-instruct"], env=env, check=True)
+@pytest.fixture(scope="module")
+def smollm2_tokenizer(model_home: Path) -> Any:
+    """The real SmolLM2 tokenizer from its converted folder in the shared model home (converted
+    there on first use), for this module only."""
     from transformers import AutoTokenizer
 
-    return AutoTokenizer.from_pretrained(folder)
+    from studio.models.convert import ensure_converted
+    from studio.models.registry import resolve_spec
+
+    folder = ensure_converted(resolve_spec("smollm2-135m-instruct"), model_home / "models")
+    return AutoTokenizer.from_pretrained(folder, local_files_only=True)
 
 
 def _tokenizer_without_chat_template() -> Any:
@@ -118,9 +107,7 @@ def test_library_file_loads_validates_and_round_trips(path: Path) -> None:
 
 
 def test_sst2_templates_render_every_validation_row() -> None:
-    path = SHARED_DATA / "sst2" / "validation.tsv"
-    if not path.exists():
-        pytest.skip(f"{path} is absent (shared data)")
+    path = needs.shared_data("sst2", "validation.tsv")
     with path.open(encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle, delimiter="\t", quoting=csv.QUOTE_NONE))
     assert len(rows) == 872
@@ -131,9 +118,7 @@ def test_sst2_templates_render_every_validation_row() -> None:
 
 
 def test_alpaca_templates_render_every_self_instruct_seed_instance() -> None:
-    path = SHARED_DATA / "self-instruct" / "seed_tasks.jsonl"
-    if not path.exists():
-        pytest.skip(f"{path} is absent (shared data)")
+    path = needs.shared_data("self-instruct", "seed_tasks.jsonl")
     tasks = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
     rows = [
         {"instruction": task["instruction"], **instance}

@@ -260,6 +260,7 @@ def test_load_adapter_on_a_4bit_base(env: Env, monkeypatch: pytest.MonkeyPatch) 
     import bitsandbytes as bnb
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.chdir(env.settings.home)  # adapters/demo is this module's, not a checkout's own
     base4 = load_model(LoadRequest(SMOL, quantization="4bit"), env.settings)
     four = load_model(LoadRequest("adapters/demo", quantization="4bit"), env.settings)
     q_proj = four.model.base_model.model.model.layers[0].self_attn.q_proj
@@ -276,20 +277,16 @@ def test_load_adapter_on_a_4bit_base(env: Env, monkeypatch: pytest.MonkeyPatch) 
 @pytest.mark.model
 def test_foreign_adapter_without_studio_metadata(env: Env, tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    foreign = env.settings.adapters_dir / "foreign"
-    foreign.mkdir(exist_ok=True)
+    # An adapters folder of this test's own: the module's (which other tests list) stays as is.
+    adapters = tmp_path / "adapters"
+    shutil.copytree(env.folder, adapters / "demo")
+    foreign = adapters / "foreign"
+    foreign.mkdir()
     for name in ("adapter_config.json", "adapter_model.safetensors"):
         shutil.copy(env.folder / name, foreign / name)
-    try:
-        check_foreign(env, foreign)
-    finally:
-        shutil.rmtree(foreign)
-
-
-def check_foreign(env: Env, foreign: Path) -> None:
     info = read_adapter(foreign)
     assert info.card is None and info.base_model == str(env.settings.models_dir / SMOL)
-    assert {a.name for a in list_adapters(env.settings.adapters_dir)} == {"demo", "foreign"}
+    assert {a.name for a in list_adapters(adapters)} == {"demo", "foreign"}
     loaded = load_model(LoadRequest(str(foreign)), env.settings)
     assert loaded.source.base_spec == info.base_model
     # No tokenizer files in the folder: the base's tokenizer is used.

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from studio.store import Store
+from tests import needs
 from tests.conftest import ROOT, SHARED_DATA
 
 STUDIO = str(Path(sys.executable).with_name("studio"))
@@ -70,8 +71,7 @@ def test_bad_data_is_reported_by_row_before_anything_is_queued(
 def test_foreground_tune_writes_json_and_the_job_is_listed(
     fresh_home: Path, tmp_path: Path
 ) -> None:
-    if not TRAIN.exists():
-        pytest.skip(f"shared data missing: {TRAIN}")
+    needs.shared_data("sst2", "train.tsv")
     out = tmp_path / "tune.json"
     result = studio(
         "tune",

@@ -2,13 +2,17 @@
 
 Covers what a user relies on: loss goes down, the saved adapter reloads with plain PEFT and
 changes the model's output, stop saves the adapter and marks the run stopped, a SIGKILLed
-worker is marked interrupted at the next start and resumes from its checkpoint, a failure says
-why, and queued jobs wait their turn and can be cancelled.
+worker is marked interrupted at the next start and resumes from its checkpoint (each step then
+in the store once and in order, the first resumed step the checkpoint's step + 1), a failure
+says why, and queued jobs wait their turn and can be cancelled (never started after the
+worker that could start them has exited).
 """
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import signal
 import time
 from collections.abc import Callable
@@ -18,16 +22,22 @@ import pytest
 
 from studio.hosting import HostingPolicy
 from studio.settings import Settings
-from studio.store import Store, TuningRun
+from studio.store import MetricPoint, Store, TuningRun
 from studio.tuning.config import TuneConfig, flat_config
 from studio.tuning.jobs import check_launch, queue_run, resume_run, start_next
+from studio.tuning.trainer import latest_checkpoint
+from tests import needs
 from tests.conftest import SHARED_DATA
 
 pytestmark = pytest.mark.model
 
 TRAIN = SHARED_DATA / "sst2" / "train.tsv"
-if not TRAIN.exists():
-    pytest.skip(f"shared data missing: {TRAIN}", allow_module_level=True)
+
+
+@pytest.fixture(autouse=True)
+def _train_data() -> None:
+    """Every job here trains on SST-2: skip without it (fail under CI=true)."""
+    needs.shared_data("sst2", "train.tsv")
 
 
 def _config(name: str, **overrides: object) -> TuneConfig:
@@ -85,6 +95,66 @@ def _wait(
 
 def _finished(run: TuningRun) -> bool:
     return run.finished
+
+
+def process_gone(pid: int) -> bool:
+    """True once `pid` has exited (a zombie its parent has not reaped yet is gone too)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return True
+    return stat.rsplit(")", 1)[1].split()[0] == "Z"  # the state field follows "(comm)"
+
+
+def wait_gone(pid: int, timeout: float = 60) -> None:
+    """Wait for a killed or exiting process to be gone, failing if it outlives `timeout`."""
+    deadline = time.monotonic() + timeout
+    while not process_gone(pid):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"process {pid} is still running {timeout} s later")
+        time.sleep(0.1)
+
+
+def checkpoint_step(run: TuningRun) -> int:
+    """The step the run's newest checkpoint holds: its folder name, confirmed by the
+    trainer_state.json inside (what the resumed Trainer restores)."""
+    folder = latest_checkpoint(Path(run.work_dir) / "checkpoints")
+    assert folder is not None, f"run {run.id} left no checkpoint to resume from"
+    state = json.loads((folder / "trainer_state.json").read_text())
+    assert state["global_step"] == int(folder.name.removeprefix("checkpoint-")), folder
+    return int(state["global_step"])
+
+
+def train_points(store: Store, run_id: int) -> list[MetricPoint]:
+    return [p for p in store.metric_points(run_id) if p.loss is not None]
+
+
+def assert_resumed_once(
+    store: Store, run: TuningRun, before: list[MetricPoint], checkpoint: int, total: int
+) -> None:
+    """A run killed after `before` was stored and resumed from checkpoint-`checkpoint`: every
+    logged step is stored exactly once, in order, at the logging interval up to `total`; the
+    points up to the checkpoint are the very ones stored before the kill; the resumed worker's
+    first point is the checkpoint's step + 1, and its log agrees."""
+    every = int(run.config["training"]["logging_steps"])
+    points = train_points(store, run.id)
+    steps = [p.step for p in points]
+    assert steps == list(range(every, total + 1, every)), f"stored steps after resume: {steps}"
+    kept = [p for p in before if p.loss is not None and p.step <= checkpoint]
+    assert kept and points[: len(kept)] == kept, "the points before the checkpoint changed"
+    resumed = [p for p in points if p not in before]
+    assert resumed and resumed == points[len(kept) :], "a point from before the kill was kept"
+    first = (checkpoint // every + 1) * every  # checkpoint + 1 when every step is logged
+    assert resumed[0].step == first, f"resumed at step {resumed[0].step}, not {first}"
+    log = Path(run.work_dir, "train.log").read_text(errors="replace")
+    marker = f"resuming from checkpoint-{checkpoint}\n"
+    assert log.count(marker) == 1, f"the log does not say once that it {marker!r}"
+    logged = [int(n) for n in re.findall(r"\] step (\d+)/\d+ · loss ", log.split(marker)[1])]
+    assert logged == steps[len(kept) :], f"steps the resumed worker logged: {logged}"
 
 
 def test_qlora_job_trains_saves_and_reloads_with_plain_peft(
@@ -192,7 +262,10 @@ def test_sigkilled_worker_is_interrupted_then_resumes_from_its_checkpoint(
     running = _wait(store, run.id, lambda r: (r.progress or {}).get("step", 0) >= 3)
     assert running.pid is not None
     os.kill(running.pid, signal.SIGKILL)
-    time.sleep(1.0)
+    wait_gone(running.pid)
+    before = store.metric_points(run.id)
+    checkpoint = checkpoint_step(running)
+    assert 2 <= checkpoint < 8 and checkpoint % 2 == 0  # save_steps=2
 
     services = create_services(settings)  # the studio starting again
     try:
@@ -205,10 +278,7 @@ def test_sigkilled_worker_is_interrupted_then_resumes_from_its_checkpoint(
         services.close()
     assert done.status == "completed", done.error
     assert done.summary and done.summary["steps"] == 8
-    log = Path(done.work_dir, "train.log").read_text(errors="replace")
-    assert "resuming from checkpoint-" in log
-    steps = [p.step for p in store.metric_points(run.id) if p.loss is not None]
-    assert steps[-1] == 8 and len(set(steps)) == 8  # no step lost, none beyond the plan
+    assert_resumed_once(store, done, before, checkpoint, total=8)
 
 
 def test_a_failed_run_says_why_and_never_reports_done(
@@ -234,13 +304,14 @@ def test_queued_runs_wait_their_turn_and_can_be_cancelled(settings: Settings, st
     first = _launch(_config("first", max_steps=500, eval_split=0.0), settings, store)
     second = _launch(_config("second"), settings, store)
     third = _launch(_config("third"), settings, store)
-    _wait(store, first.id, lambda r: r.status == "running")
+    running = _wait(store, first.id, lambda r: r.status == "running")
     assert store.get_tuning_run(second.id).status == "queued"  # type: ignore[union-attr]
     assert store.request_tuning_stop(third.id) == "cancelled"
     assert store.request_tuning_stop(second.id) == "cancelled"
     store.request_tuning_stop(first.id)
     assert _wait(store, first.id, _finished).status == "stopped"
-    time.sleep(1.0)
+    assert running.pid is not None
+    wait_gone(running.pid)  # the worker starts the next queued run as it exits: it has now
     for run_id in (second.id, third.id):
         cancelled = store.get_tuning_run(run_id)
         assert cancelled is not None and cancelled.status == "cancelled"

@@ -2,17 +2,11 @@
 
 from __future__ import annotations
 
-import shutil
 import time
-from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT
-
 pytestmark = [pytest.mark.browser, pytest.mark.model]
-
-README_SCREENSHOT = ROOT / "docs" / "screenshots" / "playground.png"
 
 
 def last_bot_text(page) -> str:
@@ -22,7 +16,7 @@ def last_bot_text(page) -> str:
     return bots.last.inner_text().strip()
 
 
-def test_chat_in_the_playground_streams_and_logs(browser, studio_server, artifacts: Path) -> None:
+def test_chat_in_the_playground_streams_and_logs(browser, studio_server, screenshot) -> None:
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     page.goto(studio_server.url)
     page.get_by_role("tab", name="Playground").click()
@@ -85,8 +79,5 @@ def test_chat_in_the_playground_streams_and_logs(browser, studio_server, artifac
     )
     page.get_by_text("Reloaded conversation", exact=False).wait_for(timeout=30_000)
 
-    shot = artifacts / "playground.png"
-    page.screenshot(path=str(shot), full_page=True)
-    README_SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copy(shot, README_SCREENSHOT)
+    screenshot(page, "playground.png")
     page.close()

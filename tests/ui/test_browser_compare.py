@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 import re
-import shutil
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, SHARED_DATA
+from tests import needs
+from tests.conftest import SHARED_DATA
 from tests.ui.pages import text_of
 
 pytestmark = [pytest.mark.browser, pytest.mark.model]
 
 SST2 = SHARED_DATA / "sst2"
-README_SCREENSHOT = ROOT / "docs" / "screenshots" / "compare.png"
 CI = r"\d\.\d{3} \[\d\.\d{3}, \d\.\d{3}\]"
 
 
@@ -25,10 +24,9 @@ def fill_path(page, elem_id: str, value: str) -> None:
 
 
 def test_compare_tab_runs_a_grid_and_shows_its_results(
-    browser, studio_server, artifacts: Path, tmp_path: Path
+    browser, studio_server, screenshot, tmp_path: Path
 ) -> None:
-    if not (SST2 / "validation.tsv").exists():
-        pytest.skip(f"public test data missing: {SST2} (see ../shared/data/README.md)")
+    needs.shared_data("sst2", "validation.tsv")
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     page.goto(studio_server.url)
     page.get_by_role("tab", name="Compare").click()
@@ -94,10 +92,7 @@ def test_compare_tab_runs_a_grid_and_shows_its_results(
     assert "positive" in page.locator("#compare-cell-scores").inner_text()
 
     page.locator("#compare-cell-prompt").scroll_into_view_if_needed()
-    shot = artifacts / "compare.png"
-    page.screenshot(path=str(shot), full_page=True)
-    README_SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copy(shot, README_SCREENSHOT)
+    screenshot(page, "compare.png")
 
     # Stop: a long run ends at the next batch, keeps its rows and is listed as stopped.
     page.locator("#compare-shots").locator("textarea, input").first.fill("0")

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -27,7 +26,6 @@ from tests.ui.pages import click_row, list_ids, text_of
 pytestmark = [pytest.mark.browser, pytest.mark.model]
 
 REVIEWS = ROOT / "studio" / "samples" / "reviews.csv"
-README_SCREENSHOT = ROOT / "docs" / "screenshots" / "experiments.png"
 
 
 def _populate(home: Path) -> None:
@@ -64,12 +62,12 @@ def exp_server(tmp_path_factory: pytest.TempPathFactory, model_home: Path) -> It
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("HF_HUB_OFFLINE", "1")
         _populate(home)
-    with run_studio(home, STUDIO_ADAPTERS_DIR=str(home / "adapters")) as server:
+    with run_studio(home) as server:
         yield server
 
 
 def test_experiments_tab_filters_opens_compares_and_exports(
-    browser, exp_server: Server, artifacts: Path
+    browser, exp_server: Server, screenshot
 ) -> None:
     page = browser.new_page(viewport={"width": 1400, "height": 1100}, accept_downloads=True)
     page.goto(exp_server.url)
@@ -130,10 +128,7 @@ def test_experiments_tab_filters_opens_compares_and_exports(
     assert page.locator("#exp-loss polyline.exp-line").count() == 2
     assert "t1 lora-r8" in page.locator("#exp-loss").inner_text()
     page.locator("#exp-metrics").scroll_into_view_if_needed()
-    shot = artifacts / "experiments.png"
-    page.screenshot(path=str(shot), full_page=True)
-    README_SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copy(shot, README_SCREENSHOT)
+    screenshot(page, "experiments.png")
 
     # Export the selection as CSV and download it.
     page.get_by_role("tab", name="Export & import").click()

@@ -2,8 +2,8 @@
 Prompts tab, measure it in Compare, tune a small adapter on it in Tune, find both runs in
 Experiments, compare them there and export them.
 
-The server is a real `python app.py` with its own home and adapters folder; the template is
-saved into the project's prompts/ library under a throwaway name and deleted at the end.
+The server is a real `python app.py` with its own home, adapters folder and copy of the template
+library (all temporary); the new template is saved into that copy, never into studio/prompts/.
 """
 
 from __future__ import annotations
@@ -22,7 +22,6 @@ from tests.ui.pages import click_row, list_ids, text_of
 
 pytestmark = [pytest.mark.browser, pytest.mark.model]
 
-LIBRARY = ROOT / "studio" / "prompts"
 REVIEWS = ROOT / "studio" / "samples" / "reviews.csv"
 JOB_TIMEOUT_MS = 600_000
 
@@ -30,7 +29,7 @@ JOB_TIMEOUT_MS = 600_000
 @pytest.fixture(scope="module")
 def loop_server(tmp_path_factory: pytest.TempPathFactory, model_home: Path) -> Iterator[Server]:
     home = tmp_path_factory.mktemp("loop-server-home")
-    with run_studio(home, model_home, STUDIO_ADAPTERS_DIR=str(home / "adapters")) as server:
+    with run_studio(home, model_home) as server:
         yield server
 
 
@@ -50,9 +49,9 @@ def pick(page, dropdown: str, option: str) -> None:
     page.keyboard.press("Escape")
 
 
-def write_template(page, name: str) -> None:
-    """Prompts tab: a new template, typed into the editor and saved as v1."""
-    source = (LIBRARY / "reviews-sentiment.yaml").read_text(encoding="utf-8")
+def write_template(page, library: Path, name: str) -> None:
+    """Prompts tab: a new template, typed into the editor and saved as v1 into `library`."""
+    source = (library / "reviews-sentiment.yaml").read_text(encoding="utf-8")
     text = source.replace("name: reviews-sentiment", f"name: {name}").replace(
         "Sentiment:", "Is this review positive or negative?"
     )
@@ -63,7 +62,7 @@ def write_template(page, name: str) -> None:
     wait_text(page, "#prompts-validation", f"valid · {name}")
     page.locator("#prompts-save").click()
     wait_text(page, "#prompts-save-status", f"saved {name} v1")
-    assert (LIBRARY / f"{name}.yaml").is_file()
+    assert (library / f"{name}.yaml").is_file()
 
 
 def measure(page, name: str) -> str:
@@ -120,7 +119,7 @@ def test_the_whole_loop_from_a_new_template_to_an_exported_comparison(
     page = browser.new_page(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
     try:
         page.goto(loop_server.url)
-        write_template(page, name)
+        write_template(page, loop_server.library, name)
         comparison = f"c{measure(page, name)}"
         tuning = f"t{tune(page, name)}"
         page.screenshot(path=str(artifacts / "loop-tune.png"), full_page=True)
@@ -163,4 +162,3 @@ def test_the_whole_loop_from_a_new_template_to_an_exported_comparison(
         assert {row["run"] for row in rows} == {comparison, tuning}
     finally:
         page.close()
-        (LIBRARY / f"{name}.yaml").unlink(missing_ok=True)

@@ -1,22 +1,20 @@
 """Drive the Prompts tab in Debian chromium: load a template, preview it on SST-2 with the real
-model's chat template, save two versions under a throwaway name, diff them, delete it again."""
+model's chat template, save two versions under a throwaway name, diff them, delete it again.
+The server's library is its own copy of the shipped one (in its temporary home)."""
 
 from __future__ import annotations
 
 import re
-import shutil
 import uuid
-from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, SHARED_DATA
+from tests import needs
+from tests.conftest import SHARED_DATA
 
 pytestmark = [pytest.mark.browser, pytest.mark.model]
 
-README_SCREENSHOT = ROOT / "docs" / "screenshots" / "prompts.png"
 SST2 = SHARED_DATA / "sst2" / "validation.tsv"
-LIBRARY = ROOT / "studio" / "prompts"
 QUERY = 'template: "Review: {{ sentence }}"'
 QUERY_V2 = 'template: "Review: {{ sentence }}\\nSentiment:"'
 
@@ -49,12 +47,12 @@ def choose(page, dropdown: str, option: str) -> None:
 
 
 def test_edit_preview_version_diff_and_delete_a_template(
-    browser, studio_server, artifacts: Path
+    browser, studio_server, screenshot
 ) -> None:
-    if not SST2.is_file():
-        pytest.skip(f"{SST2} is missing (the shared SST-2 data)")
+    needs.shared_data("sst2", SST2.name)
     name = f"browser-test-{uuid.uuid4().hex[:8]}"
-    original = (LIBRARY / "sst2-sentiment.yaml").read_text(encoding="utf-8")
+    library = studio_server.library  # a copy in the server's home: saving never touches prompts/
+    original = (library / "sst2-sentiment.yaml").read_text(encoding="utf-8")
     assert QUERY in original
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     try:
@@ -88,7 +86,7 @@ def test_edit_preview_version_diff_and_delete_a_template(
         wait_text(page, "#prompts-validation", f"valid · {name}")
         page.locator("#prompts-save").click()
         wait_text(page, "#prompts-save-status", f"saved {name} v1")
-        assert (LIBRARY / f"{name}.yaml").is_file()
+        assert (library / f"{name}.yaml").is_file()
         wait_text(page, "#prompts-library", name)
 
         replace_editor_text(page, edited.replace(QUERY, QUERY_V2))
@@ -110,23 +108,19 @@ def test_edit_preview_version_diff_and_delete_a_template(
         wait_text(page, "#prompts-diff", f"+++ {name} v2")
 
         page.locator("#prompts-editor").scroll_into_view_if_needed()
-        shot = artifacts / "prompts.png"
-        page.screenshot(path=str(shot), full_page=True)
-        README_SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy(shot, README_SCREENSHOT)
+        screenshot(page, "prompts.png")
 
         # Delete needs the confirmation tick; then the file and both versions go.
         page.locator("#prompts-delete").click()
         page.get_by_text("Tick 'Yes, delete'", exact=False).first.wait_for(timeout=30_000)
-        assert (LIBRARY / f"{name}.yaml").is_file()
+        assert (library / f"{name}.yaml").is_file()
         page.locator("#prompts-delete-confirm input").check()
         page.locator("#prompts-delete").click()
         status = wait_text(page, "#prompts-manage-status", f"deleted {name}")
         assert "library file removed, 2 stored versions deleted" in status
-        assert not (LIBRARY / f"{name}.yaml").exists()
+        assert not (library / f"{name}.yaml").exists()
         page.wait_for_function(
             "(n) => !document.querySelector('#prompts-library').innerText.includes(n)", arg=name
         )
     finally:
         page.close()
-        (LIBRARY / f"{name}.yaml").unlink(missing_ok=True)  # only if the UI's Delete failed

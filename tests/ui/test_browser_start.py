@@ -3,22 +3,18 @@
 from __future__ import annotations
 
 import re
-import shutil
-from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT
 from tests.ui.pages import text_of
 
 pytestmark = [pytest.mark.browser, pytest.mark.model]
 
-README_SCREENSHOT = ROOT / "docs" / "screenshots" / "start.png"
 CI = r"\d\.\d{3} \[\d\.\d{3}, \d\.\d{3}\]"
 
 
 def test_start_here_runs_step_one_and_shows_where_to_find_it(
-    browser, studio_server, artifacts: Path
+    browser, studio_server, screenshot
 ) -> None:
     page = browser.new_page(viewport={"width": 1400, "height": 1100})
     page.goto(studio_server.url)
@@ -52,8 +48,5 @@ def test_start_here_runs_step_one_and_shows_where_to_find_it(
     assert "completed" in page.locator("#start-stored").inner_text()
 
     page.locator("#start-step-1").scroll_into_view_if_needed()
-    shot = artifacts / "start.png"
-    page.screenshot(path=str(shot), full_page=True)
-    README_SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copy(shot, README_SCREENSHOT)
+    screenshot(page, "start.png")
     page.close()

@@ -1,27 +1,27 @@
 """Drive the Tune tab in Debian chromium: a refused launch, then a tiny QLoRA job from the form to
 a listed adapter, with the preview of the exact training strings and the live loss chart.
 
-The server is the real `python app.py`, with its own adapters folder (the shared server fixture
-writes adapters into the project's adapters/), and the job is a real worker process.
+The server is the real `python app.py` with its own temporary home and adapters folder, shared by
+this module's tests; each test checks what it queued against what was stored before it ran, so
+the tests pass in any order. The job is a real worker process.
 """
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from studio.store import Store
-from tests.conftest import ROOT, SHARED_DATA
+from tests import needs
+from tests.conftest import SHARED_DATA
 from tests.ui.conftest import Server, run_studio
 from tests.ui.pages import text_of
 
 pytestmark = [pytest.mark.browser, pytest.mark.model]
 
 TRAIN = SHARED_DATA / "sst2" / "train.tsv"
-README_SCREENSHOT = ROOT / "docs" / "screenshots" / "tune.png"
 JOB_TIMEOUT_MS = 420_000  # ~1-2 min on an idle 2-core CPU; a busy machine takes longer
 
 
@@ -29,7 +29,7 @@ JOB_TIMEOUT_MS = 420_000  # ~1-2 min on an idle 2-core CPU; a busy machine takes
 def tune_server(tmp_path_factory: pytest.TempPathFactory, model_home: Path) -> Iterator[Server]:
     """`python app.py` with its own home and adapters folder (the adapters the job writes)."""
     home = tmp_path_factory.mktemp("tune-server-home")
-    with run_studio(home, model_home, STUDIO_ADAPTERS_DIR=str(home / "adapters")) as server:
+    with run_studio(home, model_home) as server:
         yield server
 
 
@@ -60,9 +60,15 @@ def runs_in_store(server: Server) -> list:
         store.close()
 
 
+def run_ids(server: Server) -> list[int]:
+    """The ids of the server's stored tuning runs (what a test compares before and after)."""
+    return [run.id for run in runs_in_store(server)]
+
+
 def test_a_bad_setting_is_shown_in_the_status_box_and_nothing_is_queued(
     browser, tune_server: Server
 ) -> None:
+    before = run_ids(tune_server)
     page = open_tune_tab(browser, tune_server)
     fill(page, "tune-name", "never-queued")
     fill(page, "tune-data", "/nonexistent/train.tsv")
@@ -77,16 +83,16 @@ def test_a_bad_setting_is_shown_in_the_status_box_and_nothing_is_queued(
     fill(page, "tune-batch-size", "0")  # refused before the engine: the message names it
     page.locator("#tune-check").click()
     page.wait_for_function(f"{text_of('#tune-status')}.includes('training.batch_size')")
-    assert runs_in_store(tune_server) == []
-    assert "No tuning run yet" in page.locator("#tune-run-info").inner_text()
+    assert run_ids(tune_server) == before
+    assert "never-queued" not in page.locator("#tune-jobs").inner_text()
     page.close()
 
 
 def test_a_tiny_qlora_job_from_the_form_to_a_listed_adapter(
-    browser, tune_server: Server, artifacts: Path
+    browser, tune_server: Server, screenshot
 ) -> None:
-    if not TRAIN.exists():
-        pytest.skip(f"public test data missing: {TRAIN} (see ../shared/data/README.md)")
+    needs.shared_data("sst2", "train.tsv")
+    before = run_ids(tune_server)
     page = open_tune_tab(browser, tune_server)
     fill(page, "tune-name", "tiny-sst2")
     assert page.locator("#tune-model input").input_value() == "smollm2-135m-instruct"
@@ -111,7 +117,7 @@ def test_a_tiny_qlora_job_from_the_form_to_a_listed_adapter(
     report = page.locator("#tune-report").inner_text()
     assert "template 'sst2-sentiment'" in report and "Memory estimate" in report
     assert page.locator("#tune-report .tune-memory[data-fits='fits']").count() == 1
-    assert runs_in_store(tune_server) == []  # Check queues nothing
+    assert run_ids(tune_server) == before  # Check queues nothing
 
     # Launch: the run is followed until it completes; charts, log and adapter appear.
     page.locator("#tune-launch").click()
@@ -128,19 +134,15 @@ def test_a_tiny_qlora_job_from_the_form_to_a_listed_adapter(
     assert "adapters/tiny-sst2" in page.locator("#tune-adapters").inner_text()
     log_text = page.locator("#tune-log textarea").input_value()
     assert "completed: adapter saved" in log_text
-    assert (tune_server.home / "adapters" / "tiny-sst2" / "adapter_config.json").is_file()
+    assert (tune_server.adapters / "tiny-sst2" / "adapter_config.json").is_file()
 
     page.locator("#tune-plot-loss").scroll_into_view_if_needed()
-    shot = artifacts / "tune.png"
-    page.screenshot(path=str(shot), full_page=True)
-    README_SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copy(shot, README_SCREENSHOT)
+    screenshot(page, "tune.png")
     page.close()
 
 
 def test_stop_saves_the_adapter_and_resume_continues_the_run(browser, tune_server: Server) -> None:
-    if not TRAIN.exists():
-        pytest.skip(f"public test data missing: {TRAIN} (see ../shared/data/README.md)")
+    needs.shared_data("sst2", "train.tsv")
     page = open_tune_tab(browser, tune_server)
     fill(page, "tune-name", "stop-me")
     fill(page, "tune-data", str(TRAIN))

@@ -34,6 +34,7 @@ from studio.ui.compare.views import (
     seed_rows,
     summary_rows,
 )
+from tests import needs
 from tests.conftest import SHARED_DATA
 
 SST2 = SHARED_DATA / "sst2"
@@ -212,8 +213,7 @@ def test_estimate_text() -> None:
 
 @pytest.fixture(scope="module")
 def run_id(services: Services, tab: CompareTab) -> int:
-    if not (SST2 / "validation.tsv").exists():
-        pytest.skip(f"public test data missing: {SST2}")
+    needs.shared_data("sst2", "validation.tsv")
     events = list(services.comparisons.run(config_of(tab)))
     assert isinstance(events[-1], RunFinished) and events[-1].status == "completed"
     return events[0].run_id
@@ -273,7 +273,7 @@ def test_results_panel_renders_a_stored_run(tab, run_id) -> None:
 
 @pytest.mark.model
 def test_reopening_a_run_and_selecting_a_cell(tab, services, run_id) -> None:
-    row = past_run_rows(services.store.list_comparison_runs())[-1]
+    row = next(r for r in past_run_rows(services.store.list_comparison_runs()) if r[0] == run_id)
     panel = tab.results
     opened = Outputs(
         [*panel.outputs, *panel.cell_outputs],

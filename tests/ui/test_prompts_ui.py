@@ -1,5 +1,6 @@
 """The Prompts tab without a browser: library, versions, diff, duplicate/delete and the preview,
-on a copy of prompts/ and a fresh store."""
+on a copy of prompts/ and a fresh store. The preview's chat text and token counts come from the
+bundled models' real tokenizers (SmolLM2's ChatML template; Gemma's tokenizer, which adds <bos>)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ import pytest
 
 from studio.datasets import DatasetError, load_dataset
 from studio.hosting import HostingPolicy
+from studio.models.convert import ensure_converted
+from studio.models.registry import resolve_spec
 from studio.settings import SAMPLES_DIR
 from studio.store import ComparisonConfigSpec, Store
 from studio.templates import PROMPTS_DIR, TemplateError, load_template
@@ -60,18 +63,24 @@ def reviews():
     return load_dataset(REVIEWS, policy=HostingPolicy.desktop())
 
 
-class FakeTokenizer:
-    chat_template = "fake"
+def bundled_tokenizer(model_home: Path, alias: str) -> Any:
+    """A bundled model's real tokenizer, from its converted folder (converted on first use)."""
+    from transformers import AutoTokenizer  # lazy: only the model tests need transformers
 
-    def __init__(self) -> None:
-        self.calls: list[bool] = []
+    folder = ensure_converted(resolve_spec(alias), model_home / "models")
+    return AutoTokenizer.from_pretrained(folder, local_files_only=True)
 
-    def __call__(self, text: str, add_special_tokens: bool) -> dict[str, list[int]]:
-        self.calls.append(add_special_tokens)
-        return {"input_ids": [0] * (len(text.split()) + int(add_special_tokens))}
 
-    def apply_chat_template(self, messages: list[dict[str, str]], **_: Any) -> str:
-        return "".join(f"<{m['role']}>{m['content']}</{m['role']}>" for m in messages) + "<bot>"
+@pytest.fixture(scope="module")
+def smollm2(model_home: Path) -> Any:
+    """SmolLM2's tokenizer: a ChatML chat template, no <bos> added to plain text."""
+    return bundled_tokenizer(model_home, "smollm2-135m-instruct")
+
+
+@pytest.fixture(scope="module")
+def gemma(model_home: Path) -> Any:
+    """Gemma-3-270M's tokenizer (a base model: no chat template), which adds <bos> to text."""
+    return bundled_tokenizer(model_home, "gemma-3-270m")
 
 
 # --- library -------------------------------------------------------------------------------
@@ -239,15 +248,41 @@ def test_chat_preview_without_a_model_shows_the_turns(library, reviews) -> None:
     shown = pv.build_preview(template, reviews, 0, 1, pv.TurnsTokenizer())
     assert shown.text.startswith(f"[system]\n{template.system}\n\n[user]\nReview: ")
     assert f"[assistant]\n{reviews.rows[1]['label']}\n\n[user]\n" in shown.text
-    real = pv.build_preview(template, reviews, 0, 1, FakeTokenizer())
-    assert real.text.startswith("<system>") and real.text.endswith("</user><bot>")
 
 
-def test_count_tokens_adds_special_tokens_only_for_completion() -> None:
-    tokenizer = FakeTokenizer()
-    assert pv.count_tokens(tokenizer, "a b c", "completion") == 4
-    assert pv.count_tokens(tokenizer, "a b c", "chat") == 3
-    assert tokenizer.calls == [True, False]
+@pytest.mark.model
+def test_chat_preview_with_the_model_is_its_exact_chat_template(library, reviews, smollm2) -> None:
+    template = load_template("reviews-sentiment", library)
+    shown = pv.build_preview(template, reviews, 0, 1, smollm2)
+    # Row 0 with one shot (row 1), through SmolLM2's own ChatML template: the text it will read.
+    assert shown.text == (
+        "<|im_start|>system\n"
+        "You label the sentiment of reviews. Answer with one word, positive or negative."
+        "<|im_end|>\n"
+        "<|im_start|>user\nReview: The zipper broke on the second day of the trip.\n"
+        "Sentiment:<|im_end|>\n"
+        "<|im_start|>assistant\nnegative<|im_end|>\n"
+        "<|im_start|>user\nReview: The blender crushes ice in seconds and cleans up in no time.\n"
+        "Sentiment:<|im_end|>\n"
+        "<|im_start|>assistant\n"
+    )
+    assert shown.answer == "positive"
+    # Each ChatML marker is one token, not its characters spelled out.
+    assert pv.count_tokens(smollm2, shown.text, "chat") == 80
+    assert pv.count_tokens(smollm2, "<|im_start|>user\nhi<|im_end|>\n", "chat") == 6
+
+
+@pytest.mark.model
+def test_count_tokens_adds_special_tokens_only_for_completion(smollm2, gemma) -> None:
+    text = "Review: The zipper broke on the second day of the trip.\nSentiment:"
+    # Gemma puts <bos> before plain text: a completion prompt reads it, 16 tokens + <bos>.
+    assert gemma(text)["input_ids"][0] == gemma.bos_token_id
+    assert pv.count_tokens(gemma, text, "completion") == 17
+    # A chat template writes its own special tokens into the text: none are added again.
+    assert pv.count_tokens(gemma, text, "chat") == 16
+    # SmolLM2 adds no <bos>: both modes count the same.
+    assert pv.count_tokens(smollm2, text, "completion") == pv.count_tokens(smollm2, text, "chat")
+    assert pv.count_tokens(smollm2, text, "chat") == 18
 
 
 def test_data_paths_resolve_against_the_project_and_are_cached(

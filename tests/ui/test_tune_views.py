@@ -316,6 +316,8 @@ def is_skip(value: Any) -> bool:
 
 def test_refresh_sends_only_what_changed_and_follows_the_newest(services: Services) -> None:
     jobs = jobs_for(services)
+    empty = dict(zip(KEYS, jobs.refresh(None, {}), strict=False))
+    assert empty["info"].startswith("No tuning run yet") and empty["table"].empty
     first = queue(services, "first")
     values = jobs.refresh(None, {})
     shown = dict(zip(KEYS, values, strict=False))
