@@ -8,7 +8,6 @@ No test here loads a model: every refusal happens before one would be."""
 
 from __future__ import annotations
 
-import hashlib
 import html
 import http.server
 import json
@@ -24,8 +23,8 @@ from typing import Any, ClassVar
 import pytest
 
 from tests.conftest import ROOT
-from tests.hardening.conftest import files_under, table_counts
 from tests.hardening.raw_api import RawVisitor
+from tests.snapshots import SQLITE_FILES, Snapshot, file_digests, table_digests
 from tests.test_hosting_server import compare_inputs, tune_inputs
 from tests.ui.conftest import run_studio
 
@@ -64,15 +63,14 @@ class Target:
     recorder_port: int
     outside: Path  # a folder of the server's that no visitor may read
 
-    def state(self) -> tuple[dict[str, int], dict[str, int], str]:
-        """The store's row counts, the files of its home, and the template library's digest."""
-        digest = hashlib.sha256()
-        for path in sorted(PROMPTS.glob("*")):
-            digest.update(path.name.encode() + path.read_bytes())
-        home_files = {
-            k: v for k, v in files_under(self.home).items() if not k.startswith(("server.log",))
+    def state(self) -> Snapshot:
+        """By content: the store's rows, every file of the server's home (its template library
+        and adapters included) and the shipped library."""
+        return {
+            "tables": table_digests(self.home / "studio.db"),
+            "home": file_digests(self.home, skip=(*SQLITE_FILES, "server.log")),
+            "shipped library": file_digests(PROMPTS),
         }
-        return table_counts(self.home / "studio.db"), home_files, digest.hexdigest()
 
 
 @pytest.fixture(scope="module")
@@ -350,7 +348,7 @@ def test_a_small_parquet_file_that_decodes_huge_is_refused(
     uploaded = raw.upload(bomb)["path"]
     message = _refused(client.predict, *compare_inputs(data=uploaded, limit=1), api_name="/compare")
     assert "STUDIO_MAX_DATA_MB" in message
-    assert demo.state()[0] == before[0]
+    assert demo.state()["tables"] == before["tables"]
 
 
 # -- a shared studio: colleagues, not operators -------------------------------------------------
