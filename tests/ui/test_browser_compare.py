@@ -81,6 +81,18 @@ def test_compare_tab_runs_a_grid_and_shows_its_results(
     assert page.locator("#compare-chart svg line.cmp-ci").count() == 2
     assert "completed" in page.locator("#compare-past-runs").inner_text()
 
+    # Paired with the reference: C1 is the reference, C2 shows its difference and McNemar's p;
+    # picking C2 as the reference turns it round.
+    assert "Δ vs C1 [95% CI]" in summary and "reference" in summary
+    assert re.search(r"[+-]\d\.\d{3} \[[+-]\d\.\d{3}, [+-]\d\.\d{3}\] \(accuracy\)", summary)
+    assert "McNemar p=" in summary
+    page.locator("#compare-reference input").click()
+    page.get_by_role("option", name="C2", exact=True).click()
+    page.wait_for_function(f"{text_of('#compare-summary')}.includes('Δ vs C2')")
+    turned = page.locator("#compare-summary").inner_text()
+    # Rows in grid order: C1 (now paired with C2, so it carries a p-value) before C2, the reference.
+    assert turned.index("McNemar p=") < turned.index("reference")
+
     # The grid: filter, then open one cell's exact prompt and choice scores.
     page.locator("#compare-grid-filter").get_by_text("failures", exact=True).click()
     page.wait_for_function(f"{text_of('#compare-grid-note')}.includes('(failures)')")

@@ -14,7 +14,7 @@ import pytest
 
 from studio.compare.engine import CellStarted, RowDone, RunFinished, RunStarted
 from studio.compare.metrics import Estimate
-from studio.compare.summary import ConfigSummary, seed_groups, summarize_run
+from studio.compare.summary import ConfigSummary, paired_summaries, seed_groups, summarize_run
 from studio.services import Services, create_services
 from studio.settings import load_settings
 from studio.store.records import ComparisonResult
@@ -32,6 +32,7 @@ from studio.ui.compare.views import (
     past_run_rows,
     run_markdown,
     seed_rows,
+    summary_headers,
     summary_rows,
 )
 from tests import needs
@@ -227,6 +228,13 @@ def test_summary_and_seed_tables(services, run_id) -> None:
     assert [(r[3], r[4], r[5]) for r in rows] == [(0, 1, 8), (0, 2, 8), (2, 1, 8), (2, 2, 8)]
     assert rows[0][2] == "sst2-sentiment-completion@v1"
     assert all(CI.match(r[6]) and CI.match(r[7]) and r[8] > 0 for r in rows)
+    assert all(r[9:] == ["—", "—"] for r in rows)  # no pairing asked for
+    paired = summary_rows(summaries, "loglik", paired_summaries(services.store, run_id, 3))
+    assert [r[9] for r in paired][2] == "reference" and paired[2][10] == "—"
+    for row in paired[:2] + paired[3:]:
+        assert re.fullmatch(r"[+-]\d\.\d{3} \[[+-]\d\.\d{3}, [+-]\d\.\d{3}\] \(accuracy\)", row[9])
+        assert re.fullmatch(r"McNemar p=[\d.e-]+ · Holm [\d.e-]+ · \d+/\d+", row[10]), row[10]
+    assert summary_headers("loglik", 3)[9:] == ["Δ vs C3 [95% CI]", "p · discordant"]
     seeds = seed_rows(seed_groups(summaries))
     assert [(s[2], s[3]) for s in seeds] == [(0, 2), (2, 2)]
     assert re.match(r"^\d\.\d{3} ± \d\.\d{3}$", seeds[0][4])
