@@ -9,6 +9,7 @@ fp32, input gradients enabled) before the adapter is attached.
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -119,6 +120,7 @@ def attach_adapter(loaded: LoadedModel, config: TuneConfig) -> Any:
     """The base model with a fresh, trainable LoRA adapter (base weights frozen)."""
     # lazy: peft pulls in torch and transformers
     from peft import get_peft_model, prepare_model_for_kbit_training
+    from transformers import set_seed
 
     model = loaded.model
     if config.model.quantization != "none":
@@ -126,6 +128,7 @@ def attach_adapter(loaded: LoadedModel, config: TuneConfig) -> Any:
             model, use_gradient_checkpointing=config.training.gradient_checkpointing
         )
     model.train()
+    set_seed(config.training.seed)  # the run's seed fixes the LoRA init (lora_A is random)
     return get_peft_model(model, lora_config(config.lora))
 
 
@@ -152,10 +155,22 @@ def build_trainer(
 
 
 def latest_checkpoint(output_dir: Path) -> Path | None:
-    """The newest `checkpoint-N` folder the Trainer left in output_dir (for resume)."""
+    """The newest complete `checkpoint-N` folder the Trainer left in output_dir (for resume).
+
+    The Trainer writes a checkpoint in place and its trainer_state.json last, so a process killed
+    mid-save leaves a folder without a readable one: that folder is passed over for the one before.
+    """
     found = [
         (int(path.name.split("-")[1]), path)
         for path in output_dir.glob("checkpoint-*")
-        if path.is_dir() and path.name.split("-")[1].isdigit()
+        if path.is_dir() and path.name.split("-")[1].isdigit() and _complete(path)
     ]
     return max(found)[1] if found else None
+
+
+def _complete(checkpoint: Path) -> bool:
+    try:
+        state = json.loads((checkpoint / "trainer_state.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(state, dict) and "global_step" in state

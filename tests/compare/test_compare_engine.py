@@ -12,6 +12,7 @@ from studio.compare import summarize_run
 from studio.compare.config import CompareConfigError, build_config
 from studio.compare.engine import RowDone, RunFinished, RunStarted
 from studio.services import create_services
+from tests import needs
 from tests.conftest import SHARED_DATA
 
 pytestmark = pytest.mark.model
@@ -21,11 +22,19 @@ SST2 = SHARED_DATA / "sst2"
 
 @pytest.fixture
 def services(settings):
-    if not (SST2 / "validation.tsv").exists():
-        pytest.skip(f"public test data missing: {SST2} (see ../shared/data/README.md)")
+    needs.shared_data("sst2", "validation.tsv")
     services = create_services(settings)
     yield services
     services.close()
+
+
+CHOICES = ["negative", "positive"]  # sst2-sentiment-completion's choices, in its order
+
+
+def first_rows(n: int) -> list[tuple[str, str]]:
+    """(sentence, gold answer) of the first n validation rows, read straight from the file."""
+    lines = (SST2 / "validation.tsv").read_text(encoding="utf-8").splitlines()[1 : n + 1]
+    return [(text, CHOICES[int(label)]) for text, label in (ln.rsplit("\t", 1) for ln in lines)]
 
 
 def grid(**overrides):
@@ -54,17 +63,25 @@ def test_a_small_grid_stores_every_row_with_its_exact_prompt(services) -> None:
     assert [c.shots for c in run.configs] == [0, 2]
     results = services.store.comparison_results(started.run_id)
     zero_shot = [r for r in results if r.config_id == run.configs[0].id]
+    two_shot = [r for r in results if r.config_id == run.configs[1].id]
+    expected = first_rows(10)
+    for rows_of_config in (zero_shot, two_shot):  # one row per example: its own text and gold
+        assert sorted(r.example_index for r in rows_of_config) == list(range(10))
+        for r in rows_of_config:
+            sentence, gold = expected[r.example_index]
+            assert r.gold == gold and f"Review: {sentence}\nSentiment:" in r.prompt_text
+            assert [s["choice"] for s in r.choice_scores] == CHOICES
+            assert r.prediction in CHOICES and r.correct == (r.prediction == gold)
     first = min(zero_shot, key=lambda r: r.example_index)
     assert first.prompt_text == (
         "Each movie review is followed by its sentiment, positive or negative.\n\n"
         "Review: it 's a charming and often affecting journey . \nSentiment:"
     )
     assert first.gold == "positive"
-    assert {s["choice"] for s in first.choice_scores} == {"negative", "positive"}
-    two_shot = [r for r in results if r.config_id == run.configs[1].id]
     assert all(r.prompt_text.count("Sentiment:") == 3 for r in two_shot)
 
     summaries = summarize_run(services.store, started.run_id)
+    assert sorted(s.config_id for s in summaries) == sorted(c.id for c in run.configs)
     for s in summaries:
         assert s.n == 10
         assert s.accuracy.low <= s.accuracy.value <= s.accuracy.high
@@ -102,6 +119,10 @@ def test_a_stopped_run_resumes_with_only_the_missing_rows(services) -> None:
     assert len(fresh) == 16 - len(before)  # nothing computed twice
     after = services.store.comparison_results(run_id)
     assert len(after) == 16
+    every_cell = {
+        (c.id, i) for c in services.store.get_comparison_run(run_id).configs for i in range(8)
+    }
+    assert {(r.config_id, r.example_index) for r in after} == every_cell
     for r in after:  # rows stored before the stop are untouched
         if (r.config_id, r.example_index) in before:
             assert r.id == before[(r.config_id, r.example_index)].id

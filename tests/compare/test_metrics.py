@@ -76,6 +76,11 @@ def test_bootstrap_ci_is_seeded_and_contains_the_mean() -> None:
     estimate = bootstrap_ci(values, seed=7)
     assert estimate == bootstrap_ci(values, seed=7)
     assert estimate != bootstrap_ci(values, seed=8)
+    # 0/1 scores give coarse intervals that an unseeded run can repeat by chance; 50 distinct
+    # scores move both ends with every resample, so only a seeded run repeats itself exactly.
+    fine = [(i * 37 % 101) / 100 for i in range(50)]
+    runs = [bootstrap_ci(fine, n_resamples=300, seed=seed) for seed in (1, 1, 2, 3)]
+    assert runs[0] == runs[1] and len(set(runs)) == 3
     assert estimate.value == pytest.approx(0.7) and estimate.n == 50
     assert estimate.low < estimate.value < estimate.high
     assert estimate.low > 0.5 and estimate.high < 0.85

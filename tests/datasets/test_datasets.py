@@ -20,6 +20,7 @@ from studio.datasets import (
     split_dataset,
 )
 from studio.hosting import HostingPolicy
+from tests import needs
 from tests.conftest import ROOT, SHARED_DATA
 
 DESKTOP = HostingPolicy.desktop()
@@ -30,9 +31,7 @@ SEED_TASKS = SHARED_DATA / "self-instruct" / "seed_tasks.jsonl"
 
 
 def shared(path: Path) -> Path:
-    if not path.exists():
-        pytest.skip(f"public test data missing: {path} (see ../shared/data/README.md)")
-    return path
+    return needs.shared_data(*path.relative_to(SHARED_DATA).parts)
 
 
 def write(tmp_path: Path, name: str, content: str | bytes) -> Path:

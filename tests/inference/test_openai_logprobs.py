@@ -25,6 +25,7 @@ from studio.inference.openai_backend import ServedModelError
 from studio.models.loading import LoadRequest
 from studio.runtime import compute
 from studio.services import create_services
+from tests import needs
 from tests.conftest import SHARED_DATA
 
 pytestmark = pytest.mark.model
@@ -126,8 +127,7 @@ class PromptLogprobTestServer:
 
 @pytest.fixture
 def services(settings):
-    if not (SST2 / "validation.tsv").exists():
-        pytest.skip(f"public test data missing: {SST2} (see ../shared/data/README.md)")
+    needs.shared_data("sst2", "validation.tsv")
     services = create_services(settings)
     yield services
     services.close()
@@ -163,11 +163,15 @@ def test_served_log_likelihoods_equal_the_studios_local_scoring(services, logpro
     served_cfg, local_cfg = run.configs
     assert served_cfg.model_spec == spec
     results = services.store.comparison_results(run.id)
+    assert len(results) == 8  # one row per example and model, none twice
     served = {r.example_index: r for r in results if r.config_id == served_cfg.id}
     local = {r.example_index: r for r in results if r.config_id == local_cfg.id}
     assert sorted(served) == sorted(local) == list(range(4))
     for index, remote in served.items():
         here = local[index]
+        # Both scored the template's two choices, in its order (an empty list would match too).
+        assert [a["choice"] for a in remote.choice_scores] == ["negative", "positive"]
+        assert [b["choice"] for b in here.choice_scores] == ["negative", "positive"]
         assert remote.prompt_text == here.prompt_text
         assert remote.prompt_tokens == here.prompt_tokens
         assert (remote.prediction, remote.correct, remote.correct_norm) == (

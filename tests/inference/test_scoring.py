@@ -47,7 +47,13 @@ def direct_logprob(loaded, prompt: str, continuation: str) -> float:
     return float(sum(logprobs[t - 1, full[t]] for t in range(len(p), len(full))))
 
 
-def by_index(results):
+def by_index(results, choices=CHOICES):
+    """Results keyed by example, after checking there is exactly one per prompt, with every
+    choice scored in the order given (results arrive as batches finish, not in input order)."""
+    results = list(results)
+    assert sorted(r.index for r in results) == list(range(len(PROMPTS)))
+    for r in results:
+        assert [s.choice for s in r.scores] == list(choices[r.index])
     return {r.index: r for r in results}
 
 
@@ -80,7 +86,8 @@ def test_multi_token_choices_of_different_lengths(smol) -> None:
     lengths = {len(smol.tokenizer(c, add_special_tokens=False)["input_ids"]) for c in choices[0]}
     assert len(lengths) == 3  # one, a few and many tokens: both passes are exercised
     for reuse in (False, True):
-        scored = by_index(score_choices(smol, PROMPTS, choices, batch_rows=6, reuse_prefix=reuse))
+        results = score_choices(smol, PROMPTS, choices, batch_rows=6, reuse_prefix=reuse)
+        scored = by_index(results, choices)
         for i, prompt in enumerate(PROMPTS):
             for choice_score in scored[i].scores:
                 expected = direct_logprob(smol, prompt, choice_score.choice)

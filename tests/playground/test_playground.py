@@ -78,11 +78,19 @@ def test_streams_a_greedy_answer_logs_it_and_reloads_it(services) -> None:
 
 
 def test_seeded_sampling_is_reproducible(services) -> None:
-    sampled = SamplingParams(temperature=1.0, top_p=0.95, max_new_tokens=16, seed=1234)
-    request = ChatRequest(model="smollm2-135m-instruct", user_message="Say hi.", params=sampled)
-    _, a = run(services, request)
-    _, b = run(services, request)
+    def sample(seed: int) -> Finished:
+        sampled = SamplingParams(temperature=1.0, top_p=0.95, max_new_tokens=16, seed=seed)
+        message = "Write one sentence about anything you like."
+        _, finished = run(services, ChatRequest("smollm2-135m-instruct", message, params=sampled))
+        assert finished.result.seed == seed
+        assert services.store.get_exchange(finished.exchange_id).parameters["seed"] == seed
+        return finished
+
+    a, b = sample(1234), sample(1234)
     assert a.record.response == b.record.response
+    # 16 tokens sampled at temperature 1 from an open question: other seeds, other answers.
+    others = {sample(seed).record.response for seed in (1, 2)}
+    assert len(others | {a.record.response}) > 1
 
 
 def test_stop_string_and_stop_button(services) -> None:

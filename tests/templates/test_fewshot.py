@@ -10,6 +10,7 @@ import pytest
 from studio.datasets import dataset_from_rows, load_dataset, split_dataset
 from studio.hosting import HostingPolicy
 from studio.templates.fewshot import ShotSelector, check_disjoint
+from tests import needs
 from tests.conftest import ROOT, SHARED_DATA
 
 DESKTOP = HostingPolicy.desktop()
@@ -44,6 +45,17 @@ def test_random_is_seeded_and_shared() -> None:
     assert pick(1, EXAMPLE) == pick(1, EXAMPLE) == pick(1, {"text": "something else"})
     assert pick(1, EXAMPLE) != pick(2, EXAMPLE)
     assert pick(1, EXAMPLE) != POOL[:5]
+    # 30!/25! orders of 5: five seeds agreeing (or one seed answering twice differently) is a bug.
+    assert len({tuple(shot["text"] for shot in pick(seed, EXAMPLE)) for seed in range(5)}) == 5
+
+
+def test_balanced_is_seeded_within_each_label() -> None:
+    def pick(seed: int) -> tuple[str, ...]:
+        selector = ShotSelector(POOL, 6, "balanced", seed=seed, label_column="label")
+        return tuple(shot["text"] for shot in selector.select(EXAMPLE))
+
+    assert pick(3) == pick(3)
+    assert len({pick(seed) for seed in range(5)}) == 5  # 10 neg and 20 pos rows to draw 3 of each
 
 
 def test_balanced_covers_labels_evenly() -> None:
@@ -130,13 +142,15 @@ def test_split_sample_then_select_similar_without_leaks() -> None:
     pool, evaluation = split_dataset(load_dataset(SAMPLE, policy=DESKTOP), 20, seed=1)
     check_disjoint(pool, evaluation)
     selector = ShotSelector(pool.rows, 4, "similar", label_column="label")
+    assert len(pool) == 20 and len(evaluation) > 0
     for example in evaluation.rows:
-        assert all(shot in pool.rows for shot in selector.select(example))
+        shots = selector.select(example)
+        assert len(shots) == 4 and all(shot in pool.rows for shot in shots)
 
 
 def test_sst2_pool_against_validation() -> None:
-    if not (SHARED_DATA / "sst2").exists():
-        pytest.skip(f"public test data missing: {SHARED_DATA / 'sst2'} (see its README.md)")
+    needs.shared_data("sst2", "train.tsv")
+    needs.shared_data("sst2", "validation.tsv")
     train = load_dataset(SHARED_DATA / "sst2" / "train.tsv", policy=DESKTOP)
     validation = load_dataset(SHARED_DATA / "sst2" / "validation.tsv", policy=DESKTOP)
     check_disjoint(train, validation)

@@ -29,6 +29,7 @@ from studio.tuning.data import (
     prepare_data,
     split_examples,
 )
+from tests import needs
 from tests.conftest import SHARED_DATA
 
 SST2_TRAIN = SHARED_DATA / "sst2" / "train.tsv"
@@ -57,9 +58,7 @@ def gemma(model_home: Path) -> Any:
 
 
 def shared(path: Path) -> Path:
-    if not path.exists():
-        pytest.skip(f"public test data missing: {path} (see ../shared/data/README.md)")
-    return path
+    return needs.shared_data(*path.relative_to(SHARED_DATA).parts)
 
 
 def jsonl(tmp_path: Path, name: str, lines: list[Any]) -> Path:
@@ -223,6 +222,7 @@ def test_sharegpt_conversations_and_a_json_messages_cell_in_a_csv(
 @pytest.mark.model
 def test_without_completion_only_loss_every_token_is_trained(tmp_path: Path, smol: Any) -> None:
     prepared = prepare(jsonl(tmp_path, "a.jsonl", ALPACA), smol, completion_only_loss=False)
+    assert [e.row for e in prepared.train] == [1, 3, 4]  # every row, so the loop checks them all
     for example in prepared.train:
         assert set(example.completion_mask) == {1}
         assert all(answer for _, answer in example.segments)
@@ -416,6 +416,8 @@ def test_limit_split_and_warnings_through_prepare(tmp_path: Path, smol: Any) -> 
     assert {e.row for e in prepared.train + prepared.eval} == set(range(1, 21))
     same = prepare(path, smol, seed=5, limit=20, eval_split=0.2)
     assert [e.row for e in same.eval] == [e.row for e in prepared.eval]
+    other = prepare(path, smol, seed=6, limit=20, eval_split=0.2)  # the seed reaches the split
+    assert [e.row for e in other.eval] != [e.row for e in prepared.eval]
     assert any("only 4 row(s)" in w.message for w in prepared.warnings)
     assert prepared.stats.n == 20
     one = prepare(path, smol, limit=1, eval_split=0.1)

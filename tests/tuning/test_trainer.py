@@ -1,15 +1,26 @@
-"""The trainer builder: device-dependent choices, step counts, and what a QLoRA step changes."""
+"""The trainer builder: device-dependent choices, step counts, what a QLoRA step changes, that
+the seed fixes the LoRA init, and that every training switch (DoRA, rsLoRA, target modules,
+quantization, packing, padding-free, gradient checkpointing) shows by its effect on the model, the
+batches, the step and the saved adapter, not merely by a finite loss."""
 
 from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from studio.hosting import HostingPolicy
 from studio.models.device import DevicePlan
 from studio.settings import Settings
-from studio.tuning.config import flat_config
+from studio.tuning.config import TuneConfig, flat_config
 from studio.tuning.trainer import precision_choices, total_steps
-from tests.conftest import SHARED_DATA
+from tests import needs
+
+if TYPE_CHECKING:
+    from studio.tuning.data import PreparedData
 
 
 def test_gpu_gets_bf16_and_paged_8bit_adamw_cpu_gets_fp32_adamw() -> None:
@@ -43,9 +54,7 @@ def test_a_qlora_step_changes_lora_weights_and_never_the_base(settings: Settings
     from studio.tuning.data import prepare_data
     from studio.tuning.trainer import build_trainer
 
-    train = SHARED_DATA / "sst2" / "train.tsv"
-    if not train.exists():
-        pytest.skip(f"shared data missing: {train}")
+    train = needs.shared_data("sst2", "train.tsv")
     config = flat_config(
         name="inproc",
         data=str(train),
@@ -72,29 +81,132 @@ def test_a_qlora_step_changes_lora_weights_and_never_the_base(settings: Settings
 
 
 @pytest.mark.model
+def test_the_seed_fixes_the_lora_init(settings: Settings) -> None:
+    """The seed setting promises the LoRA init: the same seed, the same A; another, others."""
+    import torch
+
+    from studio.models.loading import LoadRequest, load_model
+    from studio.tuning.trainer import attach_adapter
+
+    def initial_lora_a(seed: int) -> list[Any]:
+        loaded = load_model(LoadRequest("smollm2-135m-instruct", quantization="none"), settings)
+        config = flat_config(name="seeded", data="unused.tsv", seed=seed, target_modules=["q_proj"])
+        model = attach_adapter(loaded, config)
+        return [p.detach().clone() for n, p in model.named_parameters() if "lora_A" in n]
+
+    first = initial_lora_a(0)
+    torch.rand(7)  # the global generator moves on between runs, as it does in a long process
+    again, other = initial_lora_a(0), initial_lora_a(1)
+    assert len(first) == len(again) == len(other) == 30  # one q_proj per block
+    assert all(torch.equal(a, b) for a, b in zip(first, again, strict=True))
+    assert not any(torch.equal(a, b) for a, b in zip(first, other, strict=True))
+
+
+# Every linear layer of a SmolLM2 decoder block: what "all-linear" must wrap (never lm_head).
+ALL_LINEAR = {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"}
+# The layer a LoRA module wraps, by quantization: the proof the base really is 4-/8-bit.
+BASE_LAYER = {"none": "Linear", "4bit": "Linear4bit", "8bit": "Linear8bitLt"}
+
+
+def wrapped_modules(model: Any) -> dict[str, Any]:
+    """Module name -> LoRA layer, for every module PEFT gave an adapter (it has lora_A)."""
+    return {name: module for name, module in model.named_modules() if hasattr(module, "lora_A")}
+
+
+def check_adapter(model: Any, config: TuneConfig) -> dict[str, Any]:
+    """The PEFT model carries exactly the adapter the config asks for: where, how scaled, DoRA."""
+    lora = config.lora
+    wanted = ALL_LINEAR if lora.target_modules == "all-linear" else set(lora.target_modules)
+    wrapped = wrapped_modules(model)
+    n_layers = model.get_base_model().config.num_hidden_layers
+    assert {name.rsplit(".", 1)[-1] for name in wrapped} == wanted
+    assert len(wrapped) == n_layers * len(wanted)  # in every block, and nowhere else
+    scaling = lora.alpha / math.sqrt(lora.r) if lora.use_rslora else lora.alpha / lora.r
+    assert scaling == (8.0 if lora.use_rslora else 2.0)  # alpha 32, r 16: the two really differ
+    for module in wrapped.values():
+        assert type(module.base_layer).__name__ == BASE_LAYER[config.model.quantization]
+        assert module.scaling == {"default": pytest.approx(scaling)}
+        assert ("default" in module.lora_magnitude_vector) == lora.use_dora
+    return wrapped
+
+
+def check_batches(trainer: Any, prepared: PreparedData, config: TuneConfig) -> None:
+    """Packing puts several examples in a row; padding-free (and packing) flattens a batch."""
+    import torch
+
+    rows = trainer.train_dataset
+    lengths = [len(example.input_ids) for example in prepared.train]
+    training = config.training
+    if training.packing:
+        assert "seq_lengths" in rows.column_names, f"packing asked for, rows not packed: {rows}"
+        packed = [row["seq_lengths"] for row in rows]
+        assert len(rows) < len(lengths) and max(len(seqs) for seqs in packed) > 1
+        assert sorted(n for seqs in packed for n in seqs) == sorted(lengths)  # none cut or lost
+        assert all(sum(seqs) <= config.data.max_length for seqs in packed)
+    else:
+        assert len(rows) == len(lengths) and "seq_lengths" not in rows.column_names
+    take = rows.select(range(min(training.batch_size, len(rows))))
+    batch = trainer.data_collator(list(take))
+    n_examples = sum(len(row["seq_lengths"]) for row in take) if training.packing else len(take)
+    if training.packing or training.padding_free:
+        # One row, no padding, positions restarting at every example's first token.
+        assert batch["input_ids"].shape == (1, sum(len(row["input_ids"]) for row in take))
+        assert "attention_mask" not in batch
+        assert int((batch["position_ids"] == 0).sum()) == n_examples > 1
+    else:
+        longest = max(len(row["input_ids"]) for row in take)
+        assert batch["input_ids"].shape == (len(take), longest)
+        assert not bool(torch.all(batch["attention_mask"] == 1))  # rows of 51-62 tokens: padded
+
+
+def check_saved(model: Any, folder: Path, config: TuneConfig, wrapped: dict[str, Any]) -> None:
+    """adapter_config.json and the weights file say the same as the trained model."""
+    from safetensors import safe_open
+
+    model.save_pretrained(folder)  # what the worker writes into adapters/<name>
+    saved = json.loads((folder / "adapter_config.json").read_text())
+    lora = config.lora
+    assert (saved["r"], saved["lora_alpha"]) == (lora.r, lora.alpha)
+    assert (saved["use_dora"], saved["use_rslora"]) == (lora.use_dora, lora.use_rslora)
+    suffixes = {name.rsplit(".", 1)[-1] for name in wrapped}
+    assert set(saved["target_modules"]) == suffixes
+    with safe_open(str(folder / "adapter_model.safetensors"), "pt") as weights:
+        keys = list(weights.keys())
+    magnitudes = [key for key in keys if "lora_magnitude_vector" in key]
+    assert len(magnitudes) == (len(wrapped) if lora.use_dora else 0)
+    assert len([key for key in keys if "lora_B" in key]) == len(wrapped)
+
+
+@pytest.mark.model
 @pytest.mark.parametrize(
     "variant",
     [
-        {"quantization": "none", "packing": True},
+        {"quantization": "none", "packing": True, "gradient_checkpointing": True},
         {"quantization": "none", "padding_free": True},
         {"quantization": "4bit", "use_dora": True},
         {"quantization": "4bit", "use_rslora": True, "gradient_checkpointing": True},
-        {"quantization": "8bit", "target_modules": ["q_proj", "v_proj"]},
+        # Not q_proj/v_proj: that is PEFT's own default for Llama, so a dropped list would pass.
+        {"quantization": "8bit", "target_modules": ["v_proj", "down_proj"]},
     ],
-    ids=["packing", "padding-free", "dora-4bit", "rslora-checkpointing-4bit", "8bit-qv"],
+    ids=[
+        "packing-checkpointing",
+        "padding-free",
+        "dora-4bit",
+        "rslora-checkpointing-4bit",
+        "8bit-v-down",
+    ],
 )
 def test_every_training_switch_really_trains_on_cpu(
     settings: Settings, variant: dict[str, object]
 ) -> None:
-    import math
+    """Each switch is seen by its effect on the model, the batches, the step and the saved files."""
+    import torch
 
     from studio.models.loading import LoadRequest, load_model
     from studio.tuning.data import prepare_data
     from studio.tuning.trainer import build_trainer
 
-    train = SHARED_DATA / "sst2" / "train.tsv"
-    if not train.exists():
-        pytest.skip(f"shared data missing: {train}")
+    train = needs.shared_data("sst2", "train.tsv")
     config = flat_config(
         name="variant",
         data=str(train),
@@ -104,12 +216,33 @@ def test_every_training_switch_really_trains_on_cpu(
         batch_size=4,
         max_steps=1,
         max_length=128,
+        lr=1e-3,
+        warmup_ratio=0.0,  # else the one step is all warmup, at learning rate 0
         **variant,
     )
     quantization = str(variant["quantization"])
     loaded = load_model(LoadRequest("smollm2-135m-instruct", quantization=quantization), settings)
     prepared = prepare_data(config.data, loaded.tokenizer, HostingPolicy.desktop(), seed=0)
     trainer = build_trainer(config, loaded, prepared, settings.home / "ckpt", [])
+    model = trainer.model
+    wrapped = check_adapter(model, config)
+    check_batches(trainer, prepared, config)
+    before = {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad}
+    assert before and all("lora_" in n for n in before)
+    calls: list[int] = []
+    # Entering attention, inside the checkpointed forward of the first block (hooks on the block
+    # itself stay outside the checkpoint; a post-hook can miss a recompute that stops early).
+    inner = model.get_base_model().model.layers[0].self_attn
+    hook = inner.register_forward_pre_hook(lambda *_: calls.append(1))
     trainer.train()
+    hook.remove()
+    # One micro-batch: the block runs once, and once more in backward when checkpointing recomputes.
+    assert len(calls) == (2 if config.training.gradient_checkpointing else 1)
     [loss] = [entry["loss"] for entry in trainer.state.log_history if "loss" in entry]
     assert math.isfinite(loss) and loss > 0
+    after = dict(model.named_parameters())
+    moved = {n for n, p in before.items() if not torch.equal(p, after[n].detach())}
+    learned = {n for n in before if "lora_B" in n or "lora_magnitude_vector" in n}
+    assert len(learned) == len(wrapped) * (2 if config.lora.use_dora else 1)
+    assert learned <= moved  # every adapter got a gradient: none cut off by checkpointing
+    check_saved(model, settings.home / "adapter", config, wrapped)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from typing import Any
 
@@ -57,10 +58,29 @@ def test_chat_endpoint_streams_logs_and_shows_in_history(studio_server) -> None:
     assert count >= 1
 
 
+def reply_and_seed(url: str, message: str, **settings: Any) -> tuple[str, int]:
+    conversation, _textbox, _status, stats, _prompt = chat(url, message, **settings)
+    reply = conversation[-1]["content"]
+    text = reply if isinstance(reply, str) else reply[0]["text"]
+    return text, int(stats.split("seed ")[1].split()[0])
+
+
 def test_blank_seed_is_random_and_recorded(studio_server) -> None:
-    *_, stats, _prompt = chat(studio_server.url, "Say hi.", max_new=4)
-    seed = int(stats.split("seed ")[1].split()[0])
-    assert 0 <= seed < 2**32
+    message, sampled = "Write one sentence about anything you like.", {"temp": 1.0, "max_new": 12}
+    first, seed = reply_and_seed(studio_server.url, message, **sampled)
+    _, other_seed = reply_and_seed(studio_server.url, message, **sampled)
+    assert 0 <= seed < 2**32 and 0 <= other_seed < 2**32
+    assert seed != other_seed  # drawn afresh each time (equal by chance: 1 in 2**32)
+    # The recorded seed replays the sampled answer exactly.
+    replay, replay_seed = reply_and_seed(
+        studio_server.url, message, **sampled, seed_value=str(seed)
+    )
+    assert (replay, replay_seed) == (first, seed)
+    db = sqlite3.connect(studio_server.home / "studio.db")
+    rows = db.execute("select parameters from playground_exchanges order by id desc limit 3")
+    recorded = [json.loads(params)["seed"] for (params,) in rows]
+    db.close()
+    assert recorded == [seed, other_seed, seed]  # newest first
 
 
 @pytest.mark.parametrize(
