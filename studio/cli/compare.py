@@ -22,6 +22,12 @@ def add_compare_parser(sub: Any) -> None:
     p.add_argument("--config", help="run.yaml with the same settings (flags override it)")
     p.add_argument("--data", help="evaluation data: CSV, TSV, JSONL, JSON or Parquet")
     p.add_argument("--template", action="append", dest="templates", metavar="FILE_OR_NAME")
+    p.add_argument(
+        "--task",
+        metavar="FILE.yaml",
+        help="an lm-evaluation-harness task with local data, instead of --data/--template: its "
+        "template is saved to the library as lm-eval-<task>",
+    )
     p.add_argument("--model", action="append", dest="models", metavar="SPEC")
     p.add_argument("--shots", type=_ints, help="shot counts, e.g. 0,5")
     p.add_argument("--seeds", type=_ints, help="seeds, e.g. 1,2")
@@ -90,16 +96,47 @@ SETTINGS = (
 )
 
 
-def _config(args: argparse.Namespace) -> Any:
+def _config(args: argparse.Namespace, services: Any) -> Any:
     # lazy: the comparison config pulls in the store (sqlalchemy) and the template engine
     from studio.compare.config import build_config, load_config
 
     given = {key: getattr(args, key) for key in SETTINGS if getattr(args, key) is not None}
     if args.column_map:
         given["column_map"] = dict(args.column_map)
+    if args.task:
+        return build_config(**{**_task_settings(args, services), **given})
     if args.config:
         return load_config(args.config, **given)
     return build_config(**given)
+
+
+def _task_settings(args: argparse.Namespace, services: Any) -> dict[str, Any]:
+    """--task: the harness task's template saved to the library, and its data, shots, sampler."""
+    # lazy: only --task needs the harness task reader
+    from studio.compare.tasks import load_task
+
+    clash = [flag for flag, key in TASK_CLASHES if getattr(args, key)]
+    if clash:
+        raise ValueError(
+            f"--task sets the data and the template itself; drop {', '.join(clash)} (or drop "
+            "--task and give them all)"
+        )
+    task = load_task(args.task, services.policy)
+    saved = services.templates.save(task.template.to_yaml())
+    print(f"task {args.task}: template {saved.message}")
+    settings: dict[str, Any] = {
+        "data": str(task.data),
+        "templates": [task.template.name],
+        "shots": [task.shots],
+        "selection": task.selection,
+        "scoring": "loglik",
+    }
+    if task.shot_pool is not None:
+        settings["shot_pool"] = str(task.shot_pool)
+    return settings
+
+
+TASK_CLASHES = (("--data", "data"), ("--template", "templates"), ("--config", "config"))
 
 
 def run_compare(args: argparse.Namespace) -> int:
@@ -121,7 +158,7 @@ def run_compare(args: argparse.Namespace) -> int:
             _check_reference(args.reference, len(stored.configs))
         events = runner.resume(args.resume, stop)
     else:
-        config = _config(args)
+        config = _config(args, services)
         _check_reference(args.reference, config.n_configs)
         events = runner.run(config, stop)
     run_id, status = follow_comparison(events, stop)
