@@ -45,6 +45,13 @@ def add_compare_parser(sub: Any) -> None:
     p.add_argument("--temperature", type=float)
     p.add_argument("--batch-rows", dest="batch_rows", type=int)
     p.add_argument("--label-column", dest="label_column")
+    p.add_argument(
+        "--calibrate",
+        action="store_true",
+        default=None,
+        help="contextual calibration (loglik): also report accuracy with the label prior of "
+        "content-free inputs divided out",
+    )
     add_column_map(p)
     p.add_argument("--name")
     p.add_argument(
@@ -93,6 +100,7 @@ SETTINGS = (
     "batch_rows",
     "label_column",
     "name",
+    "calibrate",
 )
 
 
@@ -142,6 +150,7 @@ TASK_CLASHES = (("--data", "data"), ("--template", "templates"), ("--config", "c
 def run_compare(args: argparse.Namespace) -> int:
     # lazy: the engines and the store stay out of `studio --help`
     from studio.compare.summary import (
+        format_calibrated,
         format_paired,
         format_table,
         paired_summaries,
@@ -170,6 +179,8 @@ def run_compare(args: argparse.Namespace) -> int:
     print(format_table(summaries))
     if len(summaries) > 1:
         print(format_paired(summaries, paired))
+    if any(s.calibrated for s in summaries):
+        print(format_calibrated(summaries))
     if args.json_out:
         _write_json(Path(args.json_out), run_id, status, summaries, paired)
     return 0 if status == "completed" else (130 if status == "stopped" else 1)
@@ -214,6 +225,13 @@ def _write_json(
                 score=s.mean_score.value,
                 score_ci_low=s.mean_score.low,
                 score_ci_high=s.mean_score.high,
+            )
+        if s.calibrated is not None:
+            row.update(
+                calibrated_accuracy=s.calibrated.value,
+                calibrated_ci_low=s.calibrated.low,
+                calibrated_ci_high=s.calibrated.high,
+                calibration_prior=s.prior,
             )
         if pair is not None:
             row["paired"] = pair.as_dict()

@@ -6,7 +6,14 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 Scoring = Literal["loglik", "generate"]
 Selection = Literal["first", "random", "balanced", "similar"]
@@ -53,6 +60,11 @@ class CompareConfig(BaseModel):
         default_factory=dict,
         description="Template variable -> data column, e.g. {sentence: text, label: stars}.",
     )
+    calibrate: bool = Field(
+        False,
+        description="Contextual calibration (loglik): divide out the label prior the model shows "
+        "for content-free inputs; raw and calibrated accuracy side by side.",
+    )
 
     @field_validator("shots")
     @classmethod
@@ -65,6 +77,20 @@ class CompareConfig(BaseModel):
     @classmethod
     def _unique(cls, values: list) -> list:
         return list(dict.fromkeys(values))
+
+    @model_validator(mode="after")
+    def _calibration_needs_loglik(self) -> CompareConfig:
+        if self.calibrate and self.scoring != "loglik":
+            raise ValueError(
+                "calibrate works on log-likelihood scores over the template's choices; set "
+                "scoring: loglik, or calibrate: false"
+            )
+        if self.calibrate and self.selection == "similar":
+            raise ValueError(
+                "calibrate needs shots that do not depend on the example (first, random or "
+                "balanced selection); 'similar' picks them per example"
+            )
+        return self
 
     @property
     def n_configs(self) -> int:

@@ -16,7 +16,7 @@ from typing import Any
 
 from studio.compare.config import CompareConfig
 from studio.compare.prepare import GridCell, Prepared, prepare_run
-from studio.compare.scoring import score_cell
+from studio.compare.scoring import content_free_calibration, score_cell
 from studio.inference.registry import ModelBackends
 from studio.store import Store
 from studio.store.records import ComparisonConfigSpec, ComparisonResult
@@ -178,6 +178,11 @@ class ComparisonRunner:
         skip: set[int],
     ) -> Iterator[ComparisonResult]:
         backend = self.backends.open(cell.model, prepared.config.quantization)
+        if prepared.config.calibrate and self.store.config_calibration(config_id) is None:
+            # Once per configuration, before its rows (a resumed run keeps the stored prior).
+            calibration = content_free_calibration(prepared, cell, backend, stop)
+            if calibration is not None:
+                self.store.set_config_calibration(config_id, calibration)
         yield from score_cell(prepared, cell, config_id, backend, stop, skip)
 
 

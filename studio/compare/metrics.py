@@ -2,7 +2,7 @@
 
 This module owns the per-example scores (exact match, containment, regex, token F1, ROUGE-L,
 chrF and BLEU for open-ended answers, mapping a free generation onto a label, log-likelihood
-accuracy acc / acc_norm) and the statistics that
+accuracy acc / acc_norm, and acc after contextual calibration) and the statistics that
 keep comparisons honest: a bootstrap confidence interval for a mean over examples and the spread
 of a score across seeds.
 """
@@ -250,3 +250,24 @@ def acc_norm_predictions(
             raise ValueError(f"example {i}: need one positive length per choice, got {lengths}")
         predictions.append(int(np.argmax(np.asarray(scores, float) / np.asarray(lengths, float))))
     return predictions
+
+
+def calibration_prior(choice_logprobs: Sequence[Sequence[float]]) -> list[float]:
+    """The label prior of contextual calibration (Zhao et al., 2021, "Calibrate before use"):
+    for each content-free input the choices' probabilities normalised over the choices, then
+    averaged over the inputs."""
+    if not choice_logprobs:
+        raise ValueError("calibration needs at least one content-free input")
+    data = np.asarray(choice_logprobs, dtype=float)
+    shifted = np.exp(data - data.max(axis=1, keepdims=True))
+    probs = shifted / shifted.sum(axis=1, keepdims=True)
+    return [float(p) for p in probs.mean(axis=0)]
+
+
+def calibrated_prediction(logprobs: Sequence[float], prior: Sequence[float]) -> int:
+    """argmax_j p(j | x) / prior_j — the paper's W = diag(prior)⁻¹, b = 0 — computed in logs as
+    argmax_j (log p(j | x) − log prior_j); the normalisation of p cancels in the argmax."""
+    if len(logprobs) != len(prior):
+        raise ValueError(f"{len(logprobs)} choice scores but a prior over {len(prior)} choices")
+    floor = np.log(np.maximum(np.asarray(prior, dtype=float), 1e-30))
+    return int(np.argmax(np.asarray(logprobs, dtype=float) - floor))

@@ -13,6 +13,7 @@ from jinja2 import Environment, meta
 from studio.compare.metrics import (
     GRADED_METRICS,
     PASS_MARK,
+    calibration_prior,
     contains,
     exact_match,
     first_choice_in,
@@ -21,9 +22,13 @@ from studio.compare.metrics import (
 from studio.compare.prepare import GridCell, Prepared
 from studio.inference.backends import InferenceBackend
 from studio.inference.params import SamplingParams
+from studio.rendering import variables_of
 from studio.store.records import ComparisonResult
 from studio.templates import BuiltPrompt, TemplateError, build_prompt
 from studio.templates.fewshot import ShotSelector
+
+# Content-free inputs of contextual calibration (Zhao et al., 2021).
+CONTENT_FREE = ("N/A", "", "[MASK]")
 
 
 @dataclass(frozen=True)
@@ -34,21 +39,59 @@ class _Item:
 
 def build_cell_prompts(prepared: Prepared, cell: GridCell, tokenizer: Any) -> list[_Item]:
     """The exact prompt of every evaluation example for this cell (shots chosen per the config)."""
-    config = prepared.config
-    selector = None
-    if cell.shots > 0 and prepared.pool is not None:
-        selector = ShotSelector(
-            prepared.pool.rows,
-            cell.shots,
-            strategy=config.selection,
-            seed=cell.seed,
-            label_column=config.label_column or _label_column(cell),
-        )
+    selector = _selector(prepared, cell)
     items = []
     for index, row in enumerate(prepared.evaluation.rows):
         shots = selector.select(row) if selector else []
         items.append(_Item(index, build_prompt(cell.template, row, shots, tokenizer)))
     return items
+
+
+def _selector(prepared: Prepared, cell: GridCell) -> ShotSelector | None:
+    if cell.shots == 0 or prepared.pool is None:
+        return None
+    return ShotSelector(
+        prepared.pool.rows,
+        cell.shots,
+        strategy=prepared.config.selection,
+        seed=cell.seed,
+        label_column=prepared.config.label_column or _label_column(cell),
+    )
+
+
+def content_free_calibration(
+    prepared: Prepared, cell: GridCell, backend: InferenceBackend, stop: threading.Event
+) -> dict[str, Any] | None:
+    """The cell's label prior for contextual calibration: each content-free input (N/A, the
+    empty string, [MASK]) in place of every variable the prompt reads, with the cell's shots,
+    scored over the choices like any example. None if stopped before all were scored."""
+    template = cell.template
+    choices = list(template.choices or [])
+    base = prepared.evaluation.rows[0]
+    inputs = sorted(variables_of(template.template) - variables_of(template.answer))
+    selector = _selector(prepared, cell)
+    built = []
+    for text in CONTENT_FREE:
+        row = {**base, **{name: text for name in inputs}}
+        shots = selector.select(row) if selector else []
+        built.append(build_prompt(template, row, shots, backend.prompt_format))
+    scored = backend.score(
+        [b.text for b in built],
+        [[b.continuation_prefix + c for c in choices] for b in built],
+        template.mode,
+        batch_rows=prepared.config.batch_rows,
+        stop=stop,
+    )
+    by_index = {example.index: [s.logprob for s in example.scores] for example in scored}
+    if len(by_index) < len(built):
+        return None
+    logprobs = [[max(lp, -1e30) for lp in by_index[i]] for i in range(len(built))]
+    return {
+        "inputs": list(CONTENT_FREE),
+        "prompts": [b.text for b in built],
+        "logprobs": logprobs,
+        "prior": calibration_prior(logprobs),
+    }
 
 
 def _label_column(cell: GridCell) -> str | None:

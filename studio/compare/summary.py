@@ -6,16 +6,19 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
+from typing import Any
 
 from studio.compare.metrics import (
     GRADED_METRICS,
     Estimate,
     SeedSummary,
     bootstrap_ci,
+    calibrated_prediction,
     summarize_seeds,
 )
 from studio.compare.paired import Paired, against_reference
 from studio.store import Store
+from studio.store.records import ComparisonResult
 
 
 @dataclass(frozen=True)
@@ -33,6 +36,8 @@ class ConfigSummary:
     acc_norm: Estimate | None  # log-likelihood runs only
     mean_score: Estimate | None  # generation runs (e.g. token F1)
     examples_per_s: float
+    calibrated: Estimate | None = None  # accuracy after contextual calibration, if asked for
+    prior: dict[str, float] | None = None  # the calibration's label prior, choice -> probability
 
 
 @dataclass(frozen=True)
@@ -74,9 +79,29 @@ def summarize_run(store: Store, run_id: int, bootstrap_seed: int = 0) -> list[Co
                 acc_norm=bootstrap_ci(norms, seed=bootstrap_seed) if norms else None,
                 mean_score=bootstrap_ci(scores, seed=bootstrap_seed) if scores else None,
                 examples_per_s=len(rows) / latency_s if latency_s > 0 else 0.0,
+                **_calibrated(cfg.calibration, rows, bootstrap_seed),
             )
         )
     return summaries
+
+
+def _calibrated(
+    calibration: dict[str, Any] | None, rows: list[ComparisonResult], seed: int
+) -> dict[str, Any]:
+    """Accuracy with each row's choice scores divided by the configuration's content-free prior."""
+    if not calibration or not rows:
+        return {}
+    prior = calibration["prior"]
+    verdicts = []
+    for row in rows:
+        scores = row.choice_scores or []
+        best = calibrated_prediction([s["logprob"] for s in scores], prior)
+        verdicts.append(float(scores[best]["choice"] == row.gold))
+    choices = [s["choice"] for s in rows[0].choice_scores or []]
+    return {
+        "calibrated": bootstrap_ci(verdicts, seed=seed),
+        "prior": dict(zip(choices, prior, strict=True)),
+    }
 
 
 def primary_metric(scoring: str, config: dict[str, object]) -> tuple[str, bool]:
@@ -165,4 +190,21 @@ def format_paired(summaries: list[ConfigSummary], paired: list[Paired | None]) -
     for position, (summary, pair) in enumerate(zip(ordered, paired, strict=True), start=1):
         if pair is not None:
             lines.append(f"  C{position} {summary.label[:48]}: {paired_text(pair)} (n={pair.n})")
+    return "\n".join(lines)
+
+
+def format_calibrated(summaries: list[ConfigSummary]) -> str:
+    """Raw and calibrated accuracy side by side, with each configuration's label prior."""
+    calibrated = [s for s in sorted(summaries, key=lambda s: s.position) if s.calibrated]
+    if not calibrated:
+        return ""
+    lines = ["contextual calibration (prior from the content-free inputs 'N/A', '', '[MASK]'):"]
+    for s in calibrated:
+        assert s.calibrated is not None and s.prior is not None
+        prior = ", ".join(f"{choice} {p:.2f}" for choice, p in s.prior.items())
+        raw, cal = s.accuracy, s.calibrated
+        lines.append(
+            f"  C{s.position + 1} {s.label[:40]}: accuracy {raw.value:.3f} → calibrated "
+            f"{cal.value:.3f} [{cal.low:.3f}, {cal.high:.3f}]; prior {prior}"
+        )
     return "\n".join(lines)

@@ -147,6 +147,15 @@ class TemplateVersion(_Row):
     used_by_runs: Count
 
 
+class Calibration(_Row):
+    """A config's contextual calibration: content-free inputs, their prompts, the prior."""
+
+    inputs: Annotated[list[Annotated[str, StringConstraints(max_length=64)]], Field(max_length=16)]
+    prompts: Annotated[list[str], Field(max_length=16)]
+    logprobs: Annotated[list[list[float]], Field(max_length=16)]
+    prior: Annotated[list[Annotated[float, Field(ge=0, le=1)]], Field(min_length=1)]
+
+
 class Config(_Row):
     """One config (column) of a comparison run."""
 
@@ -159,6 +168,7 @@ class Config(_Row):
     seed: Int32
     selection: Annotated[str, _one_of(SELECTIONS)]
     label: Label
+    calibration: Calibration | None = None
 
 
 class ComparisonRun(_Annotated):

@@ -41,6 +41,8 @@ class Lineage:
     base_models: tuple[str, ...]
     adapters: tuple[str, ...]
     seeds: tuple[int, ...]
+    # "C1" -> its contextual calibration (content-free inputs, their prompts, the prior)
+    calibrations: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -127,6 +129,7 @@ def _comparison_detail(store: Store, run: ComparisonRun) -> RunDetail:
         base_models=_unique(c.model_spec for c in run.configs if not _is_adapter(c.model_spec)),
         adapters=_unique(c.model_spec for c in run.configs if _is_adapter(c.model_spec)),
         seeds=_unique(c.seed for c in run.configs),
+        calibrations={f"C{c.position + 1}": c.calibration for c in run.configs if c.calibration},
     )
     return RunDetail(
         entry=comparison_entry(store, run, notes),

@@ -62,6 +62,7 @@ def lineage_dict(detail: RunDetail) -> dict[str, Any]:
         "base_models": list(lineage.base_models),
         "adapters": list(lineage.adapters),
         "seeds": list(lineage.seeds),
+        "calibrations": lineage.calibrations,
     }
 
 

@@ -115,6 +115,23 @@ class ComparisonsMixin(StoreBase):
             if rowcount(session.execute(stmt)) == 0:
                 raise ValueError(f"no comparison run with id {run_id}")
 
+    def set_config_calibration(self, config_id: int, calibration: dict[str, Any]) -> None:
+        """Keep a configuration's contextual-calibration prior (measured once, before its rows)."""
+        stmt = (
+            update(ComparisonConfigRow)
+            .where(ComparisonConfigRow.id == config_id)
+            .values(calibration=calibration)
+        )
+        with self._session(f"calibrate comparison config {config_id}", write=True) as session:
+            if rowcount(session.execute(stmt)) == 0:
+                raise ValueError(f"no comparison config with id {config_id}")
+
+    def config_calibration(self, config_id: int) -> dict[str, Any] | None:
+        """The stored calibration of a configuration, or None (not calibrated, or not yet)."""
+        stmt = select(ComparisonConfigRow.calibration).where(ComparisonConfigRow.id == config_id)
+        with self._session(f"read comparison config {config_id}") as session:
+            return session.scalar(stmt)
+
     def mark_dead_runs_interrupted(
         self, is_alive: Callable[[str | None, int | None], bool]
     ) -> list[int]:
@@ -188,6 +205,7 @@ def to_config(row: ComparisonConfigRow) -> ComparisonConfig:
         seed=row.seed,
         selection=row.selection,
         label=row.label,
+        calibration=row.calibration,
     )
 
 

@@ -239,6 +239,7 @@ def _comparison(
             seed=spec.seed,
             selection=spec.selection,
             label=spec.label,
+            calibration=config.calibration,
         )
         session.add(config_row)
         session.flush()

@@ -139,6 +139,7 @@ class ComparisonConfig:
     seed: int
     selection: str
     label: str
+    calibration: dict[str, Any] | None = None  # contextual calibration: inputs, prompts, prior
 
 
 @dataclass(frozen=True, kw_only=True)

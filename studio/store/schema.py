@@ -218,6 +218,9 @@ class ComparisonConfigRow(Base):
     seed: Mapped[int] = mapped_column(Integer)
     selection: Mapped[str] = mapped_column(String(VOCABULARY_LENGTH))
     label: Mapped[str] = mapped_column(String(LABEL_LENGTH))
+    # Contextual calibration (log-likelihood runs that ask for it): the content-free inputs, their
+    # exact prompts, each one's log-probability per choice, and the prior they average to.
+    calibration: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
 
     template_version: Mapped[TemplateVersionRow] = relationship(lazy="joined", innerjoin=True)
 

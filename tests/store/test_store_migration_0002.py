@@ -63,7 +63,7 @@ def test_upgrading_a_0001_database_keeps_its_data(engine: Engine, db_url: str) -
         assert exchange.parameters == {"seed": 1}
         assert [use.spec for use in store.models_used()] == ["smollm2-135m-instruct"]
         assert store.latest_template_versions() == []
-    assert current_revision(engine) == head_revision() == "0005_unreported_token_counts"
+    assert current_revision(engine) == head_revision() == "0006_contextual_calibration"
     assert set(inspect(engine).get_table_names()) == (
         INITIAL_TABLES | NEW_TABLES | TUNING_TABLES | EXPERIMENT_TABLES
     )

@@ -58,7 +58,7 @@ def test_empty_database_is_migrated_to_head(db_url: str) -> None:
     try:
         assert current_revision(engine) is None
         upgrade(engine)
-        assert current_revision(engine) == head_revision() == "0005_unreported_token_counts"
+        assert current_revision(engine) == head_revision() == "0006_contextual_calibration"
     finally:
         engine.dispose()
 

@@ -76,6 +76,7 @@ def form_values(**overrides: object) -> dict[str, object]:
         "label_column": "",
         "column_map": "",
         "name": " ui test ",
+        "calibrate": False,
     }
     values.update(overrides)
     return values
@@ -118,6 +119,7 @@ def test_the_form_parses_into_the_cli_config(tab) -> None:
     assert config.name == "ui test" and config.regex is None and config.label_column is None
     assert config.n_configs == 4
     assert config_of(tab, limit=None).limit is None
+    assert config.calibrate is False and config_of(tab, calibrate=True).calibrate is True
     blank = config_of(tab, max_new_tokens=None, pool_size=None, batch_rows=None)
     assert (blank.max_new_tokens, blank.pool_size, blank.batch_rows) == (16, 100, 16)
 
@@ -346,3 +348,20 @@ def test_a_generation_run_shows_scores_and_the_generated_output(tab, services, r
     assert "score" in info and prompt.endswith("Sentiment:")
     assert output.visible and not scores.visible
     assert output.value == services.store.comparison_results(generated)[0].output
+
+
+def test_a_calibrated_run_shows_calibrated_accuracy_and_the_prior() -> None:
+    def summary(position: int, calibrated: Estimate | None) -> ConfigSummary:
+        acc = Estimate(0.306, 0.208, 0.417, 72)
+        prior = {"billing": 0.91, "account": 0.09} if calibrated else None
+        return ConfigSummary(position + 1, position, f"C{position + 1}", "m", "t", 1, 0, 0, 72,
+                             acc, acc, None, 7.0, calibrated, prior)  # fmt: skip
+
+    rows = summary_rows([summary(0, Estimate(0.569, 0.458, 0.681, 72)), summary(1, None)], "loglik")
+    assert rows[0][-1] == "0.569 [0.458, 0.681] · prior billing 0.91, account 0.09"
+    assert rows[1][-1] == "—"
+    assert summary_headers("loglik", 1, calibrated=True)[-1] == (
+        "calibrated accuracy [95% CI] · prior"
+    )
+    plain = summary_rows([summary(1, None)], "loglik")
+    assert len(plain[0]) == len(summary_headers("loglik")) == 11

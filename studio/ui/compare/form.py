@@ -15,7 +15,8 @@ from studio.compare.config import CompareConfig, build_config
 # Every input of Start (and of the /compare API), in the order the tab passes them.
 FORM_FIELDS = ("data", "shot_pool", "templates", "models", "shots", "seeds", "limit", "pool_size",
                "scoring", "selection", "quantization", "metric", "regex", "max_new_tokens",
-               "temperature", "batch_rows", "label_column", "column_map", "name")  # fmt: skip
+               "temperature", "batch_rows", "label_column", "column_map", "name",
+               "calibrate")  # fmt: skip
 
 
 def text(value: Any) -> str | None:
@@ -88,6 +89,7 @@ def compare_config(values: tuple[Any, ...]) -> CompareConfig:
         "batch_rows": whole(v["batch_rows"]),
         "label_column": text(v["label_column"]),
         "column_map": parse_mapping(v["column_map"]),
+        "calibrate": bool(v["calibrate"]),
     }
     # A blank field means the CLI's default, as an absent flag does.
     return build_config(**{key: x for key, x in given.items() if x is not None})

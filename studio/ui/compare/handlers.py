@@ -184,7 +184,8 @@ class CompareHandlers:
     ) -> pd.DataFrame:
         """The summary, each configuration paired with configuration `reference` (1-based)."""
         paired = paired_summaries(self.services.store, run.id, reference)
-        headers = views.summary_headers(run.scoring, reference)
+        calibrated = any(s.calibrated for s in summaries)
+        headers = views.summary_headers(run.scoring, reference, calibrated)
         return pd.DataFrame(views.summary_rows(summaries, run.scoring, paired), columns=headers)
 
     def references(self, run_id: Any) -> gr.Dropdown:

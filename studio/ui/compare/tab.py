@@ -146,6 +146,12 @@ def _advanced(f: dict[str, Any]) -> None:
                 elem_id="compare-column-map",
             )
             f["name"] = gr.Textbox(label="Run name", placeholder="optional", elem_id="compare-name")
+            f["calibrate"] = gr.Checkbox(
+                False,
+                label="Contextual calibration (loglik): also show accuracy with the label prior "
+                "of content-free inputs divided out",
+                elem_id="compare-calibrate",
+            )
 
 
 def _form(settings: Settings) -> CompareForm:

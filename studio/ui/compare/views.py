@@ -51,7 +51,7 @@ def config_tags(configs: Sequence[ComparisonConfig]) -> list[str]:
     return [" · ".join([f"C{n}", *(f[i] for i in varying)]) for n, f in enumerate(fields, start=1)]
 
 
-def summary_headers(scoring: str, reference: int = 1) -> list[str]:
+def summary_headers(scoring: str, reference: int = 1, calibrated: bool = False) -> list[str]:
     second = "acc_norm [95% CI]" if scoring == "loglik" else "mean score [95% CI]"
     return [
         "config",
@@ -65,6 +65,7 @@ def summary_headers(scoring: str, reference: int = 1) -> list[str]:
         "ex/s",
         f"Δ vs C{reference} [95% CI]",
         "p · discordant",
+        *(["calibrated accuracy [95% CI] · prior"] if calibrated else []),
     ]
 
 
@@ -92,9 +93,18 @@ def summary_rows(
                 estimate_text(second),
                 round(s.examples_per_s, 1),
                 *paired_cells(pair, is_reference=paired is not None and pair is None),
+                *([calibrated_cell(s)] if any(x.calibrated for x in ordered) else []),
             ]
         )
     return rows
+
+
+def calibrated_cell(summary: ConfigSummary) -> str:
+    """'0.712 [0.650, 0.770] · prior negative 0.81, positive 0.19', or — when not calibrated."""
+    if summary.calibrated is None or summary.prior is None:
+        return "—"
+    prior = ", ".join(f"{choice} {p:.2f}" for choice, p in summary.prior.items())
+    return f"{estimate_text(summary.calibrated)} · prior {prior}"
 
 
 def paired_cells(pair: Paired | None, is_reference: bool) -> list[str]:
