@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests import needs
+from tests.compare.test_tasks import ROWS, TASK, write_csv
 from tests.conftest import SHARED_DATA
 from tests.ui.pages import text_of
 
@@ -21,6 +22,13 @@ def fill_path(page, elem_id: str, value: str) -> None:
     box = page.locator(f"#{elem_id}").locator("textarea, input").first
     box.fill(value)
     box.press("Enter")
+
+
+def write_task(folder: Path) -> Path:
+    write_csv(folder / "valid.csv", ROWS[2:])
+    write_csv(folder / "train.csv", ROWS[:2])
+    (folder / "tiny.yaml").write_text(TASK, encoding="utf-8")
+    return folder / "tiny.yaml"
 
 
 def test_compare_tab_runs_a_grid_and_shows_its_results(
@@ -133,4 +141,15 @@ def test_compare_tab_runs_a_grid_and_shows_its_results(
     reopened = f"Run #{first_run[1]} · completed"
     page.wait_for_function(f"{text_of('#compare-run-info')}.includes('{reopened}')")
     assert page.locator("#compare-chart svg line.cmp-ci").count() == 2
+
+    # An lm-evaluation-harness task fills the form and puts its template in the library.
+    task = write_task(tmp_path)
+    page.locator("#compare-task-path textarea, #compare-task-path input").first.fill(str(task))
+    page.locator("#compare-task-load").click()
+    page.wait_for_function(f"{text_of('#compare-task-info')}.includes('lm-eval-tiny_sentiment')")
+    assert "saved lm-eval-tiny_sentiment v1" in page.locator("#compare-task-info").inner_text()
+    data_box = page.locator("#compare-data-path").locator("textarea, input").first
+    assert data_box.input_value() == str(tmp_path / "valid.csv")
+    assert "lm-eval-tiny_sentiment" in page.locator("#compare-templates").inner_text()
+    assert (studio_server.library / "lm-eval-tiny_sentiment.yaml").is_file()
     page.close()

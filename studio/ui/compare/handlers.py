@@ -24,6 +24,7 @@ from studio.compare.summary import (
     seed_groups,
     summarize_run,
 )
+from studio.compare.tasks import load_task
 from studio.datasets import DatasetError, load_dataset
 from studio.hosting import PolicyRefusal
 from studio.models.errors import ModelError
@@ -31,6 +32,7 @@ from studio.services import Services
 from studio.store import StoreError
 from studio.store.comparisons import RESUMABLE_STATUSES
 from studio.store.records import ComparisonRun
+from studio.ui.common.choices import template_names
 from studio.ui.common.errors import user_error
 from studio.ui.common.live import STOPPING, LiveRun, follow, live_frame
 from studio.ui.common.stops import StopRegistry
@@ -59,6 +61,28 @@ class CompareHandlers:
             return compare_config(values)
         except ValueError as exc:  # CompareConfigError, or a value the form could not read
             raise user_error(exc) from None
+
+    def load_task(self, path: Any) -> tuple[Any, ...]:
+        """(task note, data path, shot-pool path, templates, shots, selection, scoring) filled in
+        from an lm-evaluation-harness task file; its template is saved to the library first."""
+        where = text(path)
+        if where is None:
+            raise gr.Error("Give the path of an lm-evaluation-harness task file (.yaml).")
+        try:
+            task = load_task(where, self.services.policy)
+            saved = self.services.templates.save(task.template.to_yaml())
+        except (ValueError, OSError, StoreError) as exc:  # TaskError, PolicyRefusal, TemplateError
+            raise user_error(exc) from None
+        names = template_names(self.services.settings)
+        return (
+            views.task_markdown(task, saved.message),
+            str(task.data),
+            str(task.shot_pool or ""),
+            gr.Dropdown(choices=names, value=[task.template.name], multiselect=True),
+            str(task.shots),
+            task.selection,
+            "loglik",
+        )
 
     def preview(self, path: Any, role: str) -> tuple[Any, Any]:
         """(data info, preview table) of the data set at `path`; hidden when the path is blank."""

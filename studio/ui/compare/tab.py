@@ -42,6 +42,15 @@ class FilePicker:
 
 
 @dataclass
+class TaskPicker:
+    """An lm-evaluation-harness task file, its Load button and what loading it did."""
+
+    path: gr.Textbox
+    load: gr.Button
+    info: gr.Markdown
+
+
+@dataclass
 class CompareForm:
     """The form's components; `fields` holds the inputs of Start by FORM_FIELDS name."""
 
@@ -50,6 +59,7 @@ class CompareForm:
     pool_warning: gr.Markdown
     refresh_templates: gr.Button
     fields: dict[str, Any]
+    task: TaskPicker
 
     @property
     def inputs(self) -> list[Any]:
@@ -154,7 +164,21 @@ def _advanced(f: dict[str, Any]) -> None:
             )
 
 
+def _task_row() -> TaskPicker:
+    """An lm-evaluation-harness task file that fills the form (data, template, shots)."""
+    with gr.Row(equal_height=True):
+        path = gr.Textbox(
+            label="lm-evaluation-harness task (optional)",
+            placeholder="path of a task .yaml with local data files; Load fills the form below",
+            scale=5,
+            elem_id="compare-task-path",
+        )
+        load = gr.Button("Load task", scale=0, min_width=120, elem_id="compare-task-load")
+    return TaskPicker(path, load, gr.Markdown("", elem_id="compare-task-info"))
+
+
 def _form(settings: Settings) -> CompareForm:
+    task = _task_row()
     with gr.Row(equal_height=False):
         with gr.Column():
             data = _file_picker(
@@ -168,7 +192,7 @@ def _form(settings: Settings) -> CompareForm:
     fields: dict[str, Any] = {"data": data.path, "shot_pool": pool.path}
     refresh = _grid_axes(settings, fields)
     _advanced(fields)
-    return CompareForm(data, pool, warning, refresh, fields)
+    return CompareForm(data, pool, warning, refresh, fields, task)
 
 
 def _wire_form(form: CompareForm, h: CompareHandlers) -> None:
@@ -185,6 +209,12 @@ def _wire_form(form: CompareForm, h: CompareHandlers) -> None:
         picker.upload.upload(lambda file: file, picker.upload, picker.path, **PRIVATE).then(
             show, picker.path, outputs, **PRIVATE
         ).then(*warn, **PRIVATE)
+    f = form.fields
+    filled = [form.task.info, form.data.path, form.pool.path, f["templates"], f["shots"],
+              f["selection"], f["scoring"]]  # fmt: skip
+    form.task.load.click(h.load_task, form.task.path, filled, **PRIVATE).then(
+        previewer("Data file"), form.data.path, [form.data.info, form.data.table], **PRIVATE
+    ).then(*warn, **PRIVATE)
     form.refresh_templates.click(
         lambda: gr.Dropdown(choices=template_names(h.services.settings)),
         None,

@@ -14,6 +14,7 @@ from typing import Any
 
 from studio.compare.paired import Paired
 from studio.compare.summary import ConfigSummary, SeedGroup
+from studio.compare.tasks import ImportedTask
 from studio.datasets import Dataset
 from studio.store.records import ComparisonConfig, ComparisonResult, ComparisonRun
 from studio.ui.common.formatting import estimate_text, progress_bar
@@ -286,6 +287,16 @@ def pool_note(pool_is_blank: bool, pool_is_data: bool) -> str:
     if pool_is_blank:
         return NO_POOL_NOTE
     return SAME_FILE_NOTE if pool_is_data else ""
+
+
+def task_markdown(task: ImportedTask, saved: str) -> str:
+    """What loading an lm-evaluation-harness task did to the form."""
+    pool = f"shots from `{task.shot_pool.name}`" if task.shot_pool else "no shot pool"
+    return (
+        f"Task **{task.name}**: template {saved}; data `{task.data.name}`, {pool}, "
+        f"{task.shots} shot(s) ({task.selection}), log-likelihood scoring, metrics "
+        f"{', '.join(task.metrics)}. The form below is filled in: check it, then Start."
+    )
 
 
 def dataset_markdown(dataset: Dataset) -> str:
