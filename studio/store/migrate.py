@@ -21,6 +21,7 @@ from sqlalchemy import inspect as inspect_schema
 from sqlalchemy.exc import SQLAlchemyError
 
 from studio.store.engine import StoreError, masked, writer_engine
+from studio.store.schema import Base
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 VERSION_TABLE = "alembic_version"
@@ -54,10 +55,20 @@ def current_revision(engine: Engine) -> str | None:
 
 
 def upgrade(engine: Engine) -> None:
-    """Bring the database to the newest revision; a no-op when it is already there."""
+    """Bring the database to the newest revision; a no-op when it is already there.
+
+    A new database (no revision, none of the studio's tables) is created from the ORM models and
+    stamped at the head revision instead of replaying every migration: faster on a first start,
+    and the same schema (tests/store/test_store_new_database.py compares the two).
+    """
     try:
         with migration_connection(engine) as connection:
-            command.upgrade(alembic_config(connection), "head")
+            config = alembic_config(connection)
+            if _is_new(connection):
+                Base.metadata.create_all(connection, checkfirst=False)
+                command.stamp(config, "head")
+            else:
+                command.upgrade(config, "head")
     except CommandError as exc:
         raise StoreError(_unknown_revision_message(engine, exc)) from exc
     except SQLAlchemyError as exc:
@@ -67,6 +78,13 @@ def upgrade(engine: Engine) -> None:
             f"({reason}); make sure the database is writable and no other process holds a long "
             "write lock, then start again"
         ) from exc
+
+
+def _is_new(connection: Connection) -> bool:
+    if MigrationContext.configure(connection).get_current_revision() is not None:
+        return False
+    existing = set(inspect_schema(connection).get_table_names())
+    return existing.isdisjoint(Base.metadata.tables)
 
 
 def ensure_version_table(connection: Connection) -> None:
