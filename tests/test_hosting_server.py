@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 
 from studio.settings import load_settings
+from studio.ui.compare.form import FORM_FIELDS
 from tests.conftest import ROOT
 from tests.ui.conftest import run_studio
 
@@ -59,7 +60,9 @@ def compare_inputs(**values: Any) -> list[Any]:
         "label_column": "",
         "column_map": "",
         "name": "",
+        "calibrate": False,
     }
+    assert tuple(form) == FORM_FIELDS  # the API takes the whole form, in order
     return ["all", *{**form, **values}.values()]
 
 

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from studio.ui.compare.form import FORM_FIELDS
 from tests.conftest import ROOT
 from tests.hardening.conftest import files_under
 
@@ -46,7 +47,9 @@ def compare_args(name: str, limit: int, batch_rows: int = 4) -> list[Any]:
         "label_column": "",
         "column_map": "",
         "name": name,
+        "calibrate": False,
     }
+    assert tuple(form) == FORM_FIELDS  # the API takes the whole form, in order
     return ["all", *form.values()]
 
 
