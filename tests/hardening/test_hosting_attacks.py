@@ -295,6 +295,36 @@ def test_private_handlers_called_by_fn_index_are_refused_by_the_engines(
     assert demo.state() == before
 
 
+def _task(data: Path) -> str:
+    """An lm-evaluation-harness task over `data` (label strings are the choices)."""
+    return (
+        "task: visitor_task\ndataset_path: csv\n"
+        f"dataset_kwargs: {{data_files: {{validation: '{data}'}}}}\n"
+        "validation_split: validation\noutput_type: multiple_choice\n"
+        "doc_to_text: '{{text}}'\ndoc_to_target: label\n"
+        "doc_to_choice: [negative, positive]\n"
+    )
+
+
+def test_a_task_file_is_read_only_from_allowed_places_and_saves_nothing_in_a_demo(
+    demo: Target, raw: RawVisitor, tmp_path: Path
+) -> None:
+    """Compare's Load task (a private handler): a task on the server is refused before it is
+    read; an uploaded one over allowed data parses, but its template may not enter the shared
+    library."""
+    before = demo.state()
+    on_server = demo.outside / "task.yaml"
+    on_server.write_text(_task(demo.outside / "secret.csv"), encoding="utf-8")
+    refused = raw.call_named("load_task", [str(on_server)])
+    assert not refused.success and "hosting rule 'server-files'" in refused.text, refused
+    assert str(demo.outside) not in refused.text and FILE_SECRET not in refused.text
+    uploaded = tmp_path / "task.yaml"
+    uploaded.write_text(_task(ROOT / "studio" / "samples" / "reviews.csv"), encoding="utf-8")
+    saved = raw.call_named("load_task", [raw.upload(uploaded)["path"]])
+    assert not saved.success and "hosting rule 'demo-read-only'" in saved.text, saved
+    assert demo.state() == before
+
+
 def test_the_row_cap_holds_over_the_api(demo: Target, client: Any) -> None:
     before = demo.state()
     message = _refused(client.predict, *compare_inputs(), api_name="/compare")
