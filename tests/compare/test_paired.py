@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from typing import Any
 
 import numpy as np
 import pytest
@@ -57,6 +58,18 @@ def test_holm_by_hand() -> None:
     assert holm([]) == []
 
 
+def scipy_paired_interval(ours: np.ndarray, theirs: np.ndarray) -> Any:
+    """scipy's 95% percentile bootstrap interval of mean(ours − theirs), resampling pairs."""
+    return scipy_bootstrap(
+        (ours, theirs),
+        lambda a, b, axis: np.mean(a - b, axis=axis),
+        paired=True,
+        method="percentile",
+        n_resamples=4000,
+        random_state=0,
+    ).confidence_interval
+
+
 def verdicts(seed: int, n: int, p: float) -> dict[int, float]:
     rng = np.random.default_rng(seed)
     return {i: float(v) for i, v in enumerate(rng.random(n) < p)}
@@ -75,14 +88,7 @@ def test_binary_difference_counts_discordant_pairs_and_matches_scipy_bootstrap()
     assert paired.p_value == pytest.approx(binomtest(only_this, only_this + only_reference).pvalue)
     ours = np.array([this[i] for i in range(300)])
     theirs = np.array([reference[i] for i in range(300)])
-    expected = scipy_bootstrap(
-        (ours, theirs),
-        lambda a, b, axis: np.mean(a - b, axis=axis),
-        paired=True,
-        method="percentile",
-        n_resamples=4000,
-        random_state=0,
-    ).confidence_interval
+    expected = scipy_paired_interval(ours, theirs)
     # Two independent resamplings of the same pairs: equal up to Monte Carlo noise.
     assert paired.difference.low == pytest.approx(expected.low, abs=0.012)
     assert paired.difference.high == pytest.approx(expected.high, abs=0.012)

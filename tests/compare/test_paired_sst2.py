@@ -6,13 +6,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from scipy.stats import binomtest
-from scipy.stats import bootstrap as scipy_bootstrap
 
 from studio.compare.config import build_config
 from studio.compare.engine import RunFinished
 from studio.compare.summary import format_paired, paired_summaries, summarize_run
 from studio.services import create_services
 from tests import needs
+from tests.compare.test_paired import scipy_paired_interval
 
 pytestmark = pytest.mark.model
 
@@ -54,14 +54,7 @@ def test_two_templates_paired_difference_matches_scipy(run) -> None:
     assert paired.difference.value == pytest.approx(b.mean() - a.mean())
     expected_p = binomtest(only_second, only_second + only_first).pvalue
     assert paired.p_value == pytest.approx(expected_p)
-    interval = scipy_bootstrap(
-        (b, a),
-        lambda x, y, axis: np.mean(x - y, axis=axis),
-        paired=True,
-        method="percentile",
-        n_resamples=4000,
-        random_state=0,
-    ).confidence_interval
+    interval = scipy_paired_interval(b, a)
     assert paired.difference.low == pytest.approx(interval.low, abs=0.02)
     assert paired.difference.high == pytest.approx(interval.high, abs=0.02)
 

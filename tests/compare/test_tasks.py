@@ -64,12 +64,17 @@ def write_csv(path: Path, rows: list[tuple[str, int]]) -> None:
         writer.writerows(rows)
 
 
+def write_task(folder: Path, text: str = TASK) -> Path:
+    """The tiny task and its two CSV files in `folder`; returns the task file."""
+    write_csv(folder / "valid.csv", ROWS[2:])
+    write_csv(folder / "train.csv", ROWS[:2])
+    (folder / "tiny.yaml").write_text(text, encoding="utf-8")
+    return folder / "tiny.yaml"
+
+
 @pytest.fixture
 def task_file(tmp_path: Path) -> Path:
-    write_csv(tmp_path / "valid.csv", ROWS[2:])
-    write_csv(tmp_path / "train.csv", ROWS[:2])
-    (tmp_path / "tiny.yaml").write_text(TASK, encoding="utf-8")
-    return tmp_path / "tiny.yaml"
+    return write_task(tmp_path)
 
 
 def harness_context(description: str, shots: list[tuple[str, int]], query: str) -> str:

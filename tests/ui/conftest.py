@@ -7,7 +7,6 @@ checkout's adapters/, studio/prompts/ and docs/screenshots/ are checked unchange
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import shutil
 import socket
@@ -25,6 +24,7 @@ import pytest
 from studio.settings import PROMPTS_DIR
 from tests import needs
 from tests.conftest import ARTIFACTS, ROOT
+from tests.snapshots import Snapshot, changes, file_digests
 
 # The checkout's folders a UI test could write into by mistake; none may change during the tests.
 GUARDED = ("adapters", "studio/prompts", "docs/screenshots")
@@ -145,27 +145,9 @@ def screenshot() -> Callable[[Any, str], Path]:
     return take
 
 
-def checkout_digest(folders: list[Path]) -> dict[str, str]:
-    """sha256 of every file under `folders`, by its path in the checkout."""
-    return {
-        str(path.relative_to(ROOT)): hashlib.sha256(path.read_bytes()).hexdigest()
-        for folder in folders
-        for path in sorted(folder.rglob("*"))
-        if path.is_file()
-    }
-
-
-def changed_files(before: dict[str, str], after: dict[str, str]) -> list[str]:
-    """Each file added, removed or changed between two digests, marked +, - or ~."""
-    marks = []
-    for name in sorted(before.keys() | after.keys()):
-        if name not in before:
-            marks.append(f"+ {name}")
-        elif name not in after:
-            marks.append(f"- {name}")
-        elif before[name] != after[name]:
-            marks.append(f"~ {name}")
-    return marks
+def checkout_snapshot(folders: list[Path]) -> Snapshot:
+    """Every file under `folders` by content (tests/snapshots.py), one part per folder."""
+    return {str(folder.relative_to(ROOT)): file_digests(folder) for folder in folders}
 
 
 @pytest.fixture(scope="package", autouse=True)
@@ -175,9 +157,9 @@ def checkout_unchanged() -> Iterator[None]:
     Package scope: checked once, after the last test under tests/ui/."""
     asked = screenshot_folder().resolve()
     folders = [ROOT / name for name in GUARDED if (ROOT / name).resolve() != asked]
-    before = checkout_digest(folders)
+    before = checkout_snapshot(folders)
     yield
-    changed = changed_files(before, checkout_digest(folders))
+    changed = changes(before, checkout_snapshot(folders))
     if changed:
         pytest.fail(
             "the UI tests changed the checkout (a test must write under its tmp_path, a served "

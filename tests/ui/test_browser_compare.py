@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests import needs
-from tests.compare.test_tasks import ROWS, TASK, write_csv
+from tests.compare.test_tasks import write_task
 from tests.conftest import SHARED_DATA
 from tests.ui.pages import text_of
 
@@ -22,13 +22,6 @@ def fill_path(page, elem_id: str, value: str) -> None:
     box = page.locator(f"#{elem_id}").locator("textarea, input").first
     box.fill(value)
     box.press("Enter")
-
-
-def write_task(folder: Path) -> Path:
-    write_csv(folder / "valid.csv", ROWS[2:])
-    write_csv(folder / "train.csv", ROWS[:2])
-    (folder / "tiny.yaml").write_text(TASK, encoding="utf-8")
-    return folder / "tiny.yaml"
 
 
 def test_compare_tab_runs_a_grid_and_shows_its_results(

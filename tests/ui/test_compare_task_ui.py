@@ -12,7 +12,7 @@ import pytest
 from studio.services import create_services
 from studio.settings import PROMPTS_DIR, load_settings
 from studio.ui.compare.handlers import CompareHandlers
-from tests.compare.test_tasks import ROWS, TASK, write_csv
+from tests.compare.test_tasks import TASK, write_task
 
 
 @pytest.fixture
@@ -27,16 +27,9 @@ def handlers(tmp_path: Path):
     services.close()
 
 
-def task_file(folder: Path, text: str = TASK) -> Path:
-    write_csv(folder / "valid.csv", ROWS[2:])
-    write_csv(folder / "train.csv", ROWS[:2])
-    (folder / "tiny.yaml").write_text(text, encoding="utf-8")
-    return folder / "tiny.yaml"
-
-
 def test_loading_a_task_fills_the_form_and_saves_the_template(handlers, tmp_path: Path) -> None:
     h, library = handlers
-    path = task_file(tmp_path)
+    path = write_task(tmp_path)
     note, data, pool, templates, shots, selection, scoring = h.load_task(str(path))
     assert "lm-eval-tiny_sentiment" in note and "saved lm-eval-tiny_sentiment v1" in note
     assert (data, pool) == (str(tmp_path / "valid.csv"), str(tmp_path / "train.csv"))
@@ -51,7 +44,7 @@ def test_loading_a_task_fills_the_form_and_saves_the_template(handlers, tmp_path
 def test_a_bad_task_is_an_error_and_saves_nothing(handlers, tmp_path: Path) -> None:
     h, library = handlers
     before = sorted(p.name for p in library.iterdir())
-    path = task_file(tmp_path, TASK + "process_docs: x\n")
+    path = write_task(tmp_path, TASK + "process_docs: x\n")
     with pytest.raises(gr.Error, match="process_docs are not supported"):
         h.load_task(str(path))
     with pytest.raises(gr.Error, match="Give the path"):
