@@ -52,6 +52,7 @@ def add_compare_parser(sub: Any) -> None:
         help="contextual calibration (loglik): also report accuracy with the label prior of "
         "content-free inputs divided out",
     )
+    _add_judge_arguments(p)
     add_column_map(p)
     p.add_argument("--name")
     p.add_argument(
@@ -70,6 +71,35 @@ def add_compare_parser(sub: Any) -> None:
         help="finish a stopped or interrupted run (only its missing rows are computed)",
     )
     p.set_defaults(func=run_compare)
+
+
+def _add_judge_arguments(p: argparse.ArgumentParser) -> None:
+    """Judges and repeated sampling (generation runs)."""
+    p.add_argument(
+        "--judge",
+        metavar="SPEC",
+        help="judge model (any model spec) that grades each generated answer",
+    )
+    p.add_argument(
+        "--judge-template",
+        dest="judge_template",
+        metavar="NAME",
+        help="judge template from the library (e.g. judge-pass-fail, judge-score-1to5, "
+        "judge-pairwise) or a YAML file",
+    )
+    p.add_argument(
+        "--judge-mode",
+        dest="judge_mode",
+        choices=["pointwise", "pairwise"],
+        help="pointwise: grade each answer; pairwise: each against the --reference "
+        "configuration's answer, in both orders",
+    )
+    p.add_argument(
+        "--samples",
+        type=int,
+        metavar="N",
+        help="answers sampled per example at --temperature: pass@k, consistency, majority vote",
+    )
 
 
 def _ints(text: str) -> list[int]:
@@ -101,6 +131,10 @@ SETTINGS = (
     "label_column",
     "name",
     "calibrate",
+    "judge",
+    "judge_template",
+    "judge_mode",
+    "samples",
 )
 
 
@@ -111,6 +145,8 @@ def _config(args: argparse.Namespace, services: Any) -> Any:
     given = {key: getattr(args, key) for key in SETTINGS if getattr(args, key) is not None}
     if args.column_map:
         given["column_map"] = dict(args.column_map)
+    if args.reference != 1 and args.judge:
+        given["reference"] = args.reference  # the configuration a pairwise judge compares with
     if args.task:
         return build_config(**{**_task_settings(args, services), **given})
     if args.config:
@@ -151,9 +187,13 @@ def run_compare(args: argparse.Namespace) -> int:
     # lazy: the engines and the store stay out of `studio --help`
     from studio.compare.summary import (
         format_calibrated,
+        format_judges,
         format_paired,
+        format_sampling,
         format_table,
+        judge_summaries,
         paired_summaries,
+        sampling_summaries,
         summarize_run,
     )
     from studio.services import create_services
@@ -181,8 +221,18 @@ def run_compare(args: argparse.Namespace) -> int:
         print(format_paired(summaries, paired))
     if any(s.calibrated for s in summaries):
         print(format_calibrated(summaries))
+    judges = judge_summaries(services.store, run_id)
+    sampling = sampling_summaries(services.store, run_id)
+    run = services.store.get_comparison_run(run_id)
+    judge_reference = int(run.config.get("reference") or 1) if run else 1
+    for text in (format_judges(judges, judge_reference), format_sampling(sampling)):
+        if text:
+            print(text)
     if args.json_out:
-        _write_json(Path(args.json_out), run_id, status, summaries, paired)
+        extra = {j.position: {"judge": _judge_json(j, judge_reference)} for j in judges}
+        for x in sampling:
+            extra.setdefault(x.position, {})["sampling"] = _sampling_json(x)
+        _write_json(Path(args.json_out), run_id, status, summaries, paired, extra)
     return 0 if status == "completed" else (130 if status == "stopped" else 1)
 
 
@@ -195,8 +245,38 @@ def _check_reference(reference: int, n_configs: int) -> None:
         )
 
 
+def _judge_json(j: Any, reference: int) -> dict[str, Any]:
+    """A judge's summary of one configuration, for --json."""
+    out: dict[str, Any] = {"mode": j.mode, "n": j.n}
+    out.update(score=j.score.value, ci_low=j.score.low, ci_high=j.score.high)
+    if j.mode == "pointwise":
+        out.update(pass_rate=j.pass_rate, agreement=j.agreement, kappa=j.kappa)
+        out["unjudged"] = j.unjudged
+    else:
+        out.update(reference=reference, wins=j.wins, ties=j.ties, losses=j.losses)
+        out["position_consistency"] = j.consistency
+    return out
+
+
+def _sampling_json(x: Any) -> dict[str, Any]:
+    """Repeated sampling's summary of one configuration, for --json."""
+    return {
+        "samples": x.samples,
+        "pass_at_k": {str(k): v for k, v in x.pass_at.items()},
+        "consistency": x.consistency,
+        "majority_accuracy": x.majority,
+        "per_draw_mean": x.per_draw.mean,
+        "per_draw_std": x.per_draw.std,
+    }
+
+
 def _write_json(
-    path: Path, run_id: int, status: str, summaries: list[Any], paired: list[Any]
+    path: Path,
+    run_id: int,
+    status: str,
+    summaries: list[Any],
+    paired: list[Any],
+    extra: dict[int, dict[str, Any]],
 ) -> None:
     rows = []
     for s, pair in zip(sorted(summaries, key=lambda s: s.position), paired, strict=True):
@@ -235,5 +315,6 @@ def _write_json(
             )
         if pair is not None:
             row["paired"] = pair.as_dict()
+        row.update(extra.get(s.position, {}))
         rows.append(row)
     path.write_text(json.dumps(rows, indent=2) + "\n", encoding="utf-8")

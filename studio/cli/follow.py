@@ -23,7 +23,14 @@ def follow_comparison(events: Iterable[Any], stop: threading.Event) -> tuple[int
     # lazy: tqdm and the comparison engine (sqlalchemy, numpy) stay out of `studio --help`
     from tqdm import tqdm
 
-    from studio.compare.engine import CellStarted, RowDone, RunFinished, RunStarted
+    from studio.compare.engine import (
+        CellStarted,
+        JudgeStarted,
+        RowDone,
+        RowJudged,
+        RunFinished,
+        RunStarted,
+    )
 
     bar = None
     status, run_id = "failed", None
@@ -34,8 +41,11 @@ def follow_comparison(events: Iterable[Any], stop: threading.Event) -> tuple[int
                 bar = tqdm(total=event.total, unit="ex", desc=f"run #{run_id}", file=sys.stderr)
             elif isinstance(event, CellStarted) and bar is not None:
                 bar.set_postfix_str(event.label)
-            elif isinstance(event, RowDone) and bar is not None:
+            elif isinstance(event, (RowDone, RowJudged)) and bar is not None:
                 bar.update(1)
+            elif isinstance(event, JudgeStarted) and bar is not None:
+                bar.close()
+                bar = tqdm(total=event.total, unit="ans", desc="judging", file=sys.stderr)
             elif isinstance(event, RunFinished):
                 status = event.status
     except KeyboardInterrupt:

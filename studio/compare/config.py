@@ -66,6 +66,23 @@ class CompareConfig(BaseModel):
         "for content-free inputs; raw and calibrated accuracy side by side.",
     )
 
+    judge: str | None = Field(
+        None, description="Judge model spec (generation runs): grades each answer."
+    )
+    judge_template: str | None = Field(
+        None, description="Judge template (library name or YAML file), e.g. judge-pass-fail."
+    )
+    judge_mode: Literal["pointwise", "pairwise"] = Field(
+        "pointwise",
+        description="pointwise: grade each answer; pairwise: each against the reference's answer.",
+    )
+    reference: int = Field(
+        1, ge=1, description="Configuration (1-based) a pairwise judge compares the others with."
+    )
+    samples: int = Field(
+        1, ge=1, le=64, description="Answers sampled per example (needs temperature > 0)."
+    )
+
     @field_validator("shots")
     @classmethod
     def _shots_range(cls, values: list[int]) -> list[int]:
@@ -89,6 +106,34 @@ class CompareConfig(BaseModel):
             raise ValueError(
                 "calibrate needs shots that do not depend on the example (first, random or "
                 "balanced selection); 'similar' picks them per example"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _judge_and_samples(self) -> CompareConfig:
+        if (self.judge is None) != (self.judge_template is None):
+            raise ValueError(
+                "a judge needs both a model and a judge template: set judge and judge_template "
+                "(e.g. --judge smollm2-135m --judge-template judge-pass-fail), or neither"
+            )
+        if (self.judge or self.samples > 1) and self.scoring != "generate":
+            raise ValueError(
+                "judges and repeated sampling grade generated answers; set scoring: generate"
+            )
+        if self.samples > 1 and self.temperature == 0:
+            raise ValueError(
+                f"samples: {self.samples} at temperature 0 would repeat one greedy answer; set a "
+                "temperature above 0 (e.g. 0.7), or samples: 1"
+            )
+        if self.judge and self.judge_mode == "pairwise" and self.n_configs < 2:
+            raise ValueError(
+                "a pairwise judge compares configurations; this grid has one. Add a model, "
+                "template, shot count or seed, or use judge_mode: pointwise"
+            )
+        if self.reference > self.n_configs:
+            raise ValueError(
+                f"reference {self.reference} is not a configuration of this grid (1 to "
+                f"{self.n_configs})"
             )
         return self
 

@@ -15,12 +15,14 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from studio.compare.config import CompareConfig
+from studio.compare.judges import Judge, grade, judge_jobs, rubric_of
 from studio.compare.prepare import GridCell, Prepared, prepare_run
 from studio.compare.scoring import content_free_calibration, score_cell
 from studio.inference.registry import ModelBackends
+from studio.models.served import is_served_spec
 from studio.store import Store
 from studio.store.records import ComparisonConfigSpec, ComparisonResult
-from studio.templates import parse_template
+from studio.templates import PromptTemplate, parse_template
 
 __all__ = ["ComparisonRunner", "Prepared", "prepare_run"]
 
@@ -47,13 +49,27 @@ class RowDone:
 
 
 @dataclass(frozen=True)
+class JudgeStarted:
+    total: int  # answers to judge (pairwise: pairs, each judged in both orders)
+
+
+@dataclass(frozen=True)
+class RowJudged:
+    position: int
+    example_index: int
+    judgement: dict[str, Any]
+    done: int
+    total: int
+
+
+@dataclass(frozen=True)
 class RunFinished:
     run_id: int
     status: str  # completed | stopped | failed
     error: str | None = None
 
 
-Event = RunStarted | CellStarted | RowDone | RunFinished
+Event = RunStarted | CellStarted | RowDone | JudgeStarted | RowJudged | RunFinished
 
 
 class ComparisonRunner:
@@ -69,8 +85,18 @@ class ComparisonRunner:
         prepared = prepare_run(config, self.policy)
         # A model that cannot be found or reached fails here, before anything is stored.
         self.backends.check(config.models, config.scoring, prepared.templates)
-        run_id, config_ids = self._create(prepared)
-        yield from self._execute(prepared, run_id, config_ids, {}, stop or threading.Event())
+        judge = self._judge(config, prepared.judge_template)
+        run_id, config_ids = self._create(prepared, judge)
+        yield from self._execute(prepared, run_id, config_ids, {}, stop or threading.Event(), judge)
+
+    def _judge(self, config: CompareConfig, template: PromptTemplate | None) -> Judge | None:
+        """The run's judge, its model found (or its server reached) before anything is stored."""
+        if config.judge is None or template is None:
+            return None
+        scoring = "generate" if is_served_spec(config.judge) else "loglik"
+        self.backends.check([config.judge], scoring, [template])
+        rubric = rubric_of(template, config.judge_mode)
+        return Judge(config.judge, template, rubric, scoring)
 
     def resume(self, run_id: int, stop: threading.Event | None = None) -> Iterator[Event]:
         """Continue a stopped, interrupted or failed run: only the missing rows are computed,
@@ -96,10 +122,21 @@ class ComparisonRunner:
         self.policy.check_comparison_rows(len(prepared.evaluation), len(cells))
         templates = [cell.template for cell in cells]
         self.backends.check([cell.model for cell in cells], run.scoring, templates)
+        judge = self._stored_judge(prepared.config, run.judge)
         done = {cfg.position: self.store.done_indices(cfg.id) for cfg in run.configs}
         self.store.resume_comparison_run(run_id, host=socket.gethostname(), pid=os.getpid())
         config_ids = {cfg.position: cfg.id for cfg in run.configs}
-        yield from self._execute(prepared, run_id, config_ids, done, stop or threading.Event())
+        stop = stop or threading.Event()
+        yield from self._execute(prepared, run_id, config_ids, done, stop, judge)
+
+    def _stored_judge(self, config: CompareConfig, stored: dict[str, Any] | None) -> Judge | None:
+        """A resumed run's judge, with the exact template version it started with."""
+        if stored is None:
+            return None
+        version = self.store.get_template_version(stored["template_version_id"])
+        assert version is not None  # versions used by runs are never deleted
+        template = parse_template(version.content, f"{version.template_name}@v{version.version}")
+        return self._judge(config, template)
 
     def _execute(
         self,
@@ -108,6 +145,7 @@ class ComparisonRunner:
         config_ids: dict[int, int],
         done_before: dict[int, set[int]],
         stop: threading.Event,
+        judge: Judge | None = None,
     ) -> Iterator[Event]:
         total = len(prepared.evaluation) * len(prepared.cells)
         yield RunStarted(run_id, total)
@@ -127,6 +165,8 @@ class ComparisonRunner:
                     yield RowDone(cell.position, result, done, total, rate)
                 if stop.is_set():
                     break
+            if judge is not None and not stop.is_set():
+                yield from self._judge_answers(prepared, run_id, judge, stop)
         except Exception as exc:
             self.store.finish_comparison_run(run_id, "failed", f"{type(exc).__name__}: {exc}")
             yield RunFinished(run_id, "failed", str(exc))
@@ -138,11 +178,53 @@ class ComparisonRunner:
         self.store.finish_comparison_run(run_id, status)
         yield RunFinished(run_id, status)
 
-    def _create(self, prepared: Prepared) -> tuple[int, dict[int, int]]:
+    def _judge_answers(
+        self, prepared: Prepared, run_id: int, judge: Judge, stop: threading.Event
+    ) -> Iterator[Event]:
+        """Grade every stored answer that has no judgement yet (pairwise: every configuration
+        but the reference, against the reference's answer on the same example)."""
+        run = self.store.get_comparison_run(run_id)
+        assert run is not None
+        positions = {cfg.id: cfg.position for cfg in run.configs}
+        reference = prepared.config.reference - 1
+        results = self.store.comparison_results(run_id)
+        references = {r.example_index: r for r in results if positions[r.config_id] == reference}
+        todo = [
+            r
+            for r in results
+            if r.judgement is None
+            and (judge.mode == "pointwise" or positions[r.config_id] != reference)
+        ]
+        if not todo:
+            return
+        backend = self.backends.open(judge.model)
+        rows = prepared.evaluation.rows
+        jobs = judge_jobs(judge, rows, todo, references, backend.prompt_format)
+        yield JudgeStarted(len(jobs))
+        batch_rows = prepared.config.batch_rows
+        for done, (job, judgement) in enumerate(grade(judge, backend, jobs, batch_rows, stop), 1):
+            assert job.result.id is not None
+            self.store.set_result_judgement(job.result.id, judgement)
+            position = positions[job.result.config_id]
+            yield RowJudged(position, job.result.example_index, judgement, done, len(jobs))
+
+    def _create(self, prepared: Prepared, judge: Judge | None) -> tuple[int, dict[int, int]]:
         versions = {
             t.name: self.store.save_template_version(t.name, t.to_yaml(), t.content_hash())
             for t in prepared.templates
         }
+        judged = None
+        if judge is not None:
+            t = judge.template
+            version = self.store.save_template_version(t.name, t.to_yaml(), t.content_hash())
+            judged = {
+                "model": judge.model,
+                "template": t.name,
+                "template_version_id": version.id,
+                "version": version.version,
+                "mode": judge.mode,
+                "scoring": judge.scoring,
+            }
         data = _register(self.store, prepared.evaluation_source)
         pool = _register(self.store, prepared.pool) if prepared.pool is not None else None
         specs = [
@@ -166,6 +248,7 @@ class ComparisonRunner:
             configs=specs,
             host=socket.gethostname(),
             pid=os.getpid(),
+            judge=judged,
         )
         return run.id, {c.position: c.id for c in run.configs}
 

@@ -271,3 +271,27 @@ def calibrated_prediction(logprobs: Sequence[float], prior: Sequence[float]) -> 
         raise ValueError(f"{len(logprobs)} choice scores but a prior over {len(prior)} choices")
     floor = np.log(np.maximum(np.asarray(prior, dtype=float), 1e-30))
     return int(np.argmax(np.asarray(logprobs, dtype=float) - floor))
+
+
+def majority_answer(predictions: Sequence[str]) -> str:
+    """The most frequent answer after normalisation (ties: the one seen first), as first written;
+    the self-consistency vote over repeated samples."""
+    keys = [normalize_answer(p) for p in predictions]
+    counts = Counter(keys)
+    best = max(range(len(keys)), key=lambda i: (counts[keys[i]], -i))
+    return predictions[best]
+
+
+def consistency(predictions: Sequence[str]) -> float:
+    """Share of samples that give the majority answer (1.0: every sample agrees)."""
+    keys = [normalize_answer(p) for p in predictions]
+    return Counter(keys).most_common(1)[0][1] / len(keys)
+
+
+def pass_at_k(n: int, c: int, k: int) -> float:
+    """Unbiased pass@k (Chen et al., 2021) from n samples of which c are right:
+    1 - C(n-c, k) / C(n, k), computed as a product to stay exact for large n. Three lines,
+    written here: the libraries that ship it pull in a code-execution harness."""
+    if n - c < k:
+        return 1.0
+    return 1.0 - float(np.prod(1.0 - k / np.arange(n - c + 1, n + 1)))

@@ -9,6 +9,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from studio.compare.config import CompareConfig, CompareConfigError
+from studio.compare.judges import check_judge_template
 from studio.datasets import (
     Dataset,
     flatten_self_instruct,
@@ -46,6 +47,7 @@ class Prepared:
     pool: Dataset | None
     cells: list[GridCell]
     evaluation_source: Dataset  # the whole evaluation data as read: recorded with its hash
+    judge_template: PromptTemplate | None = None  # judged runs: the judge's template, checked
 
 
 def prepare_run(config: CompareConfig, policy: HostingPolicy) -> Prepared:
@@ -86,8 +88,33 @@ def prepare_run(config: CompareConfig, policy: HostingPolicy) -> Prepared:
             for s in config.seeds
         )
     ]
-    policy.check_comparison_rows(len(evaluation), len(cells))
-    return Prepared(config, templates, evaluation, pool, cells, source)
+    judge = _judge_template(config, evaluation, policy)
+    policy.check_comparison_rows(len(evaluation), work_per_example(config, len(cells)))
+    return Prepared(config, templates, evaluation, pool, cells, source, judge)
+
+
+def work_per_example(config: CompareConfig, n_cells: int) -> int:
+    """Model calls per evaluation example: every sample of every cell, plus the judge's (two
+    orders per pair for a pairwise judge); what a demo's row cap counts."""
+    judged = 0
+    if config.judge:
+        judged = 2 * (n_cells - 1) if config.judge_mode == "pairwise" else n_cells
+    return n_cells * config.samples + judged
+
+
+def _judge_template(
+    config: CompareConfig, evaluation: Dataset, policy: HostingPolicy
+) -> PromptTemplate | None:
+    """The judge's template, checked against the mode and the data (judges.py)."""
+    if config.judge is None or config.judge_template is None:
+        return None
+    policy.check_model_spec(config.judge)
+    spec = config.judge_template
+    if spec.endswith((".yaml", ".yml")) or "/" in spec or "\\" in spec:
+        policy.check_template_path(spec)
+    template = load_template(spec, policy.library)
+    check_judge_template(template, config.judge_mode, evaluation.columns)
+    return template
 
 
 def _load(path: str, config: CompareConfig, policy: HostingPolicy) -> Dataset:

@@ -17,6 +17,7 @@ from studio.compare.metrics import (
     contains,
     exact_match,
     first_choice_in,
+    majority_answer,
     regex_match,
 )
 from studio.compare.prepare import GridCell, Prepared
@@ -163,31 +164,20 @@ def _loglik(prepared, cell, config_id, backend, items, stop) -> Iterator[Compari
 
 def _generate(prepared, cell, config_id, backend, items, stop) -> Iterator[ComparisonResult]:
     config = prepared.config
-    # Answers are one line in completion mode; chat answers end at the end of the turn anyway.
-    stops = ("\n",) if cell.template.mode == "completion" else ()
-    params = SamplingParams(
-        temperature=config.temperature,
-        max_new_tokens=config.max_new_tokens,
-        seed=cell.seed,
-        stop=stops,
-        top_k=0,
-        top_p=1.0,
-    )
+    if config.samples > 1:
+        yield from _sampled(prepared, cell, config_id, backend, items, stop)
+        return
     generated = backend.generate(
         [item.built.text for item in items],
         cell.template.mode,
-        params,
+        _params(config, cell),
         batch_size=max(1, config.batch_rows // 2),
         stop=stop,
     )
     for out in generated:
         item = items[out.index]
         gold = item.built.answer
-        text = out.text.strip()
-        prediction = text
-        if cell.template.choices:
-            prediction = first_choice_in(text, cell.template.choices) or text
-        correct, score = _judge(config.metric, config.regex, prediction, gold)
+        prediction, correct, score = _verdict(config, cell, out.text, gold)
         yield ComparisonResult(
             config_id=config_id,
             example_index=item.index,
@@ -201,6 +191,77 @@ def _generate(prepared, cell, config_id, backend, items, stop) -> Iterator[Compa
             prompt_tokens=out.prompt_tokens,
             completion_tokens=out.completion_tokens,
         )
+
+
+def _params(config: Any, cell: GridCell) -> SamplingParams:
+    # Answers are one line in completion mode; chat answers end at the end of the turn anyway.
+    stops = ("\n",) if cell.template.mode == "completion" else ()
+    return SamplingParams(
+        temperature=config.temperature,
+        max_new_tokens=config.max_new_tokens,
+        seed=cell.seed,
+        stop=stops,
+        top_k=0,
+        top_p=1.0,
+    )
+
+
+def _verdict(config: Any, cell: GridCell, text: str, gold: str) -> tuple[str, bool, float]:
+    """An answer's prediction (mapped onto a choice if the template has choices) and score."""
+    prediction = text.strip()
+    if cell.template.choices:
+        prediction = first_choice_in(prediction, cell.template.choices) or prediction
+    correct, score = _judge(config.metric, config.regex, prediction, gold)
+    return prediction, correct, score
+
+
+def _sampled(prepared, cell, config_id, backend, items, stop) -> Iterator[ComparisonResult]:
+    """Repeated sampling: `samples` answers per example, generated together chunk by chunk (the
+    chunk's prompts repeated), one stored row per example with every sample. The row's
+    prediction is the majority answer (self-consistency), `correct` its verdict, and `score` the
+    mean sample score (for right/wrong metrics, the example's pass@1)."""
+    config = prepared.config
+    n, width = config.samples, max(1, config.batch_rows // 2)
+    for start in range(0, len(items), width):
+        chunk = items[start : start + width]
+        prompts = [item.built.text for item in chunk for _ in range(n)]
+        outs = {}
+        for out in backend.generate(
+            prompts, cell.template.mode, _params(config, cell), batch_size=width, stop=stop
+        ):
+            outs[out.index] = out
+        if len(outs) < len(prompts):
+            return  # stopped: the chunk is sampled again on resume
+        for k, item in enumerate(chunk):
+            yield _sampled_row(config, cell, config_id, item, [outs[k * n + j] for j in range(n)])
+
+
+def _sampled_row(config, cell, config_id, item, outs) -> ComparisonResult:
+    gold = item.built.answer
+    samples = []
+    for j, out in enumerate(outs, start=1):
+        prediction, correct, score = _verdict(config, cell, out.text, gold)
+        samples.append(
+            {"sample": j, "output": out.text, "prediction": prediction, "correct": correct,
+             "score": score, "completion_tokens": out.completion_tokens}
+        )  # fmt: skip
+    majority = majority_answer([s["prediction"] for s in samples])
+    _, correct, _ = _verdict(config, cell, majority, gold)
+    tokens = [o.completion_tokens for o in outs]
+    return ComparisonResult(
+        config_id=config_id,
+        example_index=item.index,
+        prompt_text=item.built.text,
+        gold=gold,
+        prediction=majority,
+        correct=correct,
+        output=outs[0].text,
+        score=sum(s["score"] for s in samples) / len(samples),
+        latency_ms=sum(o.latency_s for o in outs) * 1000,
+        prompt_tokens=outs[0].prompt_tokens,
+        completion_tokens=None if None in tokens else sum(tokens),
+        samples=samples,
+    )
 
 
 def _judge(metric: str, pattern: str | None, prediction: str, gold: str) -> tuple[bool, float]:

@@ -8,12 +8,16 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from studio.compare.metrics import (
     GRADED_METRICS,
     Estimate,
     SeedSummary,
     bootstrap_ci,
     calibrated_prediction,
+    consistency,
+    pass_at_k,
     summarize_seeds,
 )
 from studio.compare.paired import Paired, against_reference
@@ -107,8 +111,11 @@ def _calibrated(
 def primary_metric(scoring: str, config: dict[str, object]) -> tuple[str, bool]:
     """The metric a run is judged on, and whether it is right/wrong (binary) or graded."""
     metric = str(config.get("metric") or "exact")
+    sampled = int(config.get("samples") or 1) > 1  # type: ignore[call-overload]
     if scoring == "generate" and metric in GRADED_METRICS:
-        return metric, False
+        return (f"{metric} (mean of samples)" if sampled else metric), False
+    if scoring == "generate" and sampled:
+        return "pass@1", False  # each example's share of right samples
     return "accuracy", True
 
 
@@ -208,3 +215,169 @@ def format_calibrated(summaries: list[ConfigSummary]) -> str:
             f"{cal.value:.3f} [{cal.low:.3f}, {cal.high:.3f}]; prior {prior}"
         )
     return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class JudgeSummary:
+    """A judge's verdicts on one configuration's answers.
+
+    Pointwise: the mean judge score with its CI, the share judged passing (score >= 0.5), and,
+    since every example has a gold answer, the judge's agreement with the run's metric verdict
+    (and Cohen's kappa). Pairwise (against the reference): wins, ties and losses after both
+    orders, the win rate (win 1, tie 0.5) with its CI, and the judge's position consistency.
+    """
+
+    position: int
+    mode: str
+    n: int
+    score: Estimate
+    unjudged: int = 0  # served judges: answers whose verdict could not be read
+    pass_rate: float | None = None
+    agreement: float | None = None
+    kappa: float | None = None
+    wins: int = 0
+    ties: int = 0
+    losses: int = 0
+    consistency: float | None = None
+
+
+@dataclass(frozen=True)
+class SamplingSummary:
+    """Repeated sampling on one configuration: unbiased pass@k, how often samples agree, and the
+    metric's mean ± spread across sample draws (each draw: sample j of every example)."""
+
+    position: int
+    samples: int
+    pass_at: dict[int, float]
+    consistency: float
+    per_draw: SeedSummary
+    majority: float  # accuracy of the majority answer (self-consistency)
+
+
+def judge_summaries(store: Store, run_id: int, bootstrap_seed: int = 0) -> list[JudgeSummary]:
+    """One summary per configuration the judge graded, by position."""
+    run = store.get_comparison_run(run_id)
+    if run is None or not run.judge:
+        return []
+    by_config = defaultdict(list)
+    for result in store.comparison_results(run_id):
+        if result.judgement is not None:
+            by_config[result.config_id].append(result)
+    out = []
+    for cfg in sorted(run.configs, key=lambda c: c.position):
+        rows = by_config.get(cfg.id)
+        if rows:
+            summarize = _pointwise if run.judge["mode"] == "pointwise" else _pairwise
+            out.append(summarize(cfg.position, rows, bootstrap_seed))
+    return out
+
+
+def _pointwise(position: int, rows: list[ComparisonResult], seed: int) -> JudgeSummary:
+    # lazy: statsmodels' inter-rater module is only needed for judged runs
+    from statsmodels.stats.inter_rater import cohens_kappa
+
+    judged = [r for r in rows if r.judgement and r.judgement.get("score") is not None]
+    scores = [float(r.judgement["score"]) for r in judged if r.judgement]
+    passed = [s >= 0.5 for s in scores]
+    table = np.zeros((2, 2))
+    for verdict, row in zip(passed, judged, strict=True):
+        table[int(verdict), int(row.correct)] += 1
+    agree = float(np.trace(table) / table.sum()) if judged else None
+    kappa = None
+    if judged and (table.sum(axis=0) > 0).all() and (table.sum(axis=1) > 0).all():
+        kappa = float(cohens_kappa(table).kappa)
+    return JudgeSummary(
+        position=position,
+        mode="pointwise",
+        n=len(judged),
+        score=bootstrap_ci(scores, seed=seed),
+        unjudged=len(rows) - len(judged),
+        pass_rate=sum(passed) / len(passed) if passed else None,
+        agreement=agree,
+        kappa=kappa,
+    )
+
+
+def _pairwise(position: int, rows: list[ComparisonResult], seed: int) -> JudgeSummary:
+    outcomes = [r.judgement.get("outcome") for r in rows if r.judgement]
+    value = {"win": 1.0, "tie": 0.5, "loss": 0.0}
+    consistent = [bool(r.judgement.get("consistent")) for r in rows if r.judgement]
+    return JudgeSummary(
+        position=position,
+        mode="pairwise",
+        n=len(outcomes),
+        score=bootstrap_ci([value[o] for o in outcomes if o in value], seed=seed),
+        wins=outcomes.count("win"),
+        ties=outcomes.count("tie"),
+        losses=outcomes.count("loss"),
+        consistency=sum(consistent) / len(consistent) if consistent else None,
+    )
+
+
+def sampling_summaries(store: Store, run_id: int) -> list[SamplingSummary]:
+    """One summary per configuration of a repeated-sampling run, by position."""
+    run = store.get_comparison_run(run_id)
+    if run is None or int(run.config.get("samples") or 1) < 2:
+        return []
+    by_config = defaultdict(list)
+    for result in store.comparison_results(run_id):
+        if result.samples:
+            by_config[result.config_id].append(result)
+    out = []
+    for cfg in sorted(run.configs, key=lambda c: c.position):
+        rows = by_config.get(cfg.id)
+        if not rows:
+            continue
+        n = min(len(r.samples or []) for r in rows)
+        right = [sum(bool(s["correct"]) for s in (r.samples or [])[:n]) for r in rows]
+        ks = sorted({1, *(2**i for i in range(1, n.bit_length()) if 2**i <= n), n})
+        draws = [
+            sum(float((r.samples or [])[j]["score"]) for r in rows) / len(rows) for j in range(n)
+        ]
+        out.append(
+            SamplingSummary(
+                position=cfg.position,
+                samples=n,
+                pass_at={k: float(np.mean([pass_at_k(n, c, k) for c in right])) for k in ks},
+                consistency=float(
+                    np.mean([consistency([s["prediction"] for s in r.samples or []]) for r in rows])
+                ),
+                per_draw=summarize_seeds(draws),
+                majority=sum(r.correct for r in rows) / len(rows),
+            )
+        )
+    return out
+
+
+def format_judges(judges: list[JudgeSummary], reference: int) -> str:
+    """Plain-text lines for a judged run."""
+    lines = []
+    for j in judges:
+        est = f"[{j.score.low:.3f}, {j.score.high:.3f}]"
+        if j.mode == "pointwise":
+            agree = "" if j.agreement is None else f"; agrees with the metric {j.agreement:.2f}"
+            kappa = "" if j.kappa is None else f" (kappa {j.kappa:.2f})"
+            lines.append(
+                f"  C{j.position + 1}: judge score {j.score.value:.3f} {est}, passing "
+                f"{(j.pass_rate or 0):.2f}{agree}{kappa} (n={j.n})"
+            )
+        else:
+            lines.append(
+                f"  C{j.position + 1} vs C{reference}: win/tie/loss {j.wins}/{j.ties}/{j.losses}, "
+                f"win rate {j.score.value:.3f} {est}, position consistency "
+                f"{(j.consistency or 0):.2f} (n={j.n})"
+            )
+    return ("judge:\n" + "\n".join(lines)) if lines else ""
+
+
+def format_sampling(sampling: list[SamplingSummary]) -> str:
+    """Plain-text lines for a repeated-sampling run."""
+    lines = []
+    for s in sampling:
+        passes = ", ".join(f"pass@{k} {v:.3f}" for k, v in s.pass_at.items())
+        lines.append(
+            f"  C{s.position + 1}: {s.samples} samples; {passes}; majority {s.majority:.3f}; "
+            f"consistency {s.consistency:.2f}; per draw {s.per_draw.mean:.3f} "
+            f"± {s.per_draw.std:.3f}"
+        )
+    return ("repeated sampling:\n" + "\n".join(lines)) if lines else ""

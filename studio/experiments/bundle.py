@@ -84,6 +84,7 @@ def collect(store: Store, refs: list[RunRef]) -> dict[str, list[dict[str, Any]]]
     dataset_ids |= {x.dataset_id for x in lineage if x.dataset_id is not None}
     version_ids = {c.template_version_id for r in comparisons for c in r.configs}
     version_ids |= {x.template_version_id for x in lineage if x.template_version_id is not None}
+    version_ids |= {r.judge["template_version_id"] for r in comparisons if r.judge}
     notes_c = store.run_annotations("comparison", [r.id for r in comparisons])
     notes_t = store.run_annotations("tuning", list(tuning_ids))
     return {

@@ -239,6 +239,13 @@ class _Records:
         assert dataset is not None
         values = run.model_dump(exclude={"display_name", "note", "tags", "dataset_id"})
         values.update(dataset=dataset, configs=configs, config=config)
+        if run.judge and isinstance(run.judge.get("model"), str):
+            judge_model, changed = _without_key(run.judge["model"])
+            values["judge"] = {**run.judge, "model": judge_model}
+            if isinstance(config.get("judge"), str):
+                config["judge"] = judge_model
+            if changed:
+                self.changes.append(("comparison", run.id, KEY_DROPPED))
         values["shot_pool"] = pool
         del values["shot_pool_id"]
         return ComparisonRun(**values)

@@ -185,6 +185,7 @@ class ComparisonRun(_Annotated):
     error: str | None
     configs: Annotated[list[Config], Field(min_length=1)]
     results_done: Count = 0
+    judge: dict[str, Any] | None = None  # judged runs: model, template version, mode, scoring
 
 
 class ChoiceScore(_Row):
@@ -207,6 +208,8 @@ class Result(_Row):
     output: str | None = None
     score: float | None = None
     completion_tokens: Count | None = None
+    samples: list[dict[str, Any]] | None = None
+    judgement: dict[str, Any] | None = None
     id: Id | None = None
     created_at: Moment | None = None
 

@@ -43,6 +43,10 @@ class Lineage:
     seeds: tuple[int, ...]
     # "C1" -> its contextual calibration (content-free inputs, their prompts, the prior)
     calibrations: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # A judged run's judge: model, template name, template version (and its id), mode, scoring
+    judge: dict[str, Any] | None = None
+    # Repeated sampling: samples per example and the temperature they were drawn at
+    sampling: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -82,6 +86,13 @@ def open_run(store: Store, ref: RunRef) -> RunDetail:
     return _adapter_detail(store, adapter)
 
 
+def _sampling(config: dict[str, Any]) -> dict[str, Any] | None:
+    samples = int(config.get("samples") or 1)
+    if samples < 2:
+        return None
+    return {"samples": samples, "temperature": config.get("temperature")}
+
+
 def example_rows(store: Store, run: ComparisonRun) -> list[dict[str, Any]]:
     """One row per scored example and config, with the exact prompt the model saw."""
     configs = {c.id: c for c in run.configs}
@@ -108,6 +119,8 @@ def example_rows(store: Store, run: ComparisonRun) -> list[dict[str, Any]]:
                 "prompt_tokens": result.prompt_tokens,
                 "latency_ms": result.latency_ms,
                 "prompt": result.prompt_text,
+                "samples": result.samples,
+                "judgement": result.judgement,
             }
         )
     return rows
@@ -120,7 +133,11 @@ def log_tail(run: TuningRun, lines: int = LOG_LINES) -> str:
 def _comparison_detail(store: Store, run: ComparisonRun) -> RunDetail:
     notes = store.run_annotations("comparison", [run.id]).get(run.id)
     versions = [
-        store.get_template_version(i) for i in _unique(c.template_version_id for c in run.configs)
+        store.get_template_version(i)
+        for i in _unique(
+            [c.template_version_id for c in run.configs]
+            + ([run.judge["template_version_id"]] if run.judge else [])
+        )
     ]
     lineage = Lineage(
         templates=[v for v in versions if v is not None],
@@ -130,6 +147,8 @@ def _comparison_detail(store: Store, run: ComparisonRun) -> RunDetail:
         adapters=_unique(c.model_spec for c in run.configs if _is_adapter(c.model_spec)),
         seeds=_unique(c.seed for c in run.configs),
         calibrations={f"C{c.position + 1}": c.calibration for c in run.configs if c.calibration},
+        judge=run.judge,
+        sampling=_sampling(run.config),
     )
     return RunDetail(
         entry=comparison_entry(store, run, notes),

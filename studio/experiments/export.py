@@ -63,6 +63,8 @@ def lineage_dict(detail: RunDetail) -> dict[str, Any]:
         "adapters": list(lineage.adapters),
         "seeds": list(lineage.seeds),
         "calibrations": lineage.calibrations,
+        "judge": lineage.judge,
+        "sampling": lineage.sampling,
     }
 
 

@@ -53,11 +53,13 @@ class ComparisonsMixin(StoreBase):
         configs: Sequence[ComparisonConfigSpec],
         host: str | None = None,
         pid: int | None = None,
+        judge: dict[str, Any] | None = None,
     ) -> ComparisonRun:
         """Store a new run, status running, with `configs` at positions 0, 1, ... in order.
 
-        `host` and `pid` name the process running it (see mark_dead_runs_interrupted). An
-        unknown dataset or template version id raises ValueError and stores nothing.
+        `host` and `pid` name the process running it (see mark_dead_runs_interrupted); `judge`
+        the judge model, template version, mode and scoring of a judged run. An unknown dataset
+        or template version id raises ValueError and stores nothing.
         """
         configs = list(configs)
         check_run(name, scoring, config, n_examples, configs, host, pid)
@@ -75,6 +77,7 @@ class ComparisonsMixin(StoreBase):
                 created_at=utcnow(),
                 host=host,
                 pid=pid,
+                judge=judge,
                 configs=[_config_row(i, spec, versions) for i, spec in enumerate(configs)],
             )
             session.add(run)
@@ -189,6 +192,7 @@ def to_run(row: ComparisonRunRow, results_done: int) -> ComparisonRun:
         error=row.error,
         configs=[to_config(config) for config in row.configs],
         results_done=results_done,
+        judge=row.judge,
     )
 
 

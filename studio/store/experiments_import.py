@@ -216,6 +216,7 @@ def _comparison(
         created_at=run.created_at,
         finished_at=run.finished_at or (utcnow() if status != run.status else None),
         error=run.error if status == run.status else "imported while it was still running",
+        judge=_judge(run.judge, versions),
     )
     session.add(row)
     session.flush()
@@ -245,6 +246,14 @@ def _comparison(
         session.flush()
         configs[config.id] = config_row.id
     return row
+
+
+def _judge(judge: dict[str, Any] | None, versions: dict[int, int]) -> dict[str, Any] | None:
+    """A judged run's judge with its template version id mapped to this store's."""
+    if judge is None:
+        return None
+    version = _lookup(versions, judge.get("template_version_id"), "judge template version")
+    return {**json.loads(json.dumps(judge, allow_nan=False)), "template_version_id": version}
 
 
 def _with_config(result: ComparisonResult, config_id: int) -> ComparisonResult:

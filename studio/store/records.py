@@ -165,6 +165,8 @@ class ComparisonResult:
     output: str | None = None
     score: float | None = None
     completion_tokens: int | None = None
+    samples: list[dict[str, Any]] | None = None  # repeated sampling: every sample, sample 1 first
+    judgement: dict[str, Any] | None = None  # a judge's grading: prompts, verdict scores, verdict
     id: int | None = None
     created_at: datetime | None = None
 
@@ -186,6 +188,7 @@ class ComparisonRun:
     error: str | None
     configs: list[ComparisonConfig]
     results_done: int
+    judge: dict[str, Any] | None = None  # judged runs: model, template version, mode, scoring
 
 
 def check_choice(name: str, value: object, allowed: tuple[str, ...]) -> None:

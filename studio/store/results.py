@@ -7,11 +7,14 @@ which an interrupted run resumes.
 
 from __future__ import annotations
 
-from sqlalchemy import select
+import json
+from typing import Any
+
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from studio.store.base import StoreBase
+from studio.store.base import StoreBase, rowcount
 from studio.store.checks import check_result
 from studio.store.records import ComparisonResult
 from studio.store.rows import result_row
@@ -56,6 +59,17 @@ class ResultsMixin(StoreBase):
         with self._session(f"read the results of comparison run {run_id}") as session:
             return [to_result(row) for row in session.scalars(stmt)]
 
+    def set_result_judgement(self, result_id: int, judgement: dict[str, Any]) -> None:
+        """Keep a judge's grading of a stored result (judged after its answer was stored)."""
+        stmt = (
+            update(ComparisonResultRow)
+            .where(ComparisonResultRow.id == result_id)
+            .values(judgement=json.loads(json.dumps(judgement)))
+        )
+        with self._session(f"save the judgement of result {result_id}", write=True) as session:
+            if rowcount(session.execute(stmt)) == 0:
+                raise ValueError(f"no comparison result with id {result_id}")
+
     def done_indices(self, config_id: int) -> set[int]:
         """The example indices config `config_id` already has a result for."""
         stmt = select(ComparisonResultRow.example_index).where(
@@ -82,6 +96,8 @@ def to_result(row: ComparisonResultRow) -> ComparisonResult:
         latency_ms=row.latency_ms,
         prompt_tokens=row.prompt_tokens,
         completion_tokens=row.completion_tokens,
+        samples=row.samples,
+        judgement=row.judgement,
     )
 
 

@@ -65,6 +65,8 @@ def result_row(result: ComparisonResult, when: datetime) -> ComparisonResultRow:
         latency_ms=result.latency_ms,
         prompt_tokens=result.prompt_tokens,
         completion_tokens=result.completion_tokens,
+        samples=result.samples,
+        judgement=result.judgement,
         created_at=when,
     )
 

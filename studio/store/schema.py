@@ -191,6 +191,8 @@ class ComparisonRunRow(Base):
     pid: Mapped[int | None] = mapped_column(Integer)
     display_name: Mapped[str | None] = mapped_column(String(NAME_LENGTH))
     note: Mapped[str | None] = mapped_column(Text)
+    # A judged run: the judge model, its template version, mode (pointwise | pairwise), scoring.
+    judge: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
 
     dataset: Mapped[DatasetRow] = relationship(
         foreign_keys=[dataset_id], lazy="joined", innerjoin=True
@@ -248,6 +250,10 @@ class ComparisonResultRow(Base):
     prompt_tokens: Mapped[int | None] = mapped_column(Integer)
     completion_tokens: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # Repeated sampling: every sample's text, verdict, score and seed (output holds sample 1).
+    samples: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON(none_as_null=True))
+    # A judge's grading of this answer: exact judge prompts, per-verdict scores, the verdict.
+    judgement: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
 
 
 class TuningRunRow(Base):

@@ -63,7 +63,7 @@ def test_upgrading_a_0001_database_keeps_its_data(engine: Engine, db_url: str) -
         assert exchange.parameters == {"seed": 1}
         assert [use.spec for use in store.models_used()] == ["smollm2-135m-instruct"]
         assert store.latest_template_versions() == []
-    assert current_revision(engine) == head_revision() == "0006_contextual_calibration"
+    assert current_revision(engine) == head_revision() == "0007_judges_and_samples"
     assert set(inspect(engine).get_table_names()) == (
         INITIAL_TABLES | NEW_TABLES | TUNING_TABLES | EXPERIMENT_TABLES
     )
@@ -125,8 +125,9 @@ def test_new_tables_constraints_and_indexes(store: Store, engine: Engine) -> Non
     }
     nullable = {c["name"] for c in inspector.get_columns("comparison_runs") if c["nullable"]}
     added_by_0004 = {"display_name", "note"}
+    added_by_0007 = {"judge"}
     before_0004 = {"name", "shot_pool_id", "finished_at", "error", "host", "pid"}
-    assert nullable == before_0004 | added_by_0004
+    assert nullable == before_0004 | added_by_0004 | added_by_0007
 
 
 def test_offline_sql_creates_the_new_tables() -> None:

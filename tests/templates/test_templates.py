@@ -93,7 +93,8 @@ def test_library_ships_the_required_templates() -> None:
 def test_library_file_loads_validates_and_round_trips(path: Path) -> None:
     text = path.read_text(encoding="utf-8")
     assert text.startswith("# "), "a template file starts with a comment on how to use it"
-    assert f"studio compare --template {path.stem}" in text.split("\nname:")[0]
+    usage = "--judge-template" if path.stem.startswith("judge-") else "--template"
+    assert f"studio compare {usage} {path.stem}" in text.split("\nname:")[0].replace("\n#", "")
 
     template = load_template(path)
     assert template == load_template(path.stem)
