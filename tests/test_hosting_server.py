@@ -61,6 +61,10 @@ def compare_inputs(**values: Any) -> list[Any]:
         "column_map": "",
         "name": "",
         "calibrate": False,
+        "judge": None,
+        "judge_template": None,
+        "judge_mode": "pointwise",
+        "samples": 1,
     }
     assert tuple(form) == FORM_FIELDS  # the API takes the whole form, in order
     return ["all", *{**form, **values}.values()]

@@ -48,6 +48,10 @@ def compare_args(name: str, limit: int, batch_rows: int = 4) -> list[Any]:
         "column_map": "",
         "name": name,
         "calibrate": False,
+        "judge": None,
+        "judge_template": None,
+        "judge_mode": "pointwise",
+        "samples": 1,
     }
     assert tuple(form) == FORM_FIELDS  # the API takes the whole form, in order
     return ["all", *form.values()]

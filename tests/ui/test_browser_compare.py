@@ -146,3 +146,63 @@ def test_compare_tab_runs_a_grid_and_shows_its_results(
     assert "lm-eval-tiny_sentiment" in page.locator("#compare-templates").inner_text()
     assert (studio_server.library / "lm-eval-tiny_sentiment.yaml").is_file()
     page.close()
+
+
+def choose(page, elem_id: str, option: str) -> None:
+    """Pick `option` in the dropdown `elem_id`."""
+    page.locator(f"#{elem_id} input").click()
+    page.get_by_role("option", name=option, exact=True).click()
+    page.keyboard.press("Escape")
+
+
+def test_a_pairwise_judged_run_shows_win_tie_loss_and_opens_its_judge_prompts(
+    browser, studio_server
+) -> None:
+    seed_tasks = needs.shared_data("self-instruct", "seed_tasks.jsonl")
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.goto(studio_server.url)
+    page.get_by_role("tab", name="Compare").click()
+
+    # Two configurations (0 and 1 shot) answer 2 free-form instructions in 8 tokens; a pairwise
+    # judge (the bundled model) compares C2's answers with C1's in both orders.
+    fill_path(page, "compare-data-path", str(seed_tasks))
+    page.wait_for_function(f"{text_of('#compare-data-info')}.includes('175 rows')")
+    choose(page, "compare-templates", "alpaca-instruction")
+    page.locator("#compare-shots").locator("textarea, input").first.fill("0,1")
+    page.locator("#compare-limit input").fill("2")
+    page.locator("#compare-scoring").get_by_text("generate", exact=True).click()
+    page.get_by_text("Generation scoring and advanced settings").click()
+    page.locator("#compare-metric").get_by_text("rouge_l", exact=True).click()
+    page.locator("#compare-max-new-tokens input").fill("8")
+    page.get_by_text("Judge and repeated sampling (generate)").click()
+    choose(page, "compare-judge", "smollm2-135m-instruct")
+    choose(page, "compare-judge-template", "judge-pairwise")
+    page.locator("#compare-judge-mode").get_by_text("pairwise", exact=True).click()
+    page.locator("#compare-start").click()
+
+    # Done only once the judge has graded both of C2's answers.
+    page.wait_for_function(
+        f"{text_of('#compare-status')}.includes('completed: 4/4 rows. Judge: 2/2 answers judged')",
+        timeout=300_000,
+    )
+    assert "judging 2 / 2 answers" in page.locator("#compare-progress").inner_text()
+    page.wait_for_function(f"{text_of('#compare-summary')}.includes('W/T/L vs C1')")
+    summary = page.locator("#compare-summary").inner_text()
+    assert "win rate [95% CI]" in summary and "position consistency" in summary
+    cells = [line.strip() for line in summary.splitlines() if line.strip() not in ("", "\t")]
+    c2 = cells[cells.index("C2") : cells.index("C2") + 14]  # one cell per line, 14 columns
+    wins, ties, losses = map(int, c2[11].split("/"))
+    assert wins + ties + losses == 2  # both examples, each judged in both orders
+    assert re.fullmatch(CI, c2[12]) and c2[13] in ("0.00", "0.50", "1.00"), c2
+
+    # C2's cell of example 0: the verdict in the grid, both judge prompts in the cell.
+    verdict = page.locator("#compare-grid [data-testid='cell-0-4']").inner_text()
+    assert re.search(r"⚖ (win|tie|loss)", verdict), verdict
+    page.locator("#compare-grid [data-testid='cell-0-4']").click()
+    judge_box = "document.querySelector('#compare-cell-judge textarea')?.value || ''"
+    page.wait_for_function(f"({judge_box}).includes('order this-first')")
+    judge = page.locator("#compare-cell-judge textarea").input_value()
+    assert judge.index("order reference-first") < judge.index("order this-first")
+    assert judge.count("Which answer follows the instruction better?") == 2
+    assert "judge-pairwise" in page.locator("#compare-cell-info").inner_text()
+    page.close()

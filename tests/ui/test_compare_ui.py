@@ -12,7 +12,14 @@ from types import SimpleNamespace
 import gradio as gr
 import pytest
 
-from studio.compare.engine import CellStarted, RowDone, RunFinished, RunStarted
+from studio.compare.engine import (
+    CellStarted,
+    JudgeStarted,
+    RowDone,
+    RowJudged,
+    RunFinished,
+    RunStarted,
+)
 from studio.compare.metrics import Estimate
 from studio.compare.summary import ConfigSummary, paired_summaries, seed_groups, summarize_run
 from studio.services import Services, create_services
@@ -20,9 +27,10 @@ from studio.settings import load_settings
 from studio.store.records import ComparisonResult
 from studio.ui.common.formatting import estimate_text
 from studio.ui.common.live import LIVE_ROWS, UPDATE_EVERY_S, LiveRun
+from studio.ui.compare import views
 from studio.ui.compare.chart import accuracy_chart_svg
 from studio.ui.compare.form import FORM_FIELDS, parse_ints, parse_mapping, same_file
-from studio.ui.compare.tab import CompareTab, build_compare_tab
+from studio.ui.compare.tab import CompareTab, build_compare_tab, judge_templates
 from studio.ui.compare.views import (
     GRID_FIXED,
     choice_score_rows,
@@ -37,6 +45,7 @@ from studio.ui.compare.views import (
 )
 from tests import needs
 from tests.conftest import SHARED_DATA
+from tests.ui.judged_runs import judge_prompt, pairwise_run, pointwise_run, sampled_run
 
 SST2 = SHARED_DATA / "sst2"
 CI = re.compile(r"^\d\.\d{3} \[\d\.\d{3}, \d\.\d{3}\]$")
@@ -77,6 +86,10 @@ def form_values(**overrides: object) -> dict[str, object]:
         "column_map": "",
         "name": " ui test ",
         "calibrate": False,
+        "judge": None,
+        "judge_template": None,
+        "judge_mode": "pointwise",
+        "samples": 1.0,
     }
     values.update(overrides)
     return values
@@ -291,7 +304,7 @@ def test_reopening_a_run_and_selecting_a_cell(tab, services, run_id) -> None:
     )
     assert opened[panel.run_id] == run_id and "Select a cell" in opened[panel.cell_info]
     grid_row = opened[panel.grid].value["data"][2]
-    info, prompt, scores, output = tab.handlers.show_cell(
+    info, prompt, scores, output, judge = tab.handlers.show_cell(
         run_id,
         SimpleNamespace(row_value=grid_row, index=[2, 5]),  # column 5: C3, 2-shot
     )
@@ -299,7 +312,7 @@ def test_reopening_a_run_and_selecting_a_cell(tab, services, run_id) -> None:
     assert prompt.count("Sentiment:") == 3
     assert " ".join(prompt.split()).endswith(grid_row[1][1:])  # the grid shows its end
     assert [r[0] for r in scores.value["data"]] == ["negative", "positive"]
-    assert scores.visible and not output.visible
+    assert scores.visible and not output.visible and not judge.visible
 
 
 @pytest.mark.model
@@ -342,11 +355,11 @@ def test_a_generation_run_shows_scores_and_the_generated_output(tab, services, r
     assert list(out[panel.summary].columns)[7] == "mean score [95% CI]"
     assert CI.match(out[panel.summary].iloc[0, 7])
     grid_row = out[panel.grid].value["data"][0]
-    info, prompt, scores, output = tab.handlers.show_cell(
+    info, prompt, scores, output, judge = tab.handlers.show_cell(
         generated, SimpleNamespace(row_value=grid_row, index=[0, 3])
     )
     assert "score" in info and prompt.endswith("Sentiment:")
-    assert output.visible and not scores.visible
+    assert output.visible and not scores.visible and not judge.visible
     assert output.value == services.store.comparison_results(generated)[0].output
 
 
@@ -365,3 +378,163 @@ def test_a_calibrated_run_shows_calibrated_accuracy_and_the_prior() -> None:
     )
     plain = summary_rows([summary(1, None)], "loglik")
     assert len(plain[0]) == len(summary_headers("loglik")) == 11
+
+
+# ---------------------------------------------------------------------------------------------
+# Judges and repeated sampling: the form, the live line, and stored runs (tests/ui/judged_runs.py)
+
+
+def test_the_form_sets_a_judge_and_samples(tab) -> None:
+    fields = tab.form.fields
+    assert [fields[n].elem_id for n in ("judge", "judge_template", "judge_mode", "samples")] == [
+        "compare-judge", "compare-judge-template", "compare-judge-mode", "compare-samples",
+    ]  # fmt: skip
+    offered = [choice[0] for choice in fields["judge_template"].choices]
+    assert offered == ["judge-pairwise", "judge-pass-fail", "judge-score-1to5"]
+    assert offered == judge_templates(tab.handlers.services.settings)
+    assert "smollm2-135m-instruct" in [choice[0] for choice in fields["judge"].choices]
+    plain = config_of(tab)
+    assert (plain.judge, plain.judge_template, plain.samples) == (None, None, 1)
+    judged = config_of(tab, scoring="generate", judge=" smollm2-135m-instruct ",
+                       judge_template="judge-pairwise", judge_mode="pairwise")  # fmt: skip
+    assert (judged.judge, judged.judge_template, judged.judge_mode) == (
+        "smollm2-135m-instruct", "judge-pairwise", "pairwise",
+    )  # fmt: skip
+    sampled = config_of(tab, scoring="generate", samples=4.0, temperature=0.7)
+    assert sampled.samples == 4 and config_of(tab, samples=None).samples == 1
+
+
+def test_bad_judge_and_sample_settings_are_clear_errors(tab) -> None:
+    with pytest.raises(gr.Error, match="a judge needs both a model and a judge template"):
+        config_of(tab, scoring="generate", judge="smollm2-135m-instruct")
+    with pytest.raises(gr.Error, match="judges and repeated sampling grade generated answers"):
+        config_of(tab, judge="smollm2-135m-instruct", judge_template="judge-pass-fail")
+    with pytest.raises(gr.Error, match="samples: 3 at temperature 0"):
+        config_of(tab, scoring="generate", samples=3.0)
+
+
+def test_judging_shows_in_the_live_line_until_the_run_finishes() -> None:
+    now = [0.0]
+    live = LiveRun(n_cells=2, tags=["C1", "C2"], clock=lambda: now[0])
+    live.apply(RunStarted(run_id=9, total=4))
+    result = ComparisonResult(
+        config_id=1, example_index=0, prompt_text="p", gold="a", prediction="a", correct=True,
+        latency_ms=5.0, prompt_tokens=3,
+    )  # fmt: skip
+    for done in range(1, 5):
+        live.apply(RowDone(done % 2, result, done, 4, 50.0))
+    assert live.apply(JudgeStarted(total=3))  # judging starts: always shown
+    html = live.progress_html()
+    assert "4 / 4 rows · judging 0 / 3 answers" in html and 'data-state="running"' in html
+    assert 'style="width:0.0%"' in html and "s left" not in html
+    due = [live.apply(RowJudged(1, i, {"outcome": "win"}, i + 1, 3)) for i in range(3)]
+    assert due == [False, False, True]  # paced, but the last judgement is always shown
+    html = live.progress_html()
+    assert "judging 3 / 3 answers" in html and "running" in html and "completed" not in html
+    live.apply(RunFinished(9, "completed"))
+    assert "judging 3 / 3 answers · run #9 completed" in live.progress_html()
+    assert views.final_status("completed", 9, 4, 4, None, (3, 3)) == (
+        "✓ Run #9 completed: 4/4 rows. Judge: 3/3 answers judged."
+    )
+
+
+@pytest.fixture(scope="module")
+def judged(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimpleNamespace]:
+    """A tab on a store of its own holding a pairwise-judged, a pointwise-judged and a sampled
+    run (no model is run)."""
+    home = tmp_path_factory.mktemp("judged-ui-home")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("HF_HUB_OFFLINE", "1")
+        services = create_services(load_settings(home=home, offline=True))
+        with gr.Blocks():
+            tab = build_compare_tab(services)
+        store = services.store
+        yield SimpleNamespace(
+            tab=tab, store=store, pairwise=pairwise_run(store), pointwise=pointwise_run(store),
+            sampled=sampled_run(store),
+        )  # fmt: skip
+        services.close()
+
+
+def summary_of(judged: SimpleNamespace, run_id: int) -> dict[str, list[object]]:
+    panel = judged.tab.results
+    frame = Outputs(panel.outputs, judged.tab.handlers.render(run_id, "all"))[panel.summary]
+    return {column: list(frame[column]) for column in frame.columns}
+
+
+def test_a_pairwise_judged_summary_shows_win_tie_loss_and_consistency(judged) -> None:
+    summary = summary_of(judged, judged.pairwise)
+    assert list(summary)[-3:] == ["W/T/L vs C1", "win rate [95% CI]", "position consistency"]
+    assert summary["W/T/L vs C1"] == ["reference", "2/1/1"]
+    assert summary["win rate [95% CI]"][1].startswith("0.625 [")
+    assert summary["position consistency"] == ["—", "0.75"]
+    assert "judge [95% CI]" not in summary and "pass@1" not in summary  # only what it needs
+
+
+def test_a_pointwise_judged_summary_shows_the_score_and_agreement(judged) -> None:
+    summary = summary_of(judged, judged.pointwise)
+    assert list(summary)[-2:] == ["judge [95% CI]", "agrees (κ)"]
+    assert summary["judge [95% CI]"][0].startswith("0.550 [")
+    assert summary["agrees (κ)"] == ["0.75 (κ 0.50)"]
+    assert "W/T/L vs C1" not in summary and "pass@1" not in summary
+
+
+def test_a_sampled_summary_shows_pass_at_k_and_consistency(judged) -> None:
+    summary = summary_of(judged, judged.sampled)
+    assert list(summary)[-3:] == ["pass@1", "pass@4", "consistency"]
+    assert (summary["pass@1"], summary["pass@4"], summary["consistency"]) == (
+        ["0.500"], ["0.667"], ["0.75"],
+    )  # fmt: skip
+    plain = summary_headers("generate")
+    assert not {"pass@1", "judge [95% CI]", "W/T/L vs C1"} & set(plain)
+
+
+def cell(judged: SimpleNamespace, run_id: int, example: int, column: int) -> Outputs:
+    grid = Outputs(judged.tab.results.outputs, judged.tab.handlers.render(run_id, "all"))
+    row = grid[judged.tab.results.grid].value["data"][example]
+    event = SimpleNamespace(row_value=row, index=[example, column])
+    return Outputs(judged.tab.results.cell_outputs, judged.tab.handlers.show_cell(run_id, event))
+
+
+def test_a_pairwise_judge_cell_opens_both_orders_prompts_and_scores(judged) -> None:
+    panel = judged.tab.results
+    grid = Outputs(panel.outputs, judged.tab.handlers.render(judged.pairwise, "all"))
+    marks = [row[4] for row in grid[panel.grid].value["data"]]
+    assert marks == ["✗ b · ⚖ win", "✗ b · ⚖ win", "✗ b · ⚖ tie", "✗ b · ⚖ loss"]
+    opened = cell(judged, judged.pairwise, 2, 4)  # example 2, C2: the verdict flips
+    info, judge = opened[panel.cell_info], opened[panel.judge]
+    assert "vs C1: **tie** (the verdict flips with the order)" in info
+    assert judge.visible
+    text = judge.value
+    first, second = text.index("order reference-first"), text.index("order this-first")
+    assert first < second
+    assert "answer A is C1's, answer B this configuration's): verdict A" in text
+    assert "answer A is this configuration's, answer B C1's): verdict A" in text
+    assert text.count("--- prompt ---") == 2
+    assert "Judge reference-first of example 2" in text[first:second]
+    assert "Judge this-first of example 2" in text[second:]
+    assert "A logprob -1.000 p 0.800" in text
+    # The reference's own cell was not judged: no judge panel.
+    assert not cell(judged, judged.pairwise, 2, 3)[panel.judge].visible
+
+
+def test_a_pointwise_judge_cell_and_a_sampled_cell(judged) -> None:
+    panel = judged.tab.results
+    opened = cell(judged, judged.pointwise, 3, 3)
+    assert "`judge-pass-fail`: verdict **no** · score 0.300" in opened[panel.cell_info]
+    text = opened[panel.judge].value
+    assert text.startswith("=== judge prompt: verdict no ===")
+    assert "no logprob -2.000 p 0.800" in text
+    stored = judged.store.comparison_results(judged.pointwise)[3].judgement
+    assert views.judge_text(stored, 1).endswith("--- prompt ---\n" + judge_prompt("pointwise", 3))
+    sampled = cell(judged, judged.sampled, 1, 3)
+    assert "4 samples, 2 right" in sampled[panel.cell_info]
+    assert not sampled[panel.judge].visible
+    output = sampled[panel.output]
+    assert output.visible
+    listed = re.findall(r"— sample (\d) ([✓✗]) · score [\d.]+ · prediction: (\w)", output.value)
+    assert listed == [("1", "✓", "a"), ("2", "✗", "b"), ("3", "✓", "a"), ("4", "✗", "b")]
+    assert grid_table(judged.store.get_comparison_run(judged.sampled),
+                      judged.store.comparison_results(judged.sampled)).rows[1][3] == (
+        "✓ a (2/4 ✓)"
+    )  # fmt: skip

@@ -13,11 +13,19 @@ from types import SimpleNamespace
 import gradio as gr
 import pytest
 
+from studio.compare.engine import (
+    JudgeStarted,
+    RowDone,
+    RowJudged,
+    RunFinished,
+    RunStarted,
+)
+from studio.experiments.refs import parse_ref
 from studio.services import Services, create_services
 from studio.settings import load_settings
 from studio.store import ComparisonConfigSpec, ComparisonResult, MetricPoint, Store
 from studio.ui.experiments.form import selected_refs
-from studio.ui.experiments.handlers import ExperimentsHandlers
+from studio.ui.experiments.handlers import ExperimentsHandlers, follow_rerun
 from studio.ui.experiments.tab import build_experiments_tab
 from studio.ui.experiments.views import (
     LIST_HEADERS,
@@ -25,6 +33,7 @@ from studio.ui.experiments.views import (
     curves_frame,
     curves_svg,
 )
+from tests.ui.judged_runs import pairwise_run, pointwise_run, sampled_run
 
 NO_FILTERS = ("",) * 9
 
@@ -122,7 +131,9 @@ def test_compare_export_and_bundle_round_trip(services: Services, tmp_path: Path
     t1, t2 = _tuning(services.store, "l1", [2.0, 1.0]), _tuning(services.store, "l2", [3.0, 2.5])
     selection = [f"c{a} · a", f"c{b} · b", f"t{t1} · l1", f"t{t2} · l2"]
     assert [str(r) for r in selected_refs(selection)] == [f"c{a}", f"c{b}", f"t{t1}", f"t{t2}"]
-    status, metrics, diff, loss, _eval, agreement, per_example, result = h.compare(selection, True)
+    status, metrics, diff, loss, _eval, agreement, per_example, judges, result = h.compare(
+        selection, True
+    )
     assert status.startswith("Comparing") and len(metrics) == 4
     assert set(diff["setting"]) == {"name", "shots", "training.seed"}  # "—" where a run lacks it
     tuning_only = h.compare(selection[2:], True)
@@ -131,6 +142,7 @@ def test_compare_export_and_bundle_round_trip(services: Services, tmp_path: Path
     assert set(loss["run"]) == {f"t{t1} l1", f"t{t2} l2"} and len(loss) == 4
     assert "same verdict on **50.0%**" in agreement and len(per_example) == 4
     assert list(h.rediff(result, False)["setting"]) == ["name", "shots", "training.seed"]
+    assert judges == ""  # no run is judged or sampled: no section
     assert h.compare(selection[:1], True)[0] == "⚠ select at least two runs to compare"
 
     note, path = h.export(selection[:2], "jsonl")
@@ -180,3 +192,47 @@ def test_a_single_eval_point_is_drawn_as_a_dot() -> None:
     ]
     root = ET.fromstring(curves_svg(curves_frame(long, "loss"), "Train loss"))
     assert not [e for e in root.iter() if e.tag == "circle"]  # dense curves stay lines
+
+
+def test_judged_and_sampled_runs_show_their_judge_lineage_and_summaries(services) -> None:
+    h = ExperimentsHandlers(services)
+    store = services.store
+    pairwise, pointwise, sampled = pairwise_run(store), pointwise_run(store), sampled_run(store)
+    info = h.open(f"c{pairwise}")[1]
+    assert (
+        "- judge: `smollm2-135m-instruct` · `judge-pairwise@v1` · pairwise vs C1 (verdicts "
+        "scored by loglik)" in info
+    )
+    assert "C2 vs C1: win/tie/loss 2/1/1, win rate 0.625" in info
+    assert "position consistency 0.75" in info and "sampling:" not in info
+    info = h.open(f"c{sampled}")[1]
+    assert "- sampling: 4 samples per example at temperature 0.7 (seeds 0)" in info
+    assert "pass@1 0.500, pass@2 0.611, pass@4 0.667" in info and "consistency 0.75" in info
+    assert "judge:" not in info
+
+    refs = [f"c{pairwise} · a", f"c{pointwise} · b", f"c{sampled} · c"]
+    judges = h.compare(refs, True)[7]
+    blocks = judges.split("\n\n")
+    assert blocks[0] == "**Judges and repeated sampling**"
+    assert [b.splitlines()[0] for b in blocks[1:]] == [
+        f"**c{n}**" for n in (pairwise, pointwise, sampled)
+    ]
+    assert "pairwise vs C1" in blocks[1] and "win/tie/loss 2/1/1" in blocks[1]
+    assert "`judge-pass-fail@v1` · pointwise" in blocks[2]
+    assert "agrees with the metric 0.75 (kappa 0.50)" in blocks[2]
+    assert "4 samples per example at temperature 0.7" in blocks[3] and "pass@4 0.667" in blocks[3]
+
+
+def test_a_rerun_of_a_judged_run_reports_the_judging() -> None:
+    result = ComparisonResult(
+        config_id=1, example_index=0, prompt_text="p", gold="a", prediction="a", correct=True,
+        latency_ms=5.0, prompt_tokens=3,
+    )  # fmt: skip
+    events = [RunStarted(8, 2), RowDone(0, result, 1, 2, 10.0), RowDone(1, result, 2, 2, 10.0),
+              JudgeStarted(1), RowJudged(1, 0, {"outcome": "win"}, 1, 1),
+              RunFinished(8, "completed")]  # fmt: skip
+    lines = list(follow_rerun(iter(events), parse_ref("c3")))
+    assert lines[-2:] == [
+        "Re-running c3 as c8: all rows in; the judge has graded 1/1.",
+        "Re-run of c3 is c8, completed.",
+    ]

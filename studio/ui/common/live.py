@@ -1,9 +1,11 @@
 """Follow a running comparison: progress, the latest rows, and when the browser should be updated.
 
 The Compare tab, Experiments' re-run and Start here all consume the engine's events (RunStarted,
-CellStarted, RowDone, RunFinished) through `follow`. The engine reports every scored example;
-sending each one to the browser would flood it on fast models, so LiveRun says when an update is
-due (every UPDATE_EVERY_S seconds, and at every start or end of a cell). No gradio here, so the
+CellStarted, RowDone, then JudgeStarted and RowJudged for a judged run, RunFinished) through
+`follow`; a run is done only at RunFinished (a judge grades the answers after the last row). The
+engine reports every scored example and every judged answer; sending each one to the browser
+would flood it on fast models, so LiveRun says when an update is due (every UPDATE_EVERY_S
+seconds, at every start or end of a cell, and when judging starts or ends). No gradio here, so the
 pacing and the texts are testable without a browser.
 """
 
@@ -18,7 +20,15 @@ from typing import Any
 
 import pandas as pd
 
-from studio.compare.engine import CellStarted, Event, RowDone, RunFinished, RunStarted
+from studio.compare.engine import (
+    CellStarted,
+    Event,
+    JudgeStarted,
+    RowDone,
+    RowJudged,
+    RunFinished,
+    RunStarted,
+)
 from studio.ui.common.formatting import progress_bar
 
 UPDATE_EVERY_S = 0.5
@@ -43,6 +53,8 @@ class LiveRun:
     status: str | None = None
     error: str | None = None
     stopping: bool = False
+    judge_total: int | None = None  # answers the judge grades, once judging has started
+    judged: int = 0
     rows: deque[list[Any]] = field(default_factory=lambda: deque(maxlen=LIVE_ROWS))
     _last_update: float = float("-inf")
 
@@ -56,6 +68,11 @@ class LiveRun:
             self.done, self.rate = event.done, event.examples_per_s
             self.rows.appendleft(self._row(event))
             return self._due()
+        elif isinstance(event, JudgeStarted):
+            self.judge_total, self.judged = event.total, 0
+        elif isinstance(event, RowJudged):
+            self.judge_total, self.judged = event.total, event.done
+            return event.done == event.total or self._due()
         elif isinstance(event, RunFinished):
             self.status, self.error = event.status, event.error
         self._last_update = self.clock()
@@ -86,19 +103,28 @@ class LiveRun:
         """The latest LIVE_ROWS rows, newest first."""
         return list(self.rows)
 
+    @property
+    def judging(self) -> bool:
+        """Whether a judge has started grading the answers (the rows are all in)."""
+        return self.judge_total is not None
+
     def progress_html(self) -> str:
-        """A bar and one line: 123 / 400 rows · 12.3 ex/s · cell 2/4: label · ~25 s left."""
+        """A bar and one line: 123 / 400 rows · 12.3 ex/s · cell 2/4: label · ~25 s left; while
+        a judge grades the answers: 400 / 400 rows · judging 12 / 300 answers."""
         share = self.done / self.total if self.total else 0.0
         parts = [f"{self.done} / {self.total} rows"]
-        if self.rate > 0:
+        if self.judge_total is not None:
+            share = self.judged / self.judge_total if self.judge_total else 1.0
+            parts.append(f"judging {self.judged} / {self.judge_total} answers")
+        elif self.rate > 0:
             parts.append(f"{self.rate:.1f} ex/s")
-        if self.cell >= 0:
+        if self.cell >= 0 and not self.judging:
             parts.append(f"cell {self.cell + 1}/{self.n_cells}: {self.cell_label}")
         if self.status is not None:
             parts.append(f"run #{self.run_id} {self.status}")
         elif self.stopping:
             parts.append("stopping at the next batch…")
-        elif self.rate > 0 and self.total > self.done:
+        elif self.rate > 0 and self.total > self.done and not self.judging:
             parts.append(f"~{(self.total - self.done) / self.rate:.0f} s left")
         state = self.status or ("stopping" if self.stopping else "running")
         return progress_bar(share, " · ".join(parts), state)

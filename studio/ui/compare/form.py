@@ -16,7 +16,7 @@ from studio.compare.config import CompareConfig, build_config
 FORM_FIELDS = ("data", "shot_pool", "templates", "models", "shots", "seeds", "limit", "pool_size",
                "scoring", "selection", "quantization", "metric", "regex", "max_new_tokens",
                "temperature", "batch_rows", "label_column", "column_map", "name",
-               "calibrate")  # fmt: skip
+               "calibrate", "judge", "judge_template", "judge_mode", "samples")  # fmt: skip
 
 
 def text(value: Any) -> str | None:
@@ -90,6 +90,10 @@ def compare_config(values: tuple[Any, ...]) -> CompareConfig:
         "label_column": text(v["label_column"]),
         "column_map": parse_mapping(v["column_map"]),
         "calibrate": bool(v["calibrate"]),
+        "judge": text(v["judge"]),
+        "judge_template": text(v["judge_template"]),
+        "judge_mode": text(v["judge_mode"]),
+        "samples": whole(v["samples"]),
     }
     # A blank field means the CLI's default, as an absent flag does.
     return build_config(**{key: x for key, x in given.items() if x is not None})

@@ -17,10 +17,12 @@ import gradio as gr
 import pandas as pd
 
 from studio.compare.config import CompareConfig
-from studio.compare.engine import CellStarted, Event, RunFinished, RunStarted
+from studio.compare.engine import CellStarted, Event, JudgeStarted, RunFinished, RunStarted
 from studio.compare.summary import (
     ConfigSummary,
+    judge_summaries,
     paired_summaries,
+    sampling_summaries,
     seed_groups,
     summarize_run,
 )
@@ -43,7 +45,7 @@ from studio.ui.compare.form import compare_config, same_file, text
 SKIP: Any = gr.skip()
 RESULTS = 8  # values of `render`: run id, header, Resume, summary, seeds, chart, grid, grid note
 RESUME_AT = 2
-CELL = 4  # values of `show_cell`: cell header, exact prompt, choice scores, generated output
+CELL = 5  # values of `show_cell`: cell header, prompt, choice scores, generated output, judge
 
 
 class CompareHandlers:
@@ -165,13 +167,15 @@ class CompareHandlers:
         if isinstance(event, RunStarted):
             live.tags = views.config_tags(self.load_run(event.run_id).configs)
         if isinstance(event, RunFinished):
+            judged = (live.judged, live.judge_total) if live.judge_total is not None else None
             status = views.final_status(
-                event.status, event.run_id, live.done, live.total, event.error
+                event.status, event.run_id, live.done, live.total, event.error, judged
             )
             results = self.render(event.run_id, view)
             return self.update(live.progress_html(), live, status, False, results, self.past_runs())
-        if isinstance(event, CellStarted) and event.position > 0 and live.run_id is not None:
-            # A cell is complete: show the results so far while the next one runs.
+        cell_done = isinstance(event, CellStarted) and event.position > 0
+        if (cell_done or isinstance(event, JudgeStarted)) and live.run_id is not None:
+            # A cell is complete (or all are, and the judge starts): show the results so far.
             return self.update(live.progress_html(), live, results=self.render(live.run_id, view))
         return self.update(live.progress_html(), live)
 
@@ -207,10 +211,15 @@ class CompareHandlers:
         self, run: ComparisonRun, summaries: list[ConfigSummary], reference: int
     ) -> pd.DataFrame:
         """The summary, each configuration paired with configuration `reference` (1-based)."""
-        paired = paired_summaries(self.services.store, run.id, reference)
+        store = self.services.store
+        paired = paired_summaries(store, run.id, reference)
         calibrated = any(s.calibrated for s in summaries)
-        headers = views.summary_headers(run.scoring, reference, calibrated)
-        return pd.DataFrame(views.summary_rows(summaries, run.scoring, paired), columns=headers)
+        extras = views.run_extras(
+            run, judge_summaries(store, run.id), sampling_summaries(store, run.id)
+        )
+        headers = views.summary_headers(run.scoring, reference, calibrated, extras)
+        rows = views.summary_rows(summaries, run.scoring, paired, extras)
+        return pd.DataFrame(rows, columns=headers)
 
     def references(self, run_id: Any) -> gr.Dropdown:
         """The reference picker for a newly shown run: its configurations, C1 chosen."""
@@ -250,7 +259,8 @@ class CompareHandlers:
         return self.grid_values(self.load_run(run_id), view)
 
     def show_cell(self, run_id: Any, evt: gr.SelectData) -> tuple[Any, ...]:
-        """(cell header, exact prompt, choice scores, generated output) of a clicked grid cell."""
+        """(cell header, exact prompt, choice scores, generated output, judge) of a clicked grid
+        cell; the judge's prompts and verdicts show only for a judged cell."""
         run = self.load_run(run_id)
         row, column = evt.index if isinstance(evt.index, (list, tuple)) else (evt.index, 0)
         example = int((evt.row_value or [row])[0])
@@ -263,19 +273,21 @@ class CompareHandlers:
         ]
         if not found:
             missing = f"No result for example {example} in {config.label}: the run ended before it."
-            return missing, "", gr.skip(), gr.skip()
+            return missing, "", gr.skip(), gr.skip(), gr.Textbox(value="", visible=False)
         result = found[0]
         scores = pd.DataFrame(views.choice_score_rows(result), columns=views.SCORE_HEADERS)
         generated = result.output is not None
+        judge = views.judge_text(result.judgement, int(run.config.get("reference") or 1))
         return (
             views.cell_markdown(run, position, result),
             result.prompt_text,
             gr.Dataframe(value=scores, visible=not generated),
-            gr.Textbox(value=result.output or "", visible=generated),
+            gr.Textbox(value=views.output_text(result), visible=generated),
+            gr.Textbox(value=judge, visible=bool(judge)),
         )
 
     def clear_cell(self) -> tuple[Any, ...]:
-        return (views.SELECT_A_CELL, "", None, "")
+        return (views.SELECT_A_CELL, "", None, "", gr.Textbox(value="", visible=False))
 
     def open_run(self, view: str, evt: gr.SelectData) -> tuple[Any, ...]:
         """A past run selected in the list: its results, and no cell selected."""

@@ -36,6 +36,7 @@ class ResultsPanel:
     prompt: gr.Code
     scores: gr.Dataframe
     output: gr.Textbox
+    judge: gr.Textbox
     past: gr.Dataframe
     refresh_past: gr.Button
     resume: gr.Button
@@ -55,7 +56,7 @@ class ResultsPanel:
     @property
     def cell_outputs(self) -> list[Any]:
         """What CompareHandlers.show_cell fills, in order."""
-        return [self.cell_info, self.prompt, self.scores, self.output]
+        return [self.cell_info, self.prompt, self.scores, self.output, self.judge]
 
 
 def _past_runs(handlers: CompareHandlers) -> tuple[gr.Dataframe, gr.Button]:
@@ -76,7 +77,7 @@ def _past_runs(handlers: CompareHandlers) -> tuple[gr.Dataframe, gr.Button]:
     return table, refresh
 
 
-def _cell_detail() -> tuple[gr.Markdown, gr.Code, gr.Dataframe, gr.Textbox]:
+def _cell_detail() -> tuple[gr.Markdown, gr.Code, gr.Dataframe, gr.Textbox, gr.Textbox]:
     cell_info = gr.Markdown(SELECT_A_CELL, elem_id="compare-cell-info")
     with gr.Row(equal_height=False):
         prompt = gr.Code(
@@ -102,7 +103,15 @@ def _cell_detail() -> tuple[gr.Markdown, gr.Code, gr.Dataframe, gr.Textbox]:
                 interactive=False,
                 elem_id="compare-cell-output",
             )
-    return cell_info, prompt, scores, output
+    judge = gr.Textbox(
+        label="Judge: its exact prompt(s), verdict and scores (pairwise: both orders)",
+        lines=10,
+        max_lines=40,
+        interactive=False,
+        visible=False,
+        elem_id="compare-cell-judge",
+    )
+    return cell_info, prompt, scores, output, judge
 
 
 def _grid() -> tuple[gr.Radio, gr.Markdown, gr.Dataframe]:
@@ -147,7 +156,7 @@ def build_results_panel(handlers: CompareHandlers) -> ResultsPanel:
     reference = gr.Dropdown(
         choices=["C1"],
         value="C1",
-        label="Reference — the last two columns compare every configuration with it on the same "
+        label="Reference — the Δ and p columns compare every configuration with it on the same "
         "examples (paired bootstrap CI; McNemar's exact test, Holm-adjusted for several)",
         interactive=True,
         elem_id="compare-reference",

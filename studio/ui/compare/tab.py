@@ -145,7 +145,10 @@ def _advanced(f: dict[str, Any]) -> None:
                 elem_id="compare-metric",
             )
             f["regex"] = gr.Textbox(label="Regex (metric regex)", placeholder=r"^\s*positive")
-            f["max_new_tokens"] = gr.Number(16, label="Max new tokens", precision=0, minimum=1)
+            f["max_new_tokens"] = gr.Number(
+                16, label="Max new tokens", precision=0, minimum=1,
+                elem_id="compare-max-new-tokens",
+            )  # fmt: skip
             f["temperature"] = gr.Slider(0, 2, value=0.0, step=0.05, label="Temperature")
         with gr.Row():
             f["batch_rows"] = gr.Number(16, label="Batch rows", precision=0, minimum=1)
@@ -162,6 +165,35 @@ def _advanced(f: dict[str, Any]) -> None:
                 "of content-free inputs divided out",
                 elem_id="compare-calibrate",
             )
+
+
+def judge_templates(settings: Settings) -> list[str]:
+    """The library's judge templates (named judge-…); any other name or .yaml may be typed."""
+    return [name for name in template_names(settings) if name.startswith("judge-")]
+
+
+def _judging(settings: Settings, f: dict[str, Any]) -> None:
+    """A judge grading the generated answers, and repeated sampling (both: scoring generate)."""
+    with gr.Accordion("Judge and repeated sampling (generate)", open=False), gr.Row():
+        f["judge"] = gr.Dropdown(
+            model_choices(settings), value=None, allow_custom_value=True, label="Judge model",
+            info="Any model spec, like Models; blank: no judge.", scale=3,
+            elem_id="compare-judge",
+        )  # fmt: skip
+        f["judge_template"] = gr.Dropdown(
+            judge_templates(settings), value=None, allow_custom_value=True,
+            label="Judge template", info="judge-… from the library (or a .yaml path).", scale=3,
+            elem_id="compare-judge-template",
+        )  # fmt: skip
+        f["judge_mode"] = gr.Radio(
+            ["pointwise", "pairwise"], value="pointwise", label="Judge mode",
+            info="pairwise: each configuration's answer against C1's, in both orders", scale=2,
+            elem_id="compare-judge-mode",
+        )  # fmt: skip
+        f["samples"] = gr.Number(
+            1, label="Samples", info="answers per example (needs temperature > 0)", precision=0,
+            minimum=1, maximum=64, scale=1, elem_id="compare-samples",
+        )  # fmt: skip
 
 
 def _task_row() -> TaskPicker:
@@ -192,6 +224,7 @@ def _form(settings: Settings) -> CompareForm:
     fields: dict[str, Any] = {"data": data.path, "shot_pool": pool.path}
     refresh = _grid_axes(settings, fields)
     _advanced(fields)
+    _judging(settings, fields)
     return CompareForm(data, pool, warning, refresh, fields, task)
 
 
@@ -215,10 +248,14 @@ def _wire_form(form: CompareForm, h: CompareHandlers) -> None:
     form.task.load.click(h.load_task, form.task.path, filled, **PRIVATE).then(
         previewer("Data file"), form.data.path, [form.data.info, form.data.table], **PRIVATE
     ).then(*warn, **PRIVATE)
+    settings = h.services.settings
     form.refresh_templates.click(
-        lambda: gr.Dropdown(choices=template_names(h.services.settings)),
+        lambda: (
+            gr.Dropdown(choices=template_names(settings)),
+            gr.Dropdown(choices=judge_templates(settings)),
+        ),
         None,
-        form.fields["templates"],
+        [form.fields["templates"], form.fields["judge_template"]],
         **PRIVATE,
     )
 

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from studio.compare.paired import Paired
-from studio.compare.summary import ConfigSummary, SeedGroup
+from studio.compare.summary import ConfigSummary, JudgeSummary, SamplingSummary, SeedGroup
 from studio.compare.tasks import ImportedTask
 from studio.datasets import Dataset
 from studio.store.records import ComparisonConfig, ComparisonResult, ComparisonRun
@@ -42,6 +42,10 @@ SAME_FILE_NOTE = (
     "so a run refuses it. Give a separate shot-pool file, or clear this to split a pool off "
     "the data."
 )
+ORDER_READS = {
+    "reference-first": "answer A is C{reference}'s, answer B this configuration's",
+    "this-first": "answer A is this configuration's, answer B C{reference}'s",
+}
 NO_POOL_NOTE = "No shot-pool file: *pool size* rows of the data (shuffled) are held out as shots."
 
 
@@ -52,7 +56,89 @@ def config_tags(configs: Sequence[ComparisonConfig]) -> list[str]:
     return [" · ".join([f"C{n}", *(f[i] for i in varying)]) for n, f in enumerate(fields, start=1)]
 
 
-def summary_headers(scoring: str, reference: int = 1, calibrated: bool = False) -> list[str]:
+@dataclass(frozen=True)
+class Extras:
+    """What a judged or repeated-sampling run adds to its summary, by configuration position:
+    only the columns the run needs."""
+
+    judge_mode: str | None = None  # pointwise | pairwise | None (not judged)
+    judge_reference: int = 1  # 1-based: the configuration a pairwise judge compares with
+    judges: dict[int, JudgeSummary] = field(default_factory=dict)
+    sampling: dict[int, SamplingSummary] = field(default_factory=dict)
+
+    @property
+    def largest_k(self) -> int:
+        return max((k for s in self.sampling.values() for k in s.pass_at), default=1)
+
+
+def run_extras(
+    run: ComparisonRun, judges: Sequence[JudgeSummary], sampling: Sequence[SamplingSummary]
+) -> Extras:
+    """The Extras of a stored run from its judge_summaries and sampling_summaries."""
+    return Extras(
+        judge_mode=run.judge["mode"] if run.judge else None,
+        judge_reference=int(run.config.get("reference") or 1),
+        judges={j.position: j for j in judges},
+        sampling={s.position: s for s in sampling},
+    )
+
+
+def extra_headers(extras: Extras | None) -> list[str]:
+    if extras is None:
+        return []
+    headers = []
+    if extras.judge_mode == "pointwise":
+        headers += ["judge [95% CI]", "agrees (κ)"]
+    elif extras.judge_mode == "pairwise":
+        headers += [f"W/T/L vs C{extras.judge_reference}", "win rate [95% CI]",
+                    "position consistency"]  # fmt: skip
+    if extras.sampling:
+        headers += ["pass@1", f"pass@{extras.largest_k}", "consistency"]
+    return headers
+
+
+def extra_cells(extras: Extras | None, position: int) -> list[str]:
+    """The cells of extra_headers for the configuration at `position` (0-based)."""
+    if extras is None:
+        return []
+    cells = []
+    judge = extras.judges.get(position)
+    if extras.judge_mode == "pointwise":
+        cells += ["—", "—"] if judge is None else [estimate_text(judge.score), _agrees(judge)]
+    elif extras.judge_mode == "pairwise":
+        if position == extras.judge_reference - 1:
+            cells += ["reference", "—", "—"]
+        elif judge is None:
+            cells += ["—", "—", "—"]
+        else:
+            cells += [f"{judge.wins}/{judge.ties}/{judge.losses}", estimate_text(judge.score),
+                      _share(judge.consistency)]  # fmt: skip
+    if extras.sampling:
+        sampled = extras.sampling.get(position)
+        if sampled is None:
+            cells += ["—", "—", "—"]
+        else:
+            top = sampled.pass_at.get(extras.largest_k)
+            cells += [_share(sampled.pass_at.get(1), 3), _share(top, 3),
+                      _share(sampled.consistency)]  # fmt: skip
+    return cells
+
+
+def _agrees(judge: JudgeSummary) -> str:
+    """The judge's agreement with the metric's verdict, and Cohen's kappa: '0.75 (κ 0.50)'."""
+    if judge.agreement is None:
+        return "—"
+    kappa = "—" if judge.kappa is None else f"{judge.kappa:.2f}"
+    return f"{judge.agreement:.2f} (κ {kappa})"
+
+
+def _share(value: float | None, digits: int = 2) -> str:
+    return "—" if value is None else f"{value:.{digits}f}"
+
+
+def summary_headers(
+    scoring: str, reference: int = 1, calibrated: bool = False, extras: Extras | None = None
+) -> list[str]:
     second = "acc_norm [95% CI]" if scoring == "loglik" else "mean score [95% CI]"
     return [
         "config",
@@ -67,6 +153,7 @@ def summary_headers(scoring: str, reference: int = 1, calibrated: bool = False) 
         f"Δ vs C{reference} [95% CI]",
         "p · discordant",
         *(["calibrated accuracy [95% CI] · prior"] if calibrated else []),
+        *extra_headers(extras),
     ]
 
 
@@ -74,9 +161,11 @@ def summary_rows(
     summaries: Sequence[ConfigSummary],
     scoring: str,
     paired: Sequence[Paired | None] | None = None,
+    extras: Extras | None = None,
 ) -> list[list[Any]]:
-    """One row per configuration, in grid order; `paired` (same order) fills the last two
-    columns: the difference to the reference configuration over the same examples."""
+    """One row per configuration, in grid order; `paired` (same order) fills the two columns
+    after ex/s: the difference to the reference configuration over the same examples; `extras`
+    the judge's and repeated sampling's columns at the end."""
     ordered = sorted(summaries, key=lambda s: s.position)
     rows = []
     for index, s in enumerate(ordered):
@@ -95,6 +184,7 @@ def summary_rows(
                 round(s.examples_per_s, 1),
                 *paired_cells(pair, is_reference=paired is not None and pair is None),
                 *([calibrated_cell(s)] if any(x.calibrated for x in ordered) else []),
+                *extra_cells(extras, s.position),
             ]
         )
     return rows
@@ -173,10 +263,21 @@ def run_markdown(run: ComparisonRun) -> str:
     return "\n\n".join(lines)
 
 
-def final_status(status: str, run_id: int, done: int, total: int, error: str | None) -> str:
-    """How a run the tab followed ended: ✓ completed, ■ stopped or ✗ failed, with its rows."""
+def final_status(
+    status: str,
+    run_id: int,
+    done: int,
+    total: int,
+    error: str | None,
+    judged: tuple[int, int] | None = None,
+) -> str:
+    """How a run the tab followed ended: ✓ completed, ■ stopped or ✗ failed, with its rows (and
+    `judged`: answers judged of those the judge started on)."""
     text = FINAL_STATUS.get(status, FINAL_STATUS["stopped"])
-    return text.format(run=run_id, done=done, total=total, error=error)
+    ended = text.format(run=run_id, done=done, total=total, error=error)
+    if judged is not None:
+        ended += f" Judge: {judged[0]}/{judged[1]} answers judged."
+    return ended
 
 
 # ---------------------------------------------------------------------------------------------
@@ -196,7 +297,25 @@ def _mark(result: ComparisonResult | None) -> str:
     shown = result.prediction if result.prediction is not None else (result.output or "")
     shown = " ".join(shown.split())
     shown = shown if len(shown) <= 60 else shown[:57] + "..."
-    return f"{'✓' if result.correct else '✗'} {shown}"
+    return f"{'✓' if result.correct else '✗'} {shown}{_sampled_mark(result)}{_judge_mark(result)}"
+
+
+def _sampled_mark(result: ComparisonResult) -> str:
+    """' (3/5 ✓)': how many of a sampled result's samples are right."""
+    if not result.samples:
+        return ""
+    right = sum(bool(s.get("correct")) for s in result.samples)
+    return f" ({right}/{len(result.samples)} ✓)"
+
+
+def _judge_mark(result: ComparisonResult) -> str:
+    """' · ⚖ win' (pairwise) or ' · ⚖ yes' (pointwise): the judge's verdict on a cell."""
+    judgement = result.judgement
+    if not judgement:
+        return ""
+    verdict = judgement.get("outcome") if judgement.get("mode") == "pairwise" else None
+    verdict = verdict or judgement.get("verdict") or "?"
+    return f" · ⚖ {verdict}"
 
 
 def prompt_end(prompt: str, width: int = 70) -> str:
@@ -254,12 +373,76 @@ def cell_markdown(run: ComparisonRun, position: int, result: ComparisonResult) -
     config = run.configs[position]
     verdict = "✓ correct" if result.correct else "✗ wrong"
     score = f" · score {result.score:.3f}" if result.score is not None else ""
-    return (
+    lines = [
         f"**Example {result.example_index}** · {config_tags(run.configs)[position]} "
-        f"(`{config.label}`)  \n"
+        f"(`{config.label}`)",
         f"gold **{result.gold}** · prediction **{result.prediction}** · {verdict}{score} · "
-        f"{_tokens(result.prompt_tokens)} prompt tokens · {result.latency_ms:.0f} ms"
-    )
+        f"{_tokens(result.prompt_tokens)} prompt tokens · {result.latency_ms:.0f} ms",
+    ]
+    if result.samples:
+        right = sum(bool(s.get("correct")) for s in result.samples)
+        lines.append(
+            f"{len(result.samples)} samples, {right} right; the prediction is the majority "
+            "answer (every sample is listed under Generated output)"
+        )
+    if result.judgement:
+        lines.append(judge_line(result.judgement, int(run.config.get("reference") or 1)))
+    return "  \n".join(lines)
+
+
+def judge_line(judgement: dict[str, Any], reference: int) -> str:
+    """The judge's verdict on one cell in a line; its prompts and scores are in judge_text."""
+    who = f"judge `{judgement.get('model')}` · `{judgement.get('template')}`"
+    if judgement.get("mode") == "pairwise":
+        how = "the same in both orders" if judgement.get("consistent") else "flips with the order"
+        return f"{who} vs C{reference}: **{judgement.get('outcome')}** (the verdict {how})"
+    value = judgement.get("score")
+    score = "" if value is None else f" · score {value:.3f}"
+    return f"{who}: verdict **{judgement.get('verdict')}**{score}"
+
+
+def judge_text(judgement: dict[str, Any] | None, reference: int) -> str:
+    """Everything the judge saw and said on one cell: per prompt (both orders, pairwise) the
+    verdict, its score under each choice (local judges) or its raw output (served judges), and
+    the exact judge prompt."""
+    if not judgement:
+        return ""
+    if judgement.get("mode") != "pairwise":
+        return _judge_part("judge prompt", judgement)
+    parts = []
+    for order in judgement.get("orders") or []:
+        reads = ORDER_READS.get(order["order"], "").format(reference=reference)
+        parts.append(_judge_part(f"order {order['order']} ({reads})", order))
+    return "\n\n".join(parts)
+
+
+def _judge_part(title: str, part: dict[str, Any]) -> str:
+    lines = [f"=== {title}: verdict {part.get('verdict')} ==="]
+    if part.get("scores"):
+        lines.append("scores: " + " · ".join(
+            f"{s['choice']} logprob {s['logprob']:.3f} p {s['p']:.3f}" for s in part["scores"]
+        ))  # fmt: skip
+    if part.get("raw") is not None:
+        lines.append(f"raw output: {part['raw']}")
+    if part.get("preference") is not None:
+        lines.append(f"preference for this answer: {part['preference']:.3f}")
+    return "\n".join([*lines, "--- prompt ---", str(part.get("prompt", ""))])
+
+
+def output_text(result: ComparisonResult) -> str:
+    """The generated output of a cell; for a sampled result every sample with its verdict."""
+    if not result.samples:
+        return result.output or ""
+    blocks = []
+    for s in result.samples:
+        mark = "✓" if s.get("correct") else "✗"
+        score = s.get("score")
+        scored = "" if score is None else f" · score {float(score):.3f}"
+        blocks.append(
+            f"— sample {s.get('sample')} {mark}{scored} · prediction: {s.get('prediction')}\n"
+            f"{s.get('output') or ''}"
+        )
+    return "\n\n".join(blocks)
 
 
 def _tokens(count: int | None) -> str:

@@ -16,7 +16,8 @@ from typing import Any
 import gradio as gr
 import pandas as pd
 
-from studio.compare.engine import Event, RowDone, RunFinished, RunStarted
+from studio.compare.engine import Event, RowDone, RowJudged, RunFinished, RunStarted
+from studio.compare.summary import judge_summaries, sampling_summaries
 from studio.experiments.actions import describe_delete
 from studio.experiments.bundle import export_bundle
 from studio.experiments.catalog import list_entries
@@ -32,6 +33,7 @@ from studio.ui.experiments.form import list_filters, selected_refs
 from studio.ui.experiments.views import (
     EMPTY_CURVES,
     NOTHING_OPEN,
+    JudgedRun,
     agreement_frame,
     agreement_markdown,
     choice_label,
@@ -40,6 +42,8 @@ from studio.ui.experiments.views import (
     detail_markdown,
     diff_frame,
     examples_frame,
+    judged_markdown,
+    judging_progress,
     list_frame,
     list_note,
     metrics_frame,
@@ -97,7 +101,7 @@ class ExperimentsHandlers:
         detail = open_run(self.store, parse_ref(ref_text))
         return (
             str(detail.ref),
-            detail_markdown(detail),
+            detail_markdown(detail, self.judged(detail.ref)),
             summary_frame(detail),
             examples_frame(detail),
             config_yaml(detail.config),
@@ -105,6 +109,18 @@ class ExperimentsHandlers:
             _own_curves(detail),
             detail.log,
         )
+
+    def judged(self, ref: RunRef) -> JudgedRun | None:
+        """A comparison's judge lineage, settings and judge/sampling summaries (None for other
+        runs)."""
+        run = self.store.get_comparison_run(ref.id) if ref.kind == "comparison" else None
+        if run is None:
+            return None
+        judges, sampling = (
+            judge_summaries(self.store, run.id),
+            sampling_summaries(self.store, run.id),
+        )
+        return JudgedRun(str(ref), run.judge, run.config, judges, sampling)
 
     def annotate(self, ref_text: str | None, action: str, text: str) -> str:
         """Tag, untag, rename or note the open run; the notice says what happened."""
@@ -166,7 +182,7 @@ class ExperimentsHandlers:
                 return
             yield f"Preparing a re-run of {ref}…"
             events = self.services.experiments.rerun_comparison(ref, threading.Event())
-            yield from _rerun_progress(events, ref)
+            yield from follow_rerun(events, ref)
         except USER_ERRORS as exc:
             yield notice(exc)
 
@@ -177,7 +193,8 @@ class ExperimentsHandlers:
             result = compare_runs(self.store, selected_refs(selection))
         except ValueError as exc:
             empty = pd.DataFrame()
-            return notice(exc), empty, empty, EMPTY_CURVES, EMPTY_CURVES, "", empty, None
+            return notice(exc), empty, empty, EMPTY_CURVES, EMPTY_CURVES, "", empty, "", None
+        judged = [self.judged(detail.ref) for detail in result.details]
         return (
             f"Comparing {', '.join(m['run'] for m in result.metrics)}.",
             metrics_frame(result),
@@ -186,6 +203,7 @@ class ExperimentsHandlers:
             curves_frame(result.curves, "eval_loss"),
             agreement_markdown(result),
             agreement_frame(result.agreement),
+            judged_markdown([j for j in judged if j is not None]),
             result,
         )
 
@@ -234,11 +252,13 @@ def _own_curves(detail: RunDetail) -> pd.DataFrame:
     return curves_frame(loss_curves([detail]), "loss")
 
 
-def _rerun_progress(events: Iterable[Event], ref: RunRef) -> Iterator[str]:
+def follow_rerun(events: Iterable[Event], ref: RunRef) -> Iterator[str]:
     """The re-run's progress as one line, updated at the pace of the Compare tab."""
     live = LiveRun(n_cells=0)
     for event in follow(events, live):
         if isinstance(event, (RunStarted, RowDone)):
             yield rerun_progress(ref, live.run_id, live.done, live.total)
+        elif isinstance(event, RowJudged):
+            yield judging_progress(ref, live.run_id, event.done, event.total)
         elif isinstance(event, RunFinished):
             yield rerun_ended(ref, event.run_id, event.status, event.error)

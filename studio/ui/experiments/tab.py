@@ -161,8 +161,9 @@ def _compare(h: ExperimentsHandlers, selection: gr.Dropdown) -> list[Any]:
     agreement = gr.Markdown("", elem_id="exp-agreement")
     per_example = gr.Dataframe(interactive=False, max_height=300, label="Right (✓) or wrong (✗)",
                                elem_id="exp-agreement-table")  # fmt: skip
+    judged = gr.Markdown("", elem_id="exp-judges")
     result = gr.State(None)
-    outputs = [status, metrics, diff, loss, eval_loss, agreement, per_example, result]
+    outputs = [status, metrics, diff, loss, eval_loss, agreement, per_example, judged, result]
     compare = _with_curves(h.compare, p3="Train loss", p4="Eval loss")
     run.click(compare, [selection, only], outputs, **PRIVATE)
     only.change(h.rediff, [result, only], diff, **PRIVATE)

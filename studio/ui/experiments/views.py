@@ -10,12 +10,19 @@ from __future__ import annotations
 import html
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
 import yaml
 
-from studio.compare.summary import paired_text
+from studio.compare.summary import (
+    JudgeSummary,
+    SamplingSummary,
+    format_judges,
+    format_sampling,
+    paired_text,
+)
 from studio.experiments.catalog import Entry
 from studio.experiments.detail import RunDetail
 from studio.experiments.diff import Agreement, RunComparison
@@ -62,7 +69,79 @@ def list_note(entries: Sequence[Entry]) -> str:
     return f"{len(entries)} shown ({counts}). Select a row to open it; tick runs to compare."
 
 
-def detail_markdown(detail: RunDetail) -> str:
+@dataclass(frozen=True)
+class JudgedRun:
+    """What a judged or repeated-sampling comparison adds to its views: the judge's lineage
+    (ComparisonRun.judge: model, template, version, mode, scoring), the run's settings and the
+    judge's and sampling's summaries per configuration."""
+
+    ref: str
+    judge: dict[str, Any] | None
+    config: dict[str, Any]
+    judges: list[JudgeSummary] = field(default_factory=list)
+    sampling: list[SamplingSummary] = field(default_factory=list)
+
+    @property
+    def reference(self) -> int:
+        """The configuration (1-based) a pairwise judge compares the others with."""
+        return int(self.config.get("reference") or 1)
+
+    @property
+    def samples(self) -> int:
+        return int(self.config.get("samples") or 1)
+
+
+def judge_lineage(judged: JudgedRun | None) -> list[str]:
+    """'judge: MODEL · TEMPLATE@vN · pairwise vs C1 (scored by loglik)' and the sampling
+    settings; nothing for a run with neither."""
+    if judged is None:
+        return []
+    lines = []
+    if judged.judge:
+        j = judged.judge
+        versus = f" vs C{judged.reference}" if j["mode"] == "pairwise" else ""
+        lines.append(
+            f"judge: `{j['model']}` · `{j['template']}@v{j['version']}` · {j['mode']}{versus} "
+            f"(verdicts scored by {j['scoring']})"
+        )
+    if judged.samples > 1:
+        seeds = ", ".join(str(seed) for seed in judged.config.get("seeds") or [])
+        lines.append(
+            f"sampling: {judged.samples} samples per example at temperature "
+            f"{judged.config.get('temperature')} (seeds {seeds or '–'})"
+        )
+    return lines
+
+
+def judged_lines(judged: JudgedRun | None) -> list[str]:
+    """The judge's and repeated sampling's summary lines, as `studio compare` prints them."""
+    if judged is None:
+        return []
+    text = "\n".join(
+        part
+        for part in (format_judges(judged.judges, judged.reference),
+                     format_sampling(judged.sampling))
+        if part
+    )  # fmt: skip
+    return text.splitlines()
+
+
+def judged_markdown(runs: Sequence[JudgedRun]) -> str:
+    """The compare-of-runs view's judge and sampling section: per judged or sampled run its
+    lineage and summary lines; '' when no run has either."""
+    blocks = []
+    for run in runs:
+        lineage, lines = judge_lineage(run), judged_lines(run)
+        if lineage or lines:
+            items = [f"- {line}" for line in lineage]
+            items += [f"- {line.strip()}" for line in lines if line.startswith("  ")]
+            blocks.append("\n".join([f"**{run.ref}**", *items]))
+    if not blocks:
+        return ""
+    return "\n\n".join(["**Judges and repeated sampling**", *blocks])
+
+
+def detail_markdown(detail: RunDetail, judged: JudgedRun | None = None) -> str:
     entry = detail.entry
     lines = [
         f"### {entry.ref} · {entry.name}",
@@ -75,7 +154,14 @@ def detail_markdown(detail: RunDetail) -> str:
         lines.append(f"> {entry.note}")
     if detail.error:
         lines.append(f"**Error:** {detail.error}")
-    lines += ["", "**Lineage**", *(_lineage_item(line) for line in lineage_lines(detail))]
+    engine = lineage_lines(detail)
+    lines += ["", "**Lineage**", *(_lineage_item(line) for line in engine)]
+    # The judge and sampling settings, unless the engine's lineage already names them.
+    named = {line.partition(":")[0] for line in engine}
+    lines += [f"- {line}" for line in judge_lineage(judged) if line.partition(":")[0] not in named]
+    summary = judged_lines(judged)
+    if summary:
+        lines += ["", "**Judge and sampling**", "```", *summary, "```"]
     if detail.final_metrics:
         lines += ["", "**Final metrics**"]
         lines += [f"- {key}: {_number(value)}" for key, value in detail.final_metrics.items()]
@@ -193,6 +279,10 @@ def agreement_frame(agreement: Agreement | None) -> pd.DataFrame:
 
 def rerun_progress(ref: object, run_id: int | None, done: int, total: int) -> str:
     return f"Re-running {ref} as c{run_id}: {done}/{total} rows."
+
+
+def judging_progress(ref: object, run_id: int | None, done: int, total: int) -> str:
+    return f"Re-running {ref} as c{run_id}: all rows in; the judge has graded {done}/{total}."
 
 
 def rerun_ended(ref: object, run_id: int, status: str, error: str | None) -> str:
