@@ -80,6 +80,7 @@ class HostingPolicy:
     library: Path = PROMPTS_DIR
     adapters_dir: Path | None = None
     models_dir: Path | None = None
+    written_dir: Path | None = None  # datasets the studio wrote (pairs, synthetic data)
     limits: Limits = Limits()
 
     @classmethod
@@ -94,6 +95,7 @@ class HostingPolicy:
             library=settings.prompts_dir,
             adapters_dir=settings.adapters_dir,
             models_dir=settings.models_dir,
+            written_dir=settings.home / "datasets",
             limits=Limits(
                 upload_mb=settings.max_upload_mb,
                 render_chars=settings.max_render_chars,
@@ -187,7 +189,8 @@ class HostingPolicy:
         """Folders data files may be read from; None when any path is allowed (desktop)."""
         if self.visitors_are_operators:
             return None
-        return [SAMPLES_DIR.resolve(), self.uploads_dir.resolve(), *self.data_dirs]
+        written = [self.written_dir.resolve()] if self.written_dir is not None else []
+        return [SAMPLES_DIR.resolve(), self.uploads_dir.resolve(), *self.data_dirs, *written]
 
     def check_data_path(self, path: str | Path) -> Path:
         """The data file's resolved path, if a visitor may read it. The check comes before any

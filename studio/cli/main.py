@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 from studio.cli.adapters import add_adapters_parser
 from studio.cli.compare import add_compare_parser
+from studio.cli.data import add_data_parser
 from studio.cli.models import add_models_parser
 from studio.cli.quickstart import add_quickstart_parser
 from studio.cli.runs import add_runs_parser
@@ -26,6 +27,7 @@ COMMANDS = (
     add_templates_parser,
     add_compare_parser,
     add_runs_parser,
+    add_data_parser,
     add_tune_parser,
     add_adapters_parser,
     add_quickstart_parser,

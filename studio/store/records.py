@@ -112,6 +112,23 @@ class DatasetRecord:
     created_at: datetime
 
 
+@dataclass(frozen=True)
+class DatasetVersion:
+    """A dataset the studio wrote, by name and version, with how it was made."""
+
+    id: int
+    name: str
+    version: int
+    kind: str  # pairs | synthetic
+    dataset: DatasetRecord
+    lineage: dict[str, Any]
+    created_at: datetime
+
+    @property
+    def ref(self) -> str:
+        return f"{self.name}@v{self.version}"
+
+
 @dataclass(frozen=True, kw_only=True)
 class ComparisonConfigSpec:
     """One config of a comparison run to create; ``selection`` picks the few-shot examples."""

@@ -167,6 +167,27 @@ class DatasetRow(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
+class DatasetVersionRow(Base):
+    """A dataset the studio wrote (pairs from a run, synthetic data), by name and version."""
+
+    __tablename__ = "dataset_versions"
+    __table_args__ = (UniqueConstraint("name", "version"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(TEMPLATE_NAME_LENGTH))
+    version: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(VOCABULARY_LENGTH))
+    dataset_id: Mapped[int] = mapped_column(
+        ForeignKey("datasets.id", ondelete="RESTRICT"), index=True
+    )
+    # How it was made: the source run and rule of a pairs set; generator, seeds, filters of a
+    # synthetic set; the version it was edited from after a review.
+    lineage: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    dataset: Mapped[DatasetRow] = relationship(lazy="joined", innerjoin=True)
+
+
 class ComparisonRunRow(Base):
     """One zero/few-shot comparison: several configs scored on the same dataset examples."""
 

@@ -10,6 +10,7 @@ import gradio as gr
 from studio import __version__
 from studio.services import Services, create_services
 from studio.ui.compare.tab import build_compare_tab
+from studio.ui.data.tab import build_data_tab
 from studio.ui.experiments.tab import build_experiments_tab
 from studio.ui.playground.tab import build_playground_tab
 from studio.ui.prompts.tab import build_prompts_tab
@@ -44,6 +45,8 @@ def build_app(services: Services | None = None) -> gr.Blocks:
                 build_compare_tab(services)
             with gr.Tab("Tune", id="tune"):
                 build_tune_tab(services)
+            with gr.Tab("Data", id="data"):
+                build_data_tab(services)
             with gr.Tab("Experiments", id="experiments"):
                 build_experiments_tab(services)
             with gr.Tab("Playground", id="playground"):

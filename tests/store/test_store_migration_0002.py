@@ -29,6 +29,7 @@ NEW_TABLES = {
     "comparison_results",
 }
 TUNING_TABLES = {"tuning_runs", "metric_points", "adapters"}
+WRITTEN_DATA_TABLES = {"dataset_versions"}  # 0008
 EXPERIMENT_TABLES = {"comparison_run_tags", "tuning_run_tags"}
 
 
@@ -63,9 +64,9 @@ def test_upgrading_a_0001_database_keeps_its_data(engine: Engine, db_url: str) -
         assert exchange.parameters == {"seed": 1}
         assert [use.spec for use in store.models_used()] == ["smollm2-135m-instruct"]
         assert store.latest_template_versions() == []
-    assert current_revision(engine) == head_revision() == "0007_judges_and_samples"
+    assert current_revision(engine) == head_revision() == "0008_dataset_versions"
     assert set(inspect(engine).get_table_names()) == (
-        INITIAL_TABLES | NEW_TABLES | TUNING_TABLES | EXPERIMENT_TABLES
+        INITIAL_TABLES | NEW_TABLES | TUNING_TABLES | EXPERIMENT_TABLES | WRITTEN_DATA_TABLES
     )
 
 

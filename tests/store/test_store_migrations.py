@@ -58,7 +58,7 @@ def test_empty_database_is_migrated_to_head(db_url: str) -> None:
     try:
         assert current_revision(engine) is None
         upgrade(engine)
-        assert current_revision(engine) == head_revision() == "0007_judges_and_samples"
+        assert current_revision(engine) == head_revision() == "0008_dataset_versions"
     finally:
         engine.dispose()
 

@@ -1,0 +1,1 @@
+"""Datasets the studio writes: preference pairs from runs, versioned in the store."""
