@@ -30,8 +30,9 @@ from studio.inference.backends import InferenceBackend
 from studio.inference.params import SamplingParams
 from studio.store.records import ComparisonResult
 from studio.templates import BuiltPrompt, PromptTemplate, build_prompt
+from studio.templates.preview import JUDGE_STAND_INS
 
-JUDGE_INPUTS = frozenset({"output", "output_a", "output_b", "reference"})
+JUDGE_INPUTS = frozenset(JUDGE_STAND_INS)  # output, output_a, output_b, reference
 PASS_FAIL = {
     "pass": 1.0, "fail": 0.0, "yes": 1.0, "no": 0.0, "correct": 1.0, "incorrect": 0.0,
     "good": 1.0, "bad": 0.0, "true": 1.0, "false": 0.0,

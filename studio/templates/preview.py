@@ -23,6 +23,14 @@ MAX_SHOTS = 8
 # "first" takes the first k rows that differ from the previewed one; a bounded pool keeps a large
 # file cheap to preview and only matters when hundreds of rows duplicate the previewed row.
 _POOL_LIMIT = 200
+# What a judge template reads besides the data (studio/compare/judges.py): shown in a preview
+# when the row lacks it, so a judge template previews on any data file.
+JUDGE_STAND_INS = {
+    "output": "(the answer being graded)",
+    "output_a": "(answer A)",
+    "output_b": "(answer B)",
+    "reference": "(the gold answer)",
+}
 
 
 @dataclass(frozen=True)
@@ -99,6 +107,8 @@ def build_preview(
 ) -> Preview:
     """Render row `index` with k shots; raises TemplateError / ValueError with the fix."""
     row, shots = pick_rows(dataset, index, k)
+    for name in sorted(template.variables() & JUDGE_STAND_INS.keys() - row.keys()):
+        row[name] = JUDGE_STAND_INS[name]
     built = build_prompt(template, row, shots, tokenizer)
     block = fewshot_block(template, shots) if shots else ""
     return Preview(built.text, block, built.answer, row, len(dataset.rows), template.mode)

@@ -250,6 +250,25 @@ def test_chat_preview_without_a_model_shows_the_turns(library, reviews) -> None:
     assert f"[assistant]\n{reviews.rows[1]['label']}\n\n[user]\n" in shown.text
 
 
+def test_a_judge_template_previews_on_any_data_with_stand_ins(tmp_path) -> None:
+    from studio.datasets import load_dataset
+    from studio.hosting import HostingPolicy
+    from studio.settings import PROMPTS_DIR
+
+    data = tmp_path / "tasks.csv"
+    data.write_text("instruction,input,output\nName a colour.,,Blue\n", encoding="utf-8")
+    tasks = load_dataset(data, policy=HostingPolicy.desktop())
+    pairwise = load_template("judge-pairwise", PROMPTS_DIR)
+    shown = pv.build_preview(pairwise, tasks, 0, 0, pv.TurnsTokenizer())
+    assert "Answer A: (answer A)" in shown.text and "Answer B: (answer B)" in shown.text
+    assert "Instruction: Name a colour." in shown.text
+    graded = pv.build_preview(load_template("judge-pass-fail", PROMPTS_DIR), tasks, 0, 0,
+                              pv.TurnsTokenizer())  # fmt: skip
+    # The row's own output column is the answer graded; the gold answer is a stand-in.
+    assert "Answer to grade: Blue" in graded.text
+    assert "Reference answer: (the gold answer)" in graded.text
+
+
 @pytest.mark.model
 def test_chat_preview_with_the_model_is_its_exact_chat_template(library, reviews, smollm2) -> None:
     template = load_template("reviews-sentiment", library)
