@@ -17,6 +17,7 @@ from studio.cli.models import add_models_parser
 from studio.cli.quickstart import add_quickstart_parser
 from studio.cli.runs import add_runs_parser
 from studio.cli.serve import add_serve_parser
+from studio.cli.serve_model import add_serve_model_parser
 from studio.cli.templates import add_templates_parser
 from studio.cli.tune import add_tune_parser
 from studio.runtime.openmp import use_passive_waits
@@ -30,6 +31,7 @@ COMMANDS = (
     add_data_parser,
     add_tune_parser,
     add_adapters_parser,
+    add_serve_model_parser,
     add_quickstart_parser,
 )
 
