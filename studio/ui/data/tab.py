@@ -25,9 +25,14 @@ def build_data_tab(services: Services) -> DataHandlers:
         "rule and your edits are kept as the dataset's lineage."
     )
     with gr.Row():
-        run = gr.Dropdown([], label="Generation run", elem_id="data-run", scale=3)
+        run = gr.Dropdown(
+            [], label="Generation run", elem_id="data-run", scale=3, allow_custom_value=True,
+            info="Pick one, or type its id (c7)",
+        )  # fmt: skip
         refresh = gr.Button("↻", scale=0, min_width=40)
-        rule = gr.Dropdown([], label="Pairs by", elem_id="data-rule", scale=1)
+        rule = gr.Dropdown(
+            [], label="Pairs by", elem_id="data-rule", scale=1, allow_custom_value=True
+        )
         margin = gr.Number(0.0, label="Margin (scores must differ by more)", scale=1)
         build = gr.Button("Build pairs", variant="primary", elem_id="data-build", scale=1)
     note = gr.Markdown("", elem_id="data-note")
