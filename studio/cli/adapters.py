@@ -1,4 +1,5 @@
-"""`studio adapters`: list, inspect, merge and push the LoRA adapters tuning runs wrote."""
+"""`studio adapters`: list, inspect, merge, export (GGUF for llama.cpp / Ollama, with a parity
+check) and push the LoRA adapters tuning runs wrote."""
 
 from __future__ import annotations
 
@@ -23,12 +24,47 @@ def add_adapters_parser(sub: Any) -> None:
     merge.add_argument("name", help="adapter name (or an adapter folder path)")
     merge.add_argument("--output", required=True, metavar="DIR", help="new folder to write")
     merge.set_defaults(func=run_merge)
+    _add_export_parser(cmds)
     push = cmds.add_parser("push", help="upload an adapter folder to a Hugging Face Hub repo")
     push.add_argument("name", help="adapter name (or an adapter folder path)")
     push.add_argument("--repo", required=True, metavar="ORG/NAME", help="Hub model repo id")
     push.add_argument("--token", help="Hub write token (better: set HF_TOKEN)")
     push.add_argument("--public", action="store_true", help="create the repo public")
     push.set_defaults(func=run_push)
+
+
+def _add_export_parser(cmds: Any) -> None:
+    export = cmds.add_parser(
+        "export", help="export an adapter for deployment: a GGUF (+ Ollama Modelfile) or merged"
+    )
+    export.add_argument("name", help="adapter name (or an adapter folder path)")
+    export.add_argument(
+        "--format",
+        choices=["gguf", "merged"],
+        default="gguf",
+        help="gguf (llama.cpp, Ollama) or a merged safetensors folder",
+    )
+    export.add_argument(
+        "--quant",
+        metavar="TYPE",
+        help="GGUF type: f16 (default), q8_0 or q4_0; k-quants are refused",
+    )
+    export.add_argument(
+        "--output",
+        metavar="DIR",
+        help="new folder to write (default: STUDIO_HOME/exports/NAME-TYPE)",
+    )
+    export.add_argument(
+        "--check",
+        metavar="DATA",
+        help="parity check: compare the export with the adapter on this data",
+    )
+    export.add_argument("--template", metavar="T", help="the parity check's prompt template")
+    export.add_argument(
+        "--limit", type=int, metavar="N", help="parity check: score only the first N rows"
+    )
+    export.add_argument("--json", action="store_true", help="print the export record as JSON")
+    export.set_defaults(func=run_export)
 
 
 def _folder(name: str) -> Path:
@@ -163,6 +199,35 @@ def run_merge(args: argparse.Namespace) -> int:
         lambda message: print(message, file=sys.stderr),
     )
     print(f"merged {args.name} into {out} (loads with AutoModelForCausalLM.from_pretrained)")
+    return 0
+
+
+def run_export(args: argparse.Namespace) -> int:
+    # lazy: the export engine (models, store, comparisons) stays out of `studio --help`
+    from studio.export.deploy import AdapterExporter, ExportRequest
+    from studio.services import create_services
+
+    request = ExportRequest(
+        folder=_folder(args.name),
+        format=args.format,
+        quant=args.quant,
+        output=Path(args.output) if args.output else None,
+        check=args.check,
+        template=args.template,
+        limit=args.limit,
+    )
+    services = create_services()
+    try:
+        exporter = AdapterExporter(
+            services.settings, services.store, services.comparisons, services.policy
+        )
+        outcome = exporter.export(request, lambda message: print(message, file=sys.stderr))
+    finally:
+        services.close()
+    if args.json:
+        print(json.dumps(outcome.as_dict(), indent=2))
+    else:
+        print("\n".join(outcome.lines()))
     return 0
 
 

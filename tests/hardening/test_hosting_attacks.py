@@ -295,6 +295,35 @@ def test_private_handlers_called_by_fn_index_are_refused_by_the_engines(
     assert demo.state() == before
 
 
+def test_exporting_an_adapter_is_the_operators_alone(demo: Target, shared: Target) -> None:
+    """The Tune tab's Export writes a model file to the server's disk: refused by the engine for
+    a demo's and a shared studio's visitors, even called by fn_index, before anything is read."""
+    for target in (demo, shared):
+        before = target.state()
+        visitor = RawVisitor(target.url, USER)
+        try:
+            inputs = ["demo", "gguf", "q8_0", str(target.outside / "secret.csv"), "", None]
+            outcome = visitor.call_named("adapter_export", inputs)
+        finally:
+            visitor.close()
+        assert "hosting rule 'operator-only'" in outcome.text, outcome
+        assert "writes a model file" in outcome.text and FILE_SECRET not in outcome.text
+        assert target.state() == before
+
+
+def test_a_demo_visitor_may_not_save_a_dataset_even_by_fn_index(
+    demo: Target, raw: RawVisitor
+) -> None:
+    """The Data tab's Save writes into the shared store and the server's disk: refused by the
+    engine before any run is read."""
+    before = demo.state()
+    review = {"headers": ["#", "keep", "swap", "example", "chosen from", "chosen",
+                          "rejected from", "rejected"], "data": []}  # fmt: skip
+    saved = raw.call_named("data_save", ["c1", "exact", 0, review, "visitor-pairs"])
+    assert not saved.success and "hosting rule 'demo-read-only'" in saved.text, saved
+    assert demo.state() == before
+
+
 def _task(data: Path) -> str:
     """An lm-evaluation-harness task over `data` (label strings are the choices)."""
     return (

@@ -17,6 +17,7 @@ from studio.services import Services
 from studio.settings import Settings
 from studio.tuning.config import DataFormat, Quantization, Scheduler
 from studio.ui.common.choices import model_choices, template_names
+from studio.ui.tune.export import ExportPanel, build_export_panel
 from studio.ui.tune.form import FORM_FIELDS, default, describe
 from studio.ui.tune.handlers import TuneHandlers, without_adapters
 from studio.ui.tune.jobs import SCROLL_LOG, JobsPanel, build_jobs_panel
@@ -59,6 +60,7 @@ class TuneTab:
     report: gr.HTML
     preview: gr.HTML
     jobs: JobsPanel
+    export: ExportPanel | None = None  # studio/ui/tune/export.py
 
 
 def template_choices(settings: Settings) -> list[tuple[str, str]]:
@@ -246,6 +248,9 @@ def build_tune_tab(services: Services) -> TuneTab:
             with gr.Accordion("Exact training strings (first rows)", open=True):
                 preview = gr.HTML(EMPTY_PREVIEW, js_on_load=None, elem_id="tune-preview")
     jobs = build_jobs_panel()
-    tab = TuneTab(TuneHandlers(services), form, check, launch, status, report, preview, jobs)
+    export = build_export_panel(services)
+    tab = TuneTab(
+        TuneHandlers(services), form, check, launch, status, report, preview, jobs, export
+    )
     _wire(tab)
     return tab
