@@ -124,6 +124,10 @@ def test_experiments_tab_filters_opens_compares_and_exports(
     assert '"lora-r8"' in diff and "shots" in diff  # differences only: names, settings
     agreement = page.locator("#exp-agreement").inner_text()
     assert "8 shared examples" in agreement and "same verdict on" in agreement
+    # Paired with the first run over the same examples: difference, interval, McNemar p.
+    assert (
+        "Paired with" in agreement and "McNemar" in agreement and "p=1, discordant 0/0" in agreement
+    )
     # Overlaid loss curves: one line per tuning run, named in the legend.
     assert page.locator("#exp-loss polyline.exp-line").count() == 2
     assert "t1 lora-r8" in page.locator("#exp-loss").inner_text()
