@@ -267,3 +267,36 @@ def test_stop_ends_a_served_stream_and_keeps_what_arrived(
     # stored as unknown, not as 0.
     assert (finished.record.prompt_tokens, finished.record.completion_tokens) == (None, None)
     assert "token counts not reported by the server" in stats_markdown(finished)
+
+
+def test_a_served_judge_answers_in_words_and_its_first_verdict_counts(
+    transformers_serve: str, services
+) -> None:
+    """A served model as a pointwise judge: no prompt log-probabilities over HTTP, so it answers
+    greedily and the first verdict word of its raw answer is the verdict (both stored)."""
+    from studio.compare.metrics import first_choice_in
+    from studio.compare.summary import judge_summaries
+
+    seeds = needs.shared_data("self-instruct", "seed_tasks.jsonl")
+    config = build_config(
+        data=str(seeds),
+        templates=["alpaca-instruction"],
+        models=[LOCAL],
+        scoring="generate",
+        max_new_tokens=6,
+        limit=2,
+        judge=transformers_serve,
+        judge_template="judge-pass-fail",
+    )
+    events = list(services.comparisons.run(config))
+    assert events[-1].status == "completed", events[-1]
+    run = services.store.get_comparison_run(events[-1].run_id)
+    assert run.judge["scoring"] == "generate" and run.judge["model"] == transformers_serve
+    for result in services.store.comparison_results(run.id):
+        judged = result.judgement
+        assert judged["raw"] is not None and judged["scores"] is None
+        assert judged["verdict"] == first_choice_in(judged["raw"], ["yes", "no"])
+        assert judged["score"] == {"yes": 1.0, "no": 0.0}.get(judged["verdict"])
+        assert f"Answer to grade: {result.output.strip()}" in judged["prompt"]
+    (summary,) = judge_summaries(services.store, run.id)
+    assert summary.n + summary.unjudged == 2
