@@ -15,7 +15,7 @@ from studio.hosting import HostingPolicy, Mode
 from studio.services import create_services
 from studio.settings import load_settings
 from studio.ui.data.handlers import DataHandlers
-from studio.ui.data.views import PAIR_COLUMNS
+from studio.ui.data.views import CANDIDATE_COLUMNS, PAIR_COLUMNS
 from tests.ui.judged_runs import pairwise_run, sampled_run
 
 
@@ -68,3 +68,90 @@ def test_a_public_demo_may_build_but_not_save(handlers, tmp_path) -> None:
         handlers.save(run, "exact", 0, rows, "demo-pairs")
     assert handlers.services.store.dataset_versions() == []
     assert not (tmp_path / "datasets").exists() or not any((tmp_path / "datasets").rglob("*.jsonl"))
+
+
+def _candidate(cid: str, accepted: bool, instruction: str, output: str | None, reason=None):
+    from studio.data.synthetic_work import Candidate
+
+    return Candidate(
+        id=cid, round=0, instruction=instruction, status="accepted" if accepted else "rejected",
+        reason=reason, rouge_l=0.31, most_similar="Name a colour.", most_similar_id="s1",
+        instruction_prompt="1. ...", instruction_seed=7, instruction_context=["s1", "s2"],
+        input="", output=output, instance_prompt="Task: ..." if output else None,
+        instance_seed=8 if output else None,
+    )  # fmt: skip
+
+
+def _job(handlers, name: str) -> None:
+    """A generation job's work folder as the engine leaves it after one round."""
+    from studio.data.synthetic_work import GenerationSettings, append_round, start_work, work_folder
+    from studio.settings import SAMPLES_DIR
+
+    folder = work_folder(handlers.synthetic.datasets_dir, name)
+    seeds = str(SAMPLES_DIR / "seed-tasks.jsonl")
+    settings = GenerationSettings(seed_tasks=seeds, generator="smollm2-135m-instruct", count=2,
+                                  output=name)  # fmt: skip
+    start_work(folder, settings, "h" * 64)
+    append_round(folder, 0, [
+        _candidate("r0-0", True, "List three fruits.", "apple, pear, plum"),
+        _candidate("r0-1", True, "Say hello in French.", "Bonjour"),
+        _candidate("r0-2", False, "Draw a map of Paris.", None, reason="keyword:map"),
+    ])  # fmt: skip
+
+
+def test_generated_candidates_are_reviewed_and_saved_with_the_edits(handlers) -> None:
+    _job(handlers, "synth")
+    status, rows = handlers.candidates("synth")
+    assert "**2 / 2** accepted of 3 candidates" in status
+    assert [(r[0], r[1], r[3]) for r in rows] == [
+        ("r0-0", True, ""), ("r0-1", True, ""), ("r0-2", False, "keyword:map"),
+    ]  # fmt: skip
+    table = pd.DataFrame(rows, columns=CANDIDATE_COLUMNS)
+    table.loc[1, "keep"] = False  # the reviewer drops one
+    table.loc[0, "output"] = "apple, pear and plum"  # and edits another
+    saved, versions = handlers.save_generated("synth", table)
+    assert "synth@v1" in saved and "1 instructions" in saved
+    assert versions[0][:3] == ["synth@v1", "synthetic", 1]
+    (row,) = load_dataset(versions[0][-1], policy=HostingPolicy.desktop()).rows
+    assert (row["instruction"], row["output"], row["review"]) == (
+        "List three fruits.", "apple, pear and plum", "edited",
+    )  # fmt: skip
+    version = handlers.services.store.get_dataset_version("synth")
+    assert {e["candidate"] for e in version.lineage["review"]} >= {"r0-0", "r0-1"}
+    with pytest.raises(gr.Error, match="No generation named 'synth'"):
+        handlers.candidates("synth")  # saving ended the job
+
+
+def test_a_public_demo_may_not_generate(handlers, tmp_path) -> None:
+    handlers.services.policy = HostingPolicy(mode=Mode.DEMO)
+    handlers.synthetic.backends.policy = handlers.services.policy
+    request = gr.Request()
+    with pytest.raises(gr.Error, match="demo"):
+        list(handlers.generate("studio/samples/seed-tasks.jsonl", "smollm2-135m-instruct", 2,
+                               32, "demo-synth", request))  # fmt: skip
+    assert not (tmp_path / "datasets").exists()
+
+
+def test_generation_progress_streams_and_ends_with_the_candidates(handlers, tmp_path) -> None:
+    from studio.data.synthetic import Finished, Judged, Started
+    from studio.data.synthetic_work import GenerationSettings
+
+    _job(handlers, "live")
+    settings = GenerationSettings(seed_tasks="s.jsonl", generator="m", count=2, output="live")
+    folder = tmp_path / "w"
+    c0, c1 = _candidate("r0-0", True, "A", "a"), _candidate("r0-2", False, "B", None)
+    events = [
+        Started(folder, settings, 0, 0, False),
+        Judged(c0, 1, 2),
+        Judged(c1, 1, 2),
+        Finished("stopped", 1, 2, 2, folder),
+    ]
+    updates = list(handlers._follow(iter(events), "live"))
+    assert [u[0] for u in updates[:3]] == [
+        "**0 / 2** accepted of 0 candidates · loading the generator…",
+        "**1 / 2** accepted of 1 candidates",
+        "**1 / 2** accepted of 2 candidates",
+    ]
+    status, rows = updates[-1]
+    assert "stopped: Generate again continues" in status
+    assert [r[0] for r in rows] == ["r0-0", "r0-1", "r0-2"]  # the job's candidates, for review

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from typing import Any, Literal
 
 from studio.data.pairs import Pair
+from studio.data.synthetic_review import Edit
 from studio.store import ComparisonRun, DatasetVersion
 
 PAIR_COLUMNS = [
@@ -95,3 +96,42 @@ def saved_note(version: DatasetVersion) -> str:
         f"Saved **{version.ref}**: {version.dataset.n_rows} pairs → `{version.dataset.path}`. "
         "Use the file as preference data in the Tune tab."
     )
+
+
+CANDIDATE_COLUMNS = ["id", "keep", "status", "reason", "ROUGE-L", "instruction", "input", "output"]
+CANDIDATE_TYPES: list[CellType] = ["str", "bool", "str", "str", "number", "str", "str", "str"]
+EDITABLE = ("instruction", "input", "output")
+
+
+def candidate_rows(candidates: Sequence[Any]) -> list[list[Any]]:
+    """One review row per generated candidate: kept if the filters accepted it; the texts are
+    editable (what is saved is what the table says)."""
+    return [
+        [c.id, c.accepted, c.status, c.reason or "", round(c.rouge_l, 3), c.instruction,
+         c.input or "", c.output or ""]
+        for c in candidates
+    ]  # fmt: skip
+
+
+def candidate_edits(rows: Sequence[Sequence[Any]], candidates: Sequence[Any]) -> list[Edit]:
+    """The reviewer's edits: a changed keep box, and any text that differs from the generated."""
+    by_id = {c.id: c for c in candidates}
+    edits = []
+    for row in rows:
+        c = by_id.get(str(row[0]))
+        if c is None:
+            continue
+        keep = _truthy(row[1])
+        texts = {
+            name: (str(value) if str(value) != (getattr(c, name) or "") else None)
+            for name, value in zip(EDITABLE, row[5:8], strict=True)
+        }
+        accept = None if keep == c.accepted else keep
+        if accept is not None or any(v is not None for v in texts.values()):
+            edits.append(Edit(c.id, accept, **texts))
+    return edits
+
+
+def generation_status(accepted: int, target: int, candidates: int, note: str = "") -> str:
+    line = f"**{accepted} / {target}** accepted of {candidates} candidates"
+    return f"{line} · {note}" if note else line
