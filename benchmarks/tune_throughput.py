@@ -1,29 +1,43 @@
-"""Tuning on SST-2 with SmolLM2: the studio's trainer against plain TRL, and 4-bit QLoRA against
-16-bit LoRA in memory, each training run in its own process.
+"""Tuning SmolLM2 on rows of mixed length: the studio's trainer against plain TRL, what each of
+its defaults buys, and 4-bit QLoRA against 16-bit LoRA in memory; each training run in its own
+process.
 
-1. Speed and quality (both 4-bit NF4 with double quantization, LoRA r 16 / alpha 32 / dropout
-   0.05 on all linear layers, lr 2e-4, the same batch size, steps, seed and rows of
-   ../shared/data/sst2/train.tsv through the `sst2-sentiment` chat template):
-   - studio: `build_trainer` exactly as the tuning worker calls it (pre-tokenized prompt + answer,
-     completion-only loss, fp32 and plain AdamW on CPU, no gradient checkpointing by default);
+1. Speed, memory and quality (both 4-bit NF4 with double quantization, LoRA r 16 / alpha 32 /
+   dropout 0.05 on all linear layers, lr 2e-4, the same batch size, steps, seed, max length,
+   evaluation schedule and rows). The data mixes short and long rows: the Self-Instruct seed
+   tasks (../shared/data/self-instruct, one row per instance) and SST-2 sentences
+   (../shared/data/sst2/train.tsv) as instruction / input / output rows, shuffled, in the
+   studio's `alpaca-instruction` chat format, written to a temporary JSONL; the studio's seeded
+   10% eval split is held out for both.
+   - studio: `build_trainer` exactly as the tuning worker calls it, with its defaults
+     (pre-tokenized prompt + answer, loss on the answer with logits only there, length-grouped
+     batches, evaluations capped near 10% of the run, fp32 and plain AdamW on CPU);
    - TRL (baseline): `SFTTrainer(model, SFTConfig(...), peft_config=LoraConfig(...))` with TRL's
-     defaults (bf16 autocast, gradient checkpointing, fused AdamW, no warmup) on the same rows as a
-     conversational prompt-completion dataset (system + user turn, assistant answer), which TRL
-     trains completion-only by default; the model loaded the way TRL's `sft.py` loads it
-     (BitsAndBytesConfig NF4, double quantization, fp32 like TRL's ModelConfig default).
-   The runs alternate (studio, TRL, studio, TRL, ...) to spread the machine's noise over both.
-   Reported: non-padding tokens trained per second (TRL's `num_tokens` over `train_runtime`),
-   the median step time, and, after the same batches (so the same tokens), the loss and accuracy
-   on the first SST-2 validation rows, computed by one function for both final models: the mean
-   NLL of the answer tokens after the studio's exact prompt, and which label scores higher.
-2. Memory: the studio's trainer for a few steps with a 4-bit NF4 base, a bf16 base (16-bit
-   LoRA) and an fp32 base (what quantization 'none' trains on CPU), each process sampling its RSS
-   during training, printed next to `studio.tuning.memory`'s estimate for the same run.
+     defaults (bf16 autocast, gradient checkpointing, fused AdamW, no warmup, random batches,
+     its own fused LM head, evaluation over the whole eval split) on the same rows as a
+     conversational prompt-completion dataset, which TRL trains completion-only by default; the
+     model loaded the way TRL's `sft.py` loads it (BitsAndBytesConfig NF4, double quantization,
+     fp32 like TRL's ModelConfig default);
+   - studio ablations, one default undone each: TRL's LM head instead of the answer-only one
+     (`full-head`), random batches (`random-order`), and padding-free batches (`padding-free`).
+   Both evaluate every --eval-steps steps and once at the end, as the tuning worker does.
+   Reported: non-padding tokens trained per second (TRL's `num_tokens` over `train_runtime`, which
+   includes the evaluations during training), the whole run's wall time with the final
+   evaluation, the median step time, the peak RSS while training, and the mean answer NLL of
+   every eval-split row after training, computed by one function for every final model.
+2. --precision-memory: the studio's trainer for a few steps of SST-2 with a 4-bit NF4 base, a
+   bf16 base (16-bit LoRA) and an fp32 base, each process sampling its RSS during training,
+   printed next to `studio.tuning.memory`'s estimate for the same run.
 
-    .venv/bin/python benchmarks/tune_throughput.py [--steps 30] [--batch 8] [--repeats 2]
-        [--memory-steps 10] [--eval-rows 100] [--quick] [--json OUT]
+    .venv/bin/python benchmarks/tune_throughput.py [--steps 24] [--batch 8] [--eval-steps 6]
+        [--max-length 256] [--sst2-rows 250] [--repeats 1] [--no-ablations] [--kinds a,b]
+        [--padding-only] [--head-only] [--precision-memory] [--quick] [--json OUT]
 
-Prints the tables with ratios against the baseline measured in the same run.
+--padding-only counts the positions one epoch computes (random against length-grouped batches,
+and the LM-head positions of TRL's head against the answer-only one); --head-only times the LM
+head and loss alone, TRL's fused head against the answer-only one, interleaved.
+
+Prints the tables with ratios against the TRL baseline measured in the same run.
 """
 
 from __future__ import annotations
@@ -44,6 +58,23 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 SST2 = ROOT.parent / "shared" / "data" / "sst2"
+SEED_TASKS = ROOT.parent / "shared" / "data" / "self-instruct" / "seed_tasks.jsonl"
+MIXED = "mixed.jsonl"
+SST2_INSTRUCTION = "Is the sentiment of this movie review positive or negative?"
+PROMPT_CHARS = 600
+# Studio runs with one default undone (flat settings over the studio's config).
+ABLATIONS: dict[str, dict[str, Any]] = {
+    "full-head": {},  # TRL's LM head: switched in studio_trainer
+    "random-order": {"batch_order": "random"},
+    "padding-free": {"padding_free": True},
+}
+LABELS = {
+    "trl": "TRL SFTTrainer defaults (base)",
+    "studio": "studio build_trainer (defaults)",
+    "full-head": "studio, TRL's LM head",
+    "random-order": "studio, random batches",
+    "padding-free": "studio, padding-free batches",
+}
 TEST_HOME = Path(os.environ.get("STUDIO_TEST_MODEL_HOME", ROOT / ".venv" / "studio-test-home"))
 SEED = 0
 MIB = 2**20
@@ -120,85 +151,150 @@ def step_timer() -> Any:
     return StepTimer()
 
 
-def studio_config(args: argparse.Namespace, quantization: str, steps: int) -> Any:
+def studio_config(args: argparse.Namespace, quantization: str, steps: int, kind: str) -> Any:
+    """The studio's run: the mixed rows with its defaults, an ablation of one, or (memory runs)
+    SST-2 rows with no evaluation."""
     from studio.tuning.config import flat_config
 
+    if kind.startswith("mem-"):
+        data = {"data": str(SST2 / "train.tsv"), "format": "template", "template": "sst2-sentiment"}
+        data |= {"eval_split": 0.0, "limit": steps * args.batch}
+    else:
+        data = {"data": str(Path(args.home) / MIXED), "format": "alpaca", "eval_split": 0.1}
+        data |= {"eval_steps": args.eval_steps, "max_length": args.max_length}
     return flat_config(
         name="bench-tune",
         model=args.model,
         quantization=quantization,
-        data=str(SST2 / "train.tsv"),
-        format="template",
-        template=args.template,
-        eval_split=0.0,  # held-out loss is measured below, the same way for both trainers
-        limit=args.rows,
         max_steps=steps,
         batch_size=args.batch,
         seed=SEED,
+        **data,
+        **ABLATIONS.get(kind, {}),
     )
 
 
-def held_out_rows(n: int) -> list[dict[str, Any]]:
-    from studio.datasets import load_dataset
+def write_mixed(path: Path, sst2_rows: int) -> int:
+    """Self-Instruct seed instances and SST-2 sentences as shuffled alpaca rows (JSONL); prompts
+    longer than PROMPT_CHARS are left out, so every prompt fits --max-length 256."""
+    import random
+
+    from studio.datasets import flatten_self_instruct, load_dataset
     from studio.hosting import HostingPolicy
 
-    return load_dataset(SST2 / "validation.tsv", policy=HostingPolicy.desktop()).rows[:n]
+    policy = HostingPolicy.desktop()
+    rows = [dict(row) for row in flatten_self_instruct(SEED_TASKS, policy=policy).rows]
+    for row in load_dataset(SST2 / "train.tsv", policy=policy).rows[:sst2_rows]:
+        label = "positive" if str(row["label"]) == "1" else "negative"
+        rows.append({"instruction": SST2_INSTRUCTION, "input": row["sentence"], "output": label})
+    rows = [r for r in rows if len(str(r["instruction"])) + len(str(r["input"])) <= PROMPT_CHARS]
+    random.Random(SEED).shuffle(rows)
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+    return len(rows)
 
 
-def held_out(model: Any, tokenizer: Any, template: Any, rows: list[dict[str, Any]]) -> dict:
-    """Mean NLL of the gold answer's tokens after the studio's prompt (one forward pass a row),
-    and accuracy: which label's first token the model prefers where the answer starts."""
+def padding_report(args: argparse.Namespace, home: Path) -> dict[str, float]:
+    """Positions one epoch of the mixed rows computes at --batch: padded batches in random order
+    and length-grouped (each the mean over 20 shuffles), against the real tokens; and the LM-head
+    positions of TRL's head (every padded position) against the answer-only head's."""
+    import torch
+    from transformers import AutoTokenizer
+    from transformers.trainer_pt_utils import get_length_grouped_indices
+
+    from studio.hosting import HostingPolicy
+    from studio.tuning.data import prepare_data
+
+    args.home = str(home)
+    config = studio_config(args, "4bit", args.steps, "studio")
+    tokenizer = AutoTokenizer.from_pretrained(model_folder(args))
+    train = prepare_data(config.data, tokenizer, HostingPolicy.desktop(), seed=SEED).train
+    lengths = [e.n_tokens for e in train]
+
+    def padded(order: list[int]) -> int:
+        batches = [order[i : i + args.batch] for i in range(0, len(order), args.batch)]
+        return sum(max(lengths[i] for i in batch) * len(batch) for batch in batches)
+
+    seeds = [torch.Generator().manual_seed(seed) for seed in range(20)]
+    shuffled = statistics.fmean(padded(torch.randperm(len(lengths), generator=g).tolist())
+                                for g in seeds)  # fmt: skip
+    seeds = [torch.Generator().manual_seed(seed) for seed in range(20)]
+    grouped = statistics.fmean(padded(get_length_grouped_indices(lengths, args.batch, generator=g))
+                               for g in seeds)  # fmt: skip
+    real, answers = sum(lengths), sum(e.completion_tokens for e in train)
+    print(
+        f"one epoch, {len(train)} train rows ({min(lengths)}-{max(lengths)} tokens, median "
+        f"{statistics.median(lengths):g}), batch {args.batch}: {real} real tokens; random "
+        f"batches compute {shuffled:.0f} positions ({shuffled / real:.2f}x), length-grouped "
+        f"{grouped:.0f} ({grouped / real:.2f}x, {grouped / shuffled:.2f} of random); LM-head "
+        f"positions: TRL's head {shuffled:.0f}, answer-only {answers} ({shuffled / answers:.1f}x "
+        "fewer)"
+    )
+    return {"real": real, "random": shuffled, "grouped": grouped, "answers": answers}
+
+
+def head_timing(args: argparse.Namespace, rounds: int = 5) -> dict[str, float]:
+    """The LM head and loss alone, forward and backward, on SmolLM2's head shape (576 x 49,152,
+    frozen) for a batch of --batch rows of --max-length positions, 28% of them trained (as in the
+    mixed rows): TRL's fused head as it runs off CUDA (every position) against the answer-only
+    head; interleaved, the median of `rounds` after a warm-up."""
+    import torch
+    from trl.trainer.utils import _CHUNKED_LOGPROB_CHUNK_SIZE, _ChunkedLogProbFunction
+
+    from studio.tuning.loss import answer_log_probs
+
+    generator = torch.Generator().manual_seed(SEED)
+    head = torch.nn.Linear(576, 49152, bias=False).requires_grad_(False)
+    hidden = torch.randn(args.batch, args.max_length, 576, generator=generator)
+    labels = torch.randint(0, 49152, (args.batch, args.max_length), generator=generator)
+    labels[torch.rand(labels.shape, generator=generator) > 0.28] = -100
+
+    def trl() -> None:
+        h = hidden[:, :-1].reshape(-1, 576).requires_grad_(True)
+        shifted = labels[:, 1:].reshape(-1)
+        out = _ChunkedLogProbFunction.apply(
+            h, head.weight, None, shifted.clamp(min=0), 1.0, _CHUNKED_LOGPROB_CHUNK_SIZE,
+            None, 1.0, ("log_probs", "entropy", "is_top1"),
+        )  # fmt: skip
+        (-(out[0] * (shifted != -100)).sum()).backward()
+
+    def studio() -> None:
+        h = hidden.clone().requires_grad_(True)
+        answer_log_probs(h, labels, head).loss.backward()
+
+    times: dict[str, list[float]] = {"trl": [], "studio": []}
+    for _ in range(rounds + 1):
+        for name, step in (("trl", trl), ("studio", studio)):
+            started = time.perf_counter()
+            step()
+            times[name].append(time.perf_counter() - started)
+    seconds = {name: statistics.median(t[1:]) for name, t in times.items()}
+    print(
+        f"LM head + loss, fwd + bwd, {args.batch} x {args.max_length} positions "
+        f"({int((labels[:, 1:] != -100).sum())} trained): TRL's fused head {seconds['trl']:.2f} s, "
+        f"answer-only {seconds['studio']:.2f} s ({seconds['trl'] / seconds['studio']:.1f}x faster)"
+    )
+    return seconds
+
+
+def answer_nll(model: Any, examples: list[Any], pad_id: int) -> float:
+    """Mean NLL of the trained (answer) tokens of `examples` under `model`: one function for
+    every final model, over the studio's whole eval split."""
     import torch
 
-    encoded = [_encode_choices(template, row, tokenizer) for row in rows]
-    nll = n_tokens = correct = 0.0
+    nll = tokens = 0.0
     model.eval()
     with torch.no_grad():
-        for start in range(0, len(encoded), 16):
-            for row_nll, n, predicted, gold in _score(
-                model, tokenizer, encoded[start : start + 16]
-            ):
-                nll, n_tokens, correct = nll + row_nll, n_tokens + n, correct + (predicted == gold)
-    return {"loss": nll / n_tokens, "accuracy": correct / len(rows)}
-
-
-def _encode_choices(template: Any, row: dict[str, Any], tokenizer: Any) -> dict[str, Any]:
-    """The gold sequence (ids, answer mask) and every label's first answer token."""
-    from studio.tuning.data import tokenize_segments
-    from studio.tuning.formats import template_segments
-
-    label_of = {answer: key for key, answer in (template.label_map or {}).items()}
-    firsts, gold = [], None
-    for choice in template.choices:  # SST-2's answer is its label column, mapped to a word
-        choice_row = {**row, "label": label_of[choice]}
-        segments = template_segments(template, choice_row, tokenizer)
-        ids, answer = tokenize_segments(tokenizer, segments, template.mode == "completion")
-        firsts.append(ids[answer.index(True)])
-        if str(row["label"]) == label_of[choice]:
-            gold = (ids, answer, len(firsts) - 1)
-    assert gold is not None and len(set(firsts)) == len(firsts), "labels must differ at once"
-    return {"ids": gold[0], "answer": gold[1], "gold": gold[2], "firsts": firsts}
-
-
-def _score(model: Any, tokenizer: Any, batch: list[dict[str, Any]]) -> list[tuple]:
-    """(answer NLL, answer tokens, predicted label, gold label) for each row of a batch."""
-    import torch
-
-    width = max(len(e["ids"]) for e in batch)
-    ids = torch.tensor(
-        [e["ids"] + [tokenizer.pad_token_id] * (width - len(e["ids"])) for e in batch]
-    )
-    answer = torch.tensor([e["answer"] + [False] * (width - len(e["answer"])) for e in batch])
-    attention = torch.tensor([[1] * len(e["ids"]) + [0] * (width - len(e["ids"])) for e in batch])
-    logits = model(input_ids=ids, attention_mask=attention, use_cache=False).logits.float()
-    logprobs = torch.log_softmax(logits[:, :-1], -1)
-    taken = logprobs.gather(-1, ids[:, 1:, None])[..., 0] * answer[:, 1:]
-    scored = []
-    for row, e in enumerate(batch):
-        at = e["answer"].index(True) - 1  # the position that predicts the answer's first token
-        predicted = int(logprobs[row, at, e["firsts"]].argmax())
-        scored.append((-float(taken[row].sum()), sum(e["answer"]), predicted, e["gold"]))
-    return scored
+        for start in range(0, len(examples), 8):
+            batch = examples[start : start + 8]
+            width = max(e.n_tokens for e in batch)
+            ids = torch.tensor([e.input_ids + [pad_id] * (width - e.n_tokens) for e in batch])
+            mask = torch.tensor([e.completion_mask + [0] * (width - e.n_tokens) for e in batch])
+            seen = torch.tensor([[1] * e.n_tokens + [0] * (width - e.n_tokens) for e in batch])
+            logits = model(input_ids=ids, attention_mask=seen, use_cache=False).logits.float()
+            taken = torch.log_softmax(logits[:, :-1], -1).gather(-1, ids[:, 1:, None])[..., 0]
+            nll -= float((taken * mask[:, 1:]).sum())
+            tokens += float(mask[:, 1:].sum())
+    return nll / tokens
 
 
 def trained_data(trainer: Any) -> tuple[list[list[int]], list[list[int]]]:
@@ -214,45 +310,52 @@ def digest(input_ids: list[list[int]], masks: list[list[int]]) -> str:
     return hashlib.sha256(data.encode()).hexdigest()[:16]
 
 
-def studio_trainer(args: argparse.Namespace, quantization: str, dtype: str, steps: int) -> dict:
+def studio_trainer(args: argparse.Namespace, kind: str, steps: int) -> dict:
     from studio.hosting import HostingPolicy
     from studio.models.loading import LoadRequest, load_model
     from studio.settings import load_settings
+    from studio.tuning import trainer as studio_trainers
     from studio.tuning.data import prepare_data
-    from studio.tuning.trainer import build_trainer
 
-    config = studio_config(args, quantization, steps)
+    _label, quantization, dtype, _bytes = MEMORY_RUNS.get(kind, ("", "4bit", "auto", 4))
+    config = studio_config(args, quantization, steps, kind)
     settings = load_settings(home=Path(args.home), offline=True)
     loaded = load_model(LoadRequest(args.model, quantization, dtype=dtype), settings)
     prepared = prepare_data(
         config.data, loaded.tokenizer, HostingPolicy.desktop(), seed=config.training.seed
     )
+    if kind == "full-head":  # the ablation: TRL's own fused head, every position projected
+        studio_trainers.use_answer_only_head = lambda _model: False  # type: ignore[assignment]
     timer = step_timer()
     out = Path(args.home) / f"out-{os.getpid()}"
-    trainer = build_trainer(config, loaded, prepared, out, [timer])
+    trainer = studio_trainers.build_trainer(config, loaded, prepared, out, [timer])
+    plan = studio_trainers.eval_plan(config, prepared.train, prepared.eval)
     return {
         "trainer": trainer,
         "timer": timer,
         "tokenizer": loaded.tokenizer,
-        "template": prepared.template,
+        "prepared": prepared,
         "config": config,
         "location": loaded.location,
         "footprint": loaded.footprint_bytes,
         "data": trained_data(trainer),
+        "eval_plan": plan.describe() if plan else None,
     }
 
 
 def trl_trainer(args: argparse.Namespace) -> dict:
-    """Plain TRL as its docs and `trl/scripts/sft.py` use it; only the data is the studio's rows."""
+    """Plain TRL as its docs and `trl/scripts/sft.py` use it; only the data is the studio's rows
+    (the same train and eval split), and it evaluates on the studio's schedule."""
     import torch
     from datasets import Dataset
     from peft import LoraConfig
     from transformers import AutoModelForCausalLM, AutoTokenizer, BitsAndBytesConfig
     from trl import SFTConfig, SFTTrainer
 
-    from studio.datasets import load_dataset
     from studio.hosting import HostingPolicy
-    from studio.templates import build_prompt, load_template
+    from studio.templates import build_prompt
+    from studio.tuning.data import prepare_data
+    from studio.tuning.formats import alpaca_row
 
     location = model_folder(args)
     tokenizer = AutoTokenizer.from_pretrained(location)
@@ -265,29 +368,39 @@ def trl_trainer(args: argparse.Namespace) -> dict:
     model = AutoModelForCausalLM.from_pretrained(
         location, quantization_config=quantization, dtype=torch.float32
     )
-    template = load_template(args.template)
-    rows = load_dataset(SST2 / "train.tsv", policy=HostingPolicy.desktop()).rows[: args.rows]
-    built = [build_prompt(template, row, [], tokenizer) for row in rows]
-    dataset = Dataset.from_list(
-        [
-            {"prompt": b.messages, "completion": [{"role": "assistant", "content": b.answer}]}
-            for b in built
-        ]
-    )
+    config = studio_config(args, "4bit", args.steps, "studio")
+    prepared = prepare_data(config.data, tokenizer, HostingPolicy.desktop(), seed=SEED)
+    rows = prepared.dataset.rows
+
+    def conversations(examples: list[Any]) -> Any:
+        built = [build_prompt(prepared.template, alpaca_row(rows[e.row - 1]), [], tokenizer)
+                 for e in examples]  # fmt: skip
+        return Dataset.from_list(
+            [
+                {"prompt": b.messages, "completion": [{"role": "assistant", "content": b.answer}]}
+                for b in built
+            ]
+        )
+
     timer = step_timer()
     trainer = SFTTrainer(
         model=model,
         args=SFTConfig(
             output_dir=str(Path(args.home) / f"out-{os.getpid()}"),
             per_device_train_batch_size=args.batch,
+            per_device_eval_batch_size=args.batch,
             learning_rate=2e-4,
             max_steps=args.steps,
+            max_length=args.max_length,
+            eval_strategy="steps",
+            eval_steps=args.eval_steps,
             logging_steps=1,
             report_to="none",
             use_cpu=True,
             seed=SEED,
         ),
-        train_dataset=dataset,
+        train_dataset=conversations(prepared.train),
+        eval_dataset=conversations(prepared.eval),
         processing_class=tokenizer,
         peft_config=LoraConfig(
             r=16,
@@ -302,9 +415,11 @@ def trl_trainer(args: argparse.Namespace) -> dict:
         "trainer": trainer,
         "timer": timer,
         "tokenizer": tokenizer,
-        "template": template,
+        "prepared": prepared,
         "footprint": int(model.get_memory_footprint()),
         "data": trained_data(trainer),
+        "eval_plan": f"{args.steps // args.eval_steps + 1} evaluations × all "
+        f"{len(prepared.eval)} eval rows",
     }
 
 
@@ -317,30 +432,33 @@ def model_folder(args: argparse.Namespace) -> Path:
     return ensure_converted(resolve_spec(args.model), settings.models_dir)
 
 
-def train_and_measure(built: dict, eval_rows: list[dict[str, Any]], before: bool) -> dict:
-    trainer, tokenizer, template = built["trainer"], built["tokenizer"], built["template"]
-    # Before training the adapter is a no-op (LoRA B = 0): this is the base model's loss.
-    start = held_out(trainer.model, tokenizer, template, eval_rows) if before else None
+def train_and_measure(built: dict, quality: bool) -> dict:
+    trainer, prepared = built["trainer"], built["prepared"]
+    started = time.perf_counter()
     with RssPeak() as rss:
         result = trainer.train()
+        if trainer.eval_dataset is not None:
+            trainer.evaluate()  # the final evaluation, as the tuning worker does
+    wall = time.perf_counter() - started
     history = trainer.state.log_history
     tokens = next(e["num_tokens"] for e in reversed(history) if "num_tokens" in e)
     losses = [e["loss"] for e in history if "loss" in e]
     runtime = float(result.metrics["train_runtime"])
     lora = next(p for n, p in trainer.model.named_parameters() if "lora_A" in n)
     args = trainer.args
+    pad_id = built["tokenizer"].pad_token_id
     return {
         "steps": int(trainer.state.global_step),
         "tokens": int(tokens),
         "train_runtime_s": runtime,
+        "wall_s": wall,
         "tokens_per_s": tokens / runtime,
         "median_step_s": statistics.median(built["timer"].times),
+        "evaluations": sum(1 for e in history if "eval_loss" in e),
+        "eval_plan": built["eval_plan"],
         "train_loss_last10": statistics.fmean(losses[-10:]),
         "train_losses": losses,
-        "held_out_before": start,
-        "held_out_after": held_out(trainer.model, tokenizer, template, eval_rows)
-        if eval_rows
-        else None,
+        "held_out_nll": answer_nll(trainer.model, prepared.eval, pad_id) if quality else None,
         "rss_before_train_mib": rss.start_rss / MIB,
         "peak_rss_train_mib": rss.peak / MIB,
         "anon_before_train_mib": rss.start_anon / MIB,
@@ -356,6 +474,8 @@ def train_and_measure(built: dict, eval_rows: list[dict[str, Any]], before: bool
             "optim": str(getattr(args.optim, "value", args.optim)),
             "warmup_steps": int(args.warmup_steps),
             "lora_dtype": str(lora.dtype).removeprefix("torch."),
+            "sampling": str(args.train_sampling_strategy),
+            "padding_free": bool(getattr(args, "padding_free", False)),
         },
     }
 
@@ -378,7 +498,7 @@ def estimate(built: dict, compute_bytes: int) -> dict[str, float]:
 def ablation(args: argparse.Namespace, rounds: int = 3) -> dict:
     """Forward + backward of one batch of the studio's 4-bit model under each setting, the
     settings interleaved round by round (after one warm-up round) and the median kept."""
-    trainer = studio_trainer(args, "4bit", "auto", args.steps)["trainer"]
+    trainer = studio_trainer(args, "studio", args.steps)["trainer"]
     batch = next(iter(trainer.get_train_dataloader()))
     trainer.model.train()
     times: dict[str, list[float]] = {name: [] for name in ABLATION}
@@ -411,19 +531,16 @@ def run_worker(args: argparse.Namespace) -> None:
     import transformers
 
     transformers.set_seed(SEED)
-    eval_rows = held_out_rows(args.eval_rows)
-    if args.worker == "studio":
-        built = studio_trainer(args, "4bit", "auto", args.steps)
-        result = train_and_measure(built, eval_rows, args.eval_before)
-    elif args.worker == "trl":
-        result = train_and_measure(trl_trainer(args), eval_rows, args.eval_before)
+    if args.worker == "trl":
+        result = train_and_measure(trl_trainer(args), quality=True)
     elif args.worker == "ablation":
         result = ablation(args)
+    elif args.worker in MEMORY_RUNS:
+        built = studio_trainer(args, args.worker, args.memory_steps)
+        result = train_and_measure(built, quality=False)
+        result["estimate_mib"] = estimate(built, MEMORY_RUNS[args.worker][3])
     else:
-        _label, quantization, dtype, compute_bytes = MEMORY_RUNS[args.worker]
-        built = studio_trainer(args, quantization, dtype, args.memory_steps)
-        result = train_and_measure(built, [], before=False)
-        result["estimate_mib"] = estimate(built, compute_bytes)
+        result = train_and_measure(studio_trainer(args, args.worker, args.steps), quality=True)
     result["kind"] = args.worker
     result["threads"] = torch.get_num_threads()
     Path(args.result).write_text(json.dumps(result), encoding="utf-8")
@@ -442,13 +559,12 @@ def prepare_home(tmp: Path) -> Path:
     return home
 
 
-def run_child(kind: str, args: argparse.Namespace, home: Path, first: bool = False) -> dict:
+def run_child(kind: str, args: argparse.Namespace, home: Path) -> dict:
     result = home / f"{kind}-{time.monotonic_ns()}.json"
     log = home / f"{kind}.log"
-    flags = ["--steps", args.steps, "--batch", args.batch, "--rows", args.rows]
-    flags += ["--memory-steps", args.memory_steps, "--eval-rows", args.eval_rows]
-    flags += ["--model", args.model, "--template", args.template]
-    flags += ["--eval-before"] if first else []
+    flags = ["--steps", args.steps, "--batch", args.batch, "--eval-steps", args.eval_steps]
+    flags += ["--memory-steps", args.memory_steps, "--max-length", args.max_length]
+    flags += ["--model", args.model]
     command = [sys.executable, __file__, "--worker", kind, "--home", home, "--result", result]
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
     started = time.perf_counter()
@@ -460,46 +576,42 @@ def run_child(kind: str, args: argparse.Namespace, home: Path, first: bool = Fal
     return dict(json.loads(result.read_text()))
 
 
-def summarize_speed(runs: list[dict]) -> dict[str, Any]:
-    studio = [r for r in runs if r["kind"] == "studio"]
-    trl = [r for r in runs if r["kind"] == "trl"]
-    ratios = [s["tokens_per_s"] / t["tokens_per_s"] for s, t in zip(studio, trl, strict=True)]
-    return {"studio": studio, "trl": trl, "tokens_per_s_ratios": ratios}
-
-
-def print_speed(summary: dict[str, Any]) -> None:
+def print_speed(runs: list[dict]) -> None:
+    """One row per trainer: medians over its repeats, ratios against TRL's."""
+    by_kind: dict[str, list[dict]] = {}
+    for run in runs:
+        by_kind.setdefault(run["kind"], []).append(run)
+    base = by_kind.get("trl") or by_kind["studio"]  # without TRL: ratios to the studio
+    base_rate = statistics.median(r["tokens_per_s"] for r in base)
+    base_wall = statistics.median(r["wall_s"] for r in base)
+    base_rss = statistics.median(r["peak_rss_train_mib"] for r in base)
     print(
-        f"\n{'trainer':<30} {'tok/s':>7} {'s/step':>7} {'vs TRL':>7} {'held-out loss':>16} "
-        f"{'accuracy':>13} {'train loss':>10} {'peak RSS':>9}"
+        f"\n{'trainer':<34} {'tok/s':>6} {'vs TRL':>7} {'run s':>6} {'vs TRL':>7} "
+        f"{'s/step':>6} {'evals':>5} {'peak RSS':>9} {'vs TRL':>7} {'held-out NLL':>12}"
     )
-    base = statistics.median(r["tokens_per_s"] for r in summary["trl"])
-    for name, kind in (
-        ("TRL SFTTrainer defaults (base)", "trl"),
-        ("studio build_trainer", "studio"),
-    ):
-        runs = summary[kind]
-        rate = statistics.median(r["tokens_per_s"] for r in runs)
-        step = statistics.median(r["median_step_s"] for r in runs)
-        before, after = runs[0]["held_out_before"], runs[-1]["held_out_after"]
+    for kind, runs_of in by_kind.items():
+        rate = statistics.median(r["tokens_per_s"] for r in runs_of)
+        wall = statistics.median(r["wall_s"] for r in runs_of)
+        rss = statistics.median(r["peak_rss_train_mib"] for r in runs_of)
+        step = statistics.median(r["median_step_s"] for r in runs_of)
+        nll = statistics.median(r["held_out_nll"] for r in runs_of)
         print(
-            f"{name:<30} {rate:>7.1f} {step:>7.2f} {rate / base:>6.2f}x "
-            f"{before['loss']:>7.3f} -> {after['loss']:>5.3f} "
-            f"{before['accuracy']:>5.2f} -> {after['accuracy']:>4.2f} "
-            f"{runs[-1]['train_loss_last10']:>10.3f} {runs[-1]['peak_rss_train_mib']:>6.0f} MiB"
+            f"{LABELS[kind]:<34} {rate:>6.1f} {rate / base_rate:>6.2f}x {wall:>6.0f} "
+            f"{base_wall / wall:>6.2f}x {step:>6.2f} {runs_of[0]['evaluations']:>5} "
+            f"{rss:>5.0f} MiB {base_rss / rss:>6.2f}x {nll:>12.3f}"
         )
-    ratios = summary["tokens_per_s_ratios"]
-    print(f"studio/TRL tokens/s per interleaved pair: {', '.join(f'{r:.2f}x' for r in ratios)}")
-    s, t = summary["studio"][-1], summary["trl"][-1]
-    loss_ratio = s["held_out_after"]["loss"] / t["held_out_after"]["loss"]
-    print(f"studio/TRL held-out loss after the same {s['tokens']} tokens: {loss_ratio:.2f}x")
+    s, t = by_kind["studio"][-1], base[-1]
+    if "trl" not in by_kind:
+        return
     same = s["data_digest"] == t["data_digest"]
     print(
         f"training tokens and masks identical: {same} (studio {s['data_tokens']} tokens, "
         f"{s['answer_tokens']} trained; TRL {t['data_tokens']}, {t['answer_tokens']}); tokens "
         f"counted: studio {s['tokens']}, TRL {t['tokens']}"
     )
-    for name, run in (("TRL", t), ("studio", s)):
-        print(f"{name} setup: {json.dumps(run['setup'])}")
+    for kind in ("trl", "studio"):
+        run = by_kind[kind][-1]
+        print(f"{LABELS[kind]}: evaluation {run['eval_plan']}; setup {json.dumps(run['setup'])}")
 
 
 def print_memory(runs: list[dict]) -> None:
@@ -531,13 +643,18 @@ def print_ablation(result: dict) -> None:
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="smollm2-135m-instruct")
-    parser.add_argument("--template", default="sst2-sentiment")
-    parser.add_argument("--steps", type=int, default=30)
+    parser.add_argument("--steps", type=int, default=24)
     parser.add_argument("--batch", type=int, default=8)
-    parser.add_argument("--rows", type=int, help="train.tsv rows (default: steps x batch)")
-    parser.add_argument("--repeats", type=int, default=2, help="studio/TRL pairs, interleaved")
+    parser.add_argument("--eval-steps", type=int, default=6, help="evaluate every N steps")
+    parser.add_argument("--max-length", type=int, default=256)
+    parser.add_argument("--sst2-rows", type=int, default=250, help="SST-2 rows in the mix")
+    parser.add_argument("--repeats", type=int, default=1, help="rounds of every trainer")
+    parser.add_argument("--no-ablations", action="store_true", help="studio and TRL only")
+    parser.add_argument("--kinds", help="only these runs, comma-separated (e.g. studio,full-head)")
+    parser.add_argument("--padding-only", action="store_true", help="only count the padding")
+    parser.add_argument("--head-only", action="store_true", help="only time the LM head + loss")
+    parser.add_argument("--precision-memory", action="store_true", help="4-bit/bf16/fp32 bases")
     parser.add_argument("--memory-steps", type=int, default=10)
-    parser.add_argument("--eval-rows", type=int, default=100, help="validation.tsv rows")
     parser.add_argument("--quick", action="store_true", help="a few steps: checks the script")
     parser.add_argument("--json", type=Path, help="also write every measurement here")
     parser.add_argument(
@@ -546,11 +663,10 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--home", help=argparse.SUPPRESS)
     parser.add_argument("--result", help=argparse.SUPPRESS)
-    parser.add_argument("--eval-before", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.quick:
-        args.steps, args.batch, args.repeats, args.memory_steps, args.eval_rows = 4, 4, 1, 3, 16
-    args.rows = args.rows or args.steps * args.batch
+        args.steps, args.batch, args.eval_steps, args.memory_steps = 4, 4, 2, 3
+        args.sst2_rows = 40
     return args
 
 
@@ -559,27 +675,35 @@ def main() -> None:
     if args.worker:
         run_worker(args)
         return
-    print(
-        f"{args.model}, {args.template}, {args.steps} steps x batch {args.batch} "
-        f"({args.rows} train.tsv rows), {args.repeats} interleaved pairs, "
-        f"{args.eval_rows} held-out validation rows; memory runs {args.memory_steps} steps"
-    )
+    if args.head_only:
+        head_timing(args)
+        return
+    kinds = ["studio", "trl"] + ([] if args.no_ablations else list(ABLATIONS))
+    kinds = args.kinds.split(",") if args.kinds else kinds
     with tempfile.TemporaryDirectory() as tmp:
         home = prepare_home(Path(tmp))
-        speed = [
-            run_child(kind, args, home, first=repeat == 0)
-            for repeat in range(args.repeats)
-            for kind in ("studio", "trl")
-        ]
-        memory = [run_child(kind, args, home) for kind in MEMORY_RUNS]
+        rows = write_mixed(home / MIXED, args.sst2_rows)
+        print(
+            f"{args.model}, {rows} mixed rows (Self-Instruct seeds + {args.sst2_rows} SST-2), "
+            f"{args.steps} steps x batch {args.batch}, max length {args.max_length}, evaluation "
+            f"every {args.eval_steps} steps and at the end; {args.repeats} round(s) of "
+            f"{', '.join(kinds)}"
+        )
+        padding = padding_report(args, home)
+        if args.padding_only:
+            return
+        speed = [run_child(kind, args, home) for _ in range(args.repeats) for kind in kinds]
+        memory = (
+            [run_child(kind, args, home) for kind in MEMORY_RUNS] if args.precision_memory else []
+        )
         ablated = run_child("ablation", args, home) if args.ablation else None
-    summary = summarize_speed(speed)
-    print_speed(summary)
-    print_memory(memory)
+    print_speed(speed)
+    if memory:
+        print_memory(memory)
     if ablated:
         print_ablation(ablated)
     if args.json:
-        report = {"speed": summary, "memory": memory, "ablation": ablated}
+        report = {"padding": padding, "speed": speed, "memory": memory, "ablation": ablated}
         args.json.write_text(json.dumps(report, indent=1))
 
 

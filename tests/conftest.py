@@ -8,7 +8,12 @@ from pathlib import Path
 
 import pytest
 
+from studio.runtime.openmp import use_passive_waits
 from tests.needs import in_ci, shared_root
+
+# The test process hosts the studio's engines (and servers, workers beside it) as `python app.py`
+# does: idle OpenMP threads sleep instead of spinning against the processes next to them.
+use_passive_waits()
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = shared_root()  # ../shared/data, or STUDIO_TEST_SHARED_DATA (tests/needs.py)

@@ -20,7 +20,18 @@ FLAGS: dict[str, tuple[str, Any, str]] = {
     "--model": ("model", str, "base model spec (bundled alias, HF id, folder, .gguf)"),
     "--data": ("data", str, "training data: CSV, TSV, JSONL, JSON or Parquet"),
     "--template": ("template", str, "studio prompt template (name or YAML) as the format"),
-    "--format": ("format", str, "auto | alpaca | messages | template"),
+    "--format": (
+        "format",
+        str,
+        "auto | alpaca | messages | template | preference | sharegpt-preference | kto",
+    ),
+    "--method": ("method", str, "sft (default) | dpo | orpo | kto"),
+    "--beta": ("beta", float, "preference strength for dpo/orpo/kto (default 0.1)"),
+    "--from-adapter": (
+        "from_adapter",
+        str,
+        "adapters/NAME: continue from this adapter of the same base (dpo/orpo/kto)",
+    ),
     "--quantization": ("quantization", str, "4bit (QLoRA) | 8bit | none"),
     "--lora-r": ("lora_r", int, "LoRA rank"),
     "--lora-alpha": ("lora_alpha", int, "LoRA alpha"),
@@ -35,8 +46,19 @@ FLAGS: dict[str, tuple[str, Any, str]] = {
     "--max-length": ("max_length", int, "tokens per training sequence"),
     "--eval-split": ("eval_split", float, "fraction held out for eval loss"),
     "--eval-steps": ("eval_steps", int, "eval loss every N steps"),
+    "--eval-rows": (
+        "eval_rows",
+        int,
+        "eval rows each evaluation reads (default: ~10%% of compute)",
+    ),
+    "--batch-order": ("batch_order", str, "length-grouped (default) | random"),
     "--save-steps": ("save_steps", int, "checkpoint every N steps"),
     "--seed": ("seed", int, "seed for order, split and init"),
+    "--processes": (
+        "processes",
+        int,
+        "training processes, one per local GPU (accelerate launch; refused without N GPUs)",
+    ),
     "--limit": ("limit", int, "use only the first N rows"),
 }
 SWITCHES = {
@@ -125,14 +147,23 @@ def _config(args: argparse.Namespace) -> Any:
 
 def run_tune(args: argparse.Namespace) -> int:
     from studio.services import create_services  # lazy: keeps studio --help free of sqlalchemy
+    from studio.tuning.preference_data import PreparedPreference  # lazy: as the services
+    from studio.tuning.trainer import evaluation_summary  # lazy: as the services
 
     config = _config(args)
     tuning = create_services().tuning
     check = tuning.check(config, overwrite=args.overwrite)
-    print(check.prepared.summary())
+    prepared = check.prepared
+    print(prepared.summary())
     if check.memory is not None:
         print(check.memory.describe())
     print(f"{check.total_steps} optimizer steps → {check.adapter_dir}")
+    if isinstance(prepared, PreparedPreference):
+        print(f"Method: {_method_line(check.config)}")
+        print("Training strings of the first row, exactly as the trainer gets them:")
+        print(prepared.preview(1))
+    else:
+        print(f"Evaluation: {evaluation_summary(check.config, prepared.train, prepared.eval)}")
     if args.check:
         return 0
     run = queue_tuning(tuning, check)
@@ -156,13 +187,32 @@ def _write_json(path: Path, run: Any) -> None:
         "base_model": run.base_model,
         "steps": summary.get("steps"),
         "train_loss": summary.get("train_loss"),
+        "final_loss": summary.get("train_loss"),
         "eval_loss": summary.get("eval_loss"),
         "tokens_per_second": summary.get("tokens_per_second"),
         "wall_seconds": summary.get("wall_seconds"),
+        "method": (run.config.get("preference") or {}).get("method", "sft"),
+        "preference_accuracy": summary.get("preference_accuracy"),
         "summary": summary,
         "config": run.config,
     }
     path.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
+
+
+def _method_line(config: Any) -> str:
+    from studio.tuning.preference import beta_of  # lazy: as the services
+
+    preference = config.preference
+    line = f"{preference.method}, beta {beta_of(config):g}"
+    if preference.method in ("dpo", "kto"):
+        line += (
+            "; reference: the starting adapter, kept frozen"
+            if preference.from_adapter
+            else "; reference: the base with the adapter disabled (no second model copy)"
+        )
+    if preference.from_adapter:
+        line += f"; continues from {preference.from_adapter}"
+    return line
 
 
 def run_jobs_list(args: argparse.Namespace) -> int:

@@ -26,6 +26,7 @@ class Hardware:
 
     cuda: bool
     bf16: bool = False  # Ampere (compute capability 8.0) or newer; never true without CUDA
+    gpus: int = 0  # CUDA GPUs this process sees (what a multi-process launch can use)
 
 
 @dataclass(frozen=True)
@@ -64,7 +65,11 @@ def detect_hardware() -> Hardware:
 
     if not torch.cuda.is_available():
         return Hardware(cuda=False)
-    return Hardware(cuda=True, bf16=bool(torch.cuda.is_bf16_supported(including_emulation=False)))
+    return Hardware(
+        cuda=True,
+        bf16=bool(torch.cuda.is_bf16_supported(including_emulation=False)),
+        gpus=torch.cuda.device_count(),
+    )
 
 
 def plan_device(

@@ -14,6 +14,7 @@ import yaml
 
 from studio.models.adapters import PEFT_CONFIG, STUDIO_JSON, AdapterCard
 from studio.models.registry import BUNDLED_MODELS
+from studio.tuning.preference import DEFAULT_BETA
 
 
 def write_text_atomic(path: Path, text: str) -> None:
@@ -125,6 +126,7 @@ def _settings_rows(card: AdapterCard) -> list[tuple[str, str]]:
     targets = lora.get("target_modules", "-")
     steps = train.get("max_steps")
     return [
+        *_method_rows(card.config.get("preference") or {}),
         ("LoRA rank r", str(lora.get("r", "-"))),
         ("LoRA alpha", str(lora.get("alpha", "-"))),
         ("LoRA dropout", str(lora.get("dropout", "-"))),
@@ -141,6 +143,18 @@ def _settings_rows(card: AdapterCard) -> list[tuple[str, str]]:
         ("Completion-only loss", _yes_no(data.get("completion_only_loss"))),
         ("Seed", str(train.get("seed", "-"))),
     ]
+
+
+def _method_rows(preference: dict[str, Any]) -> list[tuple[str, str]]:
+    """The objective: sft, or a preference method with its beta and the adapter it continued."""
+    method = str(preference.get("method") or "sft")
+    if method == "sft":
+        return [("Method", "sft (supervised instruction tuning)")]
+    beta = preference.get("beta")
+    rows = [("Method", method), ("Beta", str(beta if beta is not None else DEFAULT_BETA))]
+    if preference.get("from_adapter"):
+        rows.append(("Continued from", str(preference["from_adapter"])))
+    return rows
 
 
 def _yes_no(value: Any) -> str:
@@ -160,9 +174,11 @@ def _metrics_text(metrics: dict[str, float | int | None]) -> str:
     return _table(("Metric", "Value"), rows)
 
 
-def _number(value: float | int | None) -> str:
+def _number(value: Any) -> str:
     if value is None:
         return "-"
+    if isinstance(value, dict):  # before/after pairs of a preference run
+        return " → ".join(f"{key} {_number(item)}" for key, item in value.items())
     if isinstance(value, float):
         return f"{value:.4g}"
     return str(value)

@@ -18,8 +18,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from studio.models.adapters import ADAPTER_NAME
 
 Quantization = Literal["4bit", "8bit", "none"]
-DataFormat = Literal["auto", "alpaca", "messages", "template"]
+DataFormat = Literal[
+    "auto", "alpaca", "messages", "template", "preference", "sharegpt-preference", "kto"
+]
+Method = Literal["sft", "dpo", "orpo", "kto"]
 Scheduler = Literal["linear", "cosine", "constant", "constant_with_warmup"]
+BatchOrder = Literal["length-grouped", "random"]
 
 
 class TuneConfigError(ValueError):
@@ -116,9 +120,19 @@ class TrainingSettings(_Section):
     )
     batch_size: int = Field(8, ge=1, le=1024, description="Sequences per device step.")
     grad_accumulation: int = Field(1, ge=1, le=1024, description="Steps per optimizer update.")
+    batch_order: BatchOrder = Field(
+        "length-grouped",
+        description=(
+            "length-grouped (rows of similar length share a batch: less padding) or random."
+        ),
+    )
     packing: bool = Field(False, description="Pack several short rows into one sequence.")
     padding_free: bool = Field(
-        False, description="Concatenate a batch without padding (needs flash attention on GPU)."
+        False,
+        description=(
+            "Concatenate a batch into one sequence without padding (positions restart at each "
+            "row, and transformers keeps attention within it with SDPA, eager or flash attention)."
+        ),
     )
     gradient_checkpointing: bool = Field(
         False, description="Recompute activations to save memory (slower)."
@@ -127,10 +141,59 @@ class TrainingSettings(_Section):
     eval_steps: int | None = Field(
         None, ge=1, description="Eval loss every N steps (default: about 10 evals per run)."
     )
+    eval_rows: int | None = Field(
+        None,
+        ge=1,
+        description=(
+            "Eval rows each evaluation reads (default: as many as keep evaluation near 10% of "
+            "the run's compute)."
+        ),
+    )
     logging_steps: int = Field(1, ge=1, description="Record metrics every N steps.")
     save_steps: int = Field(50, ge=1, description="Checkpoint every N steps (for resume).")
     weight_decay: float = Field(0.0, ge=0.0, le=1.0, description="AdamW weight decay.")
     max_grad_norm: float = Field(1.0, gt=0.0, description="Gradient clipping norm.")
+    processes: int = Field(
+        1,
+        ge=1,
+        le=64,
+        description=(
+            "Training processes, one per local GPU (DDP through accelerate launch); the batch "
+            "is per process, so the effective batch is batch_size x grad_accumulation x this."
+        ),
+    )
+
+
+class PreferenceSettings(_Section):
+    """The objective: supervised (sft) or a preference method (studio.tuning.preference)."""
+
+    method: Method = Field(
+        "sft",
+        description=(
+            "sft (instruction tuning), dpo (pairs, reference = the base with the adapter off), "
+            "orpo (pairs, no reference) or kto (good/bad labelled answers)."
+        ),
+    )
+    beta: float | None = Field(
+        None,
+        gt=0.0,
+        le=100.0,
+        description="Weight of the preference term (dpo/kto: KL beta; orpo: lambda); default 0.1.",
+    )
+    from_adapter: str | None = Field(
+        None,
+        min_length=1,
+        description="Continue from this adapter (adapters/NAME) of the same base: it trains on.",
+    )
+
+    @model_validator(mode="after")
+    def _preference_only(self) -> PreferenceSettings:
+        if self.method == "sft" and (self.beta is not None or self.from_adapter is not None):
+            raise ValueError(
+                "beta and from_adapter apply to the preference methods (dpo, orpo, kto); set "
+                "method, or leave them out for sft"
+            )
+        return self
 
 
 class TuneConfig(_Section):
@@ -141,6 +204,7 @@ class TuneConfig(_Section):
     lora: LoraSettings = Field(default_factory=LoraSettings)
     data: DataSettings
     training: TrainingSettings = Field(default_factory=TrainingSettings)
+    preference: PreferenceSettings = Field(default_factory=PreferenceSettings)
 
     @field_validator("name")
     @classmethod
@@ -198,10 +262,16 @@ FLAT_FIELDS: dict[str, tuple[str, str]] = {
     "gradient_checkpointing": ("training", "gradient_checkpointing"),
     "seed": ("training", "seed"),
     "eval_steps": ("training", "eval_steps"),
+    "eval_rows": ("training", "eval_rows"),
+    "batch_order": ("training", "batch_order"),
     "logging_steps": ("training", "logging_steps"),
     "save_steps": ("training", "save_steps"),
     "weight_decay": ("training", "weight_decay"),
     "max_grad_norm": ("training", "max_grad_norm"),
+    "processes": ("training", "processes"),
+    "method": ("preference", "method"),
+    "beta": ("preference", "beta"),
+    "from_adapter": ("preference", "from_adapter"),
 }
 
 

@@ -48,6 +48,7 @@ __all__ = [
     "TuneDataError",
     "detect_format",
     "eval_count",
+    "packed_rows",
     "prepare_data",
     "split_examples",
     "tokenize_segments",
@@ -278,6 +279,28 @@ def _example(
         completion_mask=mask[:limit],
         truncated=len(ids) > limit,
     )
+
+
+def packed_rows(examples: list[TrainExample], max_length: int, n: int) -> list[list[TrainExample]]:
+    """The first n sequences packing makes of `examples`: the rows in each, in order.
+
+    Packed by TRL's own `pack_dataset` (best-fit decreasing, as SFTTrainer packs with packing
+    on), with a column that carries each token's row, so the preview is the run's real packing.
+    """
+    # lazy: datasets and trl are slow to import; only a packed run's preview needs them
+    from datasets import Dataset
+    from trl import pack_dataset
+
+    columns = {
+        "input_ids": [e.input_ids for e in examples],
+        "index": [[i] * e.n_tokens for i, e in enumerate(examples)],
+    }
+    packed = pack_dataset(Dataset.from_dict(columns), max_length, "bfd")
+    sequences = []
+    for row in packed.select(range(min(n, len(packed)))):
+        starts = [sum(row["seq_lengths"][:k]) for k in range(len(row["seq_lengths"]))]
+        sequences.append([examples[row["index"][start]] for start in starts])
+    return sequences
 
 
 # ---------------------------------------------------------------------------------------------

@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
-import sys
 import threading
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -24,7 +23,7 @@ from filelock import FileLock
 from studio.hosting import HostingPolicy
 from studio.models.adapters import adapter_path
 from studio.models.convert import ensure_converted
-from studio.models.device import plan_device
+from studio.models.device import detect_hardware, plan_device
 from studio.models.loading import quantization_config
 from studio.models.registry import resolve_spec
 from studio.runtime.openmp import with_passive_waits
@@ -32,7 +31,10 @@ from studio.settings import Settings
 from studio.store import Store, TuningRun
 from studio.tuning.config import TuneConfig, TuneConfigError, build_tune_config
 from studio.tuning.data import PreparedData, prepare_data
+from studio.tuning.distributed import check_processes, launch_prefix
 from studio.tuning.memory import MemoryEstimate, estimate_memory
+from studio.tuning.preference import is_preference, prepare_preference
+from studio.tuning.preference_data import PreparedPreference
 from studio.tuning.trainer import total_steps
 
 WORKER_MODULE = "studio.tuning.worker"
@@ -44,7 +46,7 @@ class LaunchCheck:
     """A launch that passed every check: its data prepared, its steps counted."""
 
     config: TuneConfig
-    prepared: PreparedData
+    prepared: PreparedData | PreparedPreference
     adapter_dir: Path
     total_steps: int
     location: Any
@@ -103,11 +105,16 @@ def check_launch(
             "overwrite it (--overwrite / the Overwrite box)"
         )
     quantization_config(config.model.quantization, plan_device())
+    check_processes(config.training.processes, detect_hardware())
     location = base_location(config.model.spec, settings)
     if tokenizer is None:
         tokenizer = load_tokenizer(location, config.model.trust_remote_code)
-    prepared = prepare_data(config.data, tokenizer, policy, seed=config.training.seed)
-    steps = total_steps(config, len(prepared.train))
+    prepared: PreparedData | PreparedPreference
+    if is_preference(config):  # pairs or labelled answers (studio.tuning.preference_data)
+        prepared = prepare_preference(config, tokenizer, policy, settings)
+    else:
+        prepared = prepare_data(config.data, tokenizer, policy, seed=config.training.seed)
+    steps = total_steps(config, len(prepared.train), config.training.processes)
     try:
         memory: MemoryEstimate | None = estimate_memory(config, location, prepared.stats.max)
     except Exception:  # an estimate must never block a launch the model layer accepts
@@ -226,7 +233,7 @@ def spawn_worker(run: TuningRun, settings: Settings) -> subprocess.Popen[bytes]:
     work_dir.mkdir(parents=True, exist_ok=True)
     with open(work_dir / LOG_NAME, "ab") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", WORKER_MODULE, str(run.id)],
+            worker_command(run),
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -236,6 +243,12 @@ def spawn_worker(run: TuningRun, settings: Settings) -> subprocess.Popen[bytes]:
     # Reap the child when it ends so it never lingers as a zombie of this process.
     threading.Thread(target=process.wait, name=f"reap-worker-{run.id}", daemon=True).start()
     return process
+
+
+def worker_command(run: TuningRun) -> list[str]:
+    """`python -m studio.tuning.worker ID`, through `accelerate launch` for several processes."""
+    processes = int(run.config.get("training", {}).get("processes", 1))
+    return [*launch_prefix(processes), "-m", WORKER_MODULE, str(run.id)]
 
 
 def start_next(settings: Settings, store: Store) -> TuningRun | None:

@@ -10,7 +10,9 @@ any architecture transformers knows. The parts:
 - activations: per layer about 34 bytes per token per hidden unit in 16-bit (Korthikanti et
   al. 2022; SDPA keeps the attention scores out of memory), only one layer's worth plus the
   layer inputs with gradient checkpointing; and the fp32 logits over the vocabulary, which
-  dominate for small models (the logits, their log-softmax and its gradient: three copies);
+  dominate for small models (the logits, their log-softmax and its gradient: three copies) —
+  for at most one chunk of loss positions, since studio.tuning.loss projects only the trained
+  positions, a chunk at a time;
 - a fixed runtime overhead (CUDA context, or the Python/torch/TRL process on CPU).
 
 It is an estimate for a go / no-go decision, not a promise; benchmarks/tune_throughput.py
@@ -26,6 +28,7 @@ import psutil
 
 from studio.models.device import DevicePlan, plan_device
 from studio.tuning.config import TuneConfig
+from studio.tuning.loss import CHUNK
 
 GIB = 1024**3
 CUDA_OVERHEAD = int(0.6 * GIB)
@@ -125,7 +128,8 @@ def estimate_from_shape(
         activations = tokens * shape.hidden * compute_bytes * shape.layers + per_layer
     else:
         activations = per_layer * shape.layers
-    logits = tokens * shape.vocab * 4 * 3  # fp32 logits, log-softmax and their gradient
+    # fp32 logits, log-softmax and their gradient, for one chunk of loss positions at most
+    logits = min(tokens, CHUNK) * shape.vocab * 4 * 3
     return {
         "base weights": base,
         "adapter + optimizer": lora * per_lora,

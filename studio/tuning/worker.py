@@ -38,9 +38,18 @@ from studio.settings import Settings, load_settings
 from studio.store import AdapterRecord, Store, TuningRun
 from studio.templates import TemplateError, configure_rendering
 from studio.tuning.card import write_adapter_metadata
-from studio.tuning.config import TuneConfig, load_tune_config
+from studio.tuning.config import TuneConfig, TuneConfigError, load_tune_config
 from studio.tuning.data import TuneDataError, prepare_data
+from studio.tuning.distributed import claim_pids, ranks, refuse_unsupported, worker_device
 from studio.tuning.jobs import check_launch, queue_run, start_next
+from studio.tuning.preference import (
+    adapter_to_save,
+    build_preference_trainer,
+    is_preference,
+    preference_accuracy,
+    preference_summary,
+    prepare_preference,
+)
 from studio.tuning.trainer import build_trainer, latest_checkpoint, total_steps
 
 CLAIM_WAIT_SECONDS = 30.0
@@ -61,8 +70,11 @@ def train_run(run: TuningRun, settings: Settings, store: Store) -> Outcome:
     """Train one run to the end (or to a requested stop) and save its adapter."""
     # lazy: transformers (and with it torch and OpenMP) loads only after use_passive_waits()
     from studio.tuning.callback import StoreCallback
+    from studio.tuning.preference_callback import PreferenceCallback  # lazy: as StoreCallback
 
     config = TuneConfig.model_validate(run.config)
+    refuse_unsupported(config.model.quantization)  # FSDP / ZeRO-3 with a 4-bit base
+    preference = is_preference(config)  # dpo, orpo or kto: studio.tuning.preference
     started = time.perf_counter()
     request = LoadRequest(
         config.model.spec,
@@ -74,18 +86,36 @@ def train_run(run: TuningRun, settings: Settings, store: Store) -> Outcome:
     say(f"loaded {config.model.spec} ({config.model.quantization}) in {loaded.load_seconds:.1f} s")
     policy = HostingPolicy.from_settings(settings)  # the launch was checked; this re-reads
     configure_rendering(policy.limits)
-    prepared = prepare_data(config.data, loaded.tokenizer, policy, seed=config.training.seed)
+    prepared: Any = (
+        prepare_preference(config, loaded.tokenizer, policy, settings)
+        if preference
+        else prepare_data(config.data, loaded.tokenizer, policy, seed=config.training.seed)
+    )
     say(prepared.summary())
     steps = total_steps(config, len(prepared.train), int(os.environ.get("WORLD_SIZE", "1")))
-    callback = StoreCallback(store, run.id, steps, say)
+    callback = (
+        PreferenceCallback(store, run.id, steps, say, Path(run.work_dir))
+        if preference
+        else StoreCallback(store, run.id, steps, say)
+    )
     _stop_on_sigterm(store, run.id)
     checkpoints = Path(run.work_dir) / "checkpoints"
-    trainer = build_trainer(config, loaded, prepared, checkpoints, [callback])
+    if preference:
+        trainer = build_preference_trainer(
+            config, loaded, prepared, checkpoints, [callback], settings.adapters_dir
+        )
+        before = preference_accuracy(trainer.model, prepared.eval, config)
+    else:
+        trainer = build_trainer(config, loaded, prepared, checkpoints, [callback])
     resume_from = latest_checkpoint(checkpoints) if run.resume else None
     if resume_from is not None:
         say(f"resuming from {resume_from.name}")
     result = trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
     summary = _summary(trainer, result, prepared, started, loaded)
+    if preference:
+        after = preference_accuracy(trainer.model, prepared.eval, config)
+        summary.update(preference_summary(config, before, after))
+        adapter_to_save(trainer)
     if not trainer.is_world_process_zero():
         return Outcome("completed", summary)
     _save_adapter(trainer, run, config, prepared, loaded, summary, settings, store)
@@ -95,9 +125,10 @@ def train_run(run: TuningRun, settings: Settings, store: Store) -> Outcome:
 
 
 def _device() -> str:
-    # Under `accelerate launch` each process trains on its own GPU.
-    local_rank = os.environ.get("LOCAL_RANK")
-    return f"cuda:{local_rank}" if local_rank is not None else "auto"
+    # Under `accelerate launch` each process trains on its own GPU (on the CPU with --cpu).
+    from studio.models.device import detect_hardware  # lazy: it imports torch
+
+    return worker_device(detect_hardware())
 
 
 def _stop_on_sigterm(store: Store, run_id: int) -> None:
@@ -105,7 +136,9 @@ def _stop_on_sigterm(store: Store, run_id: int) -> None:
     def request_stop(_signum: int, _frame: Any) -> None:
         store.request_tuning_stop(run_id)
 
-    signal.signal(signal.SIGTERM, request_stop)
+    # Under a launcher every rank gets the signal; rank 0 asks for the stop, which reaches the
+    # others at the step's end (StoreCallback), so they finish the step with it, not die in it.
+    signal.signal(signal.SIGTERM, request_stop if ranks().is_main else signal.SIG_IGN)
 
 
 def _summary(
@@ -116,7 +149,7 @@ def _summary(
     evals = [entry["eval_loss"] for entry in history if "eval_loss" in entry]
     runtime = float(result.metrics.get("train_runtime") or 0.0)
     tokens = next((e["num_tokens"] for e in reversed(history) if "num_tokens" in e), None)
-    if prepared.eval and trainer.is_world_process_zero():
+    if prepared.eval:  # every rank: evaluation gathers across processes
         evals.append(float(trainer.evaluate()["eval_loss"]))
     return {
         "steps": int(trainer.state.global_step),
@@ -210,6 +243,8 @@ def describe_failure(exc: BaseException) -> str:
         return f"bad data: {text}"
     if isinstance(exc, ModelError):
         return f"model could not be loaded: {text}"
+    if isinstance(exc, TuneConfigError):  # e.g. a sharded launch of a 4-bit base
+        return f"refused: {text}"
     tail = "".join(traceback.format_exception(exc)[-12:]).rstrip()
     return f"crashed: {type(exc).__name__}: {text}\n--- traceback (last lines) ---\n{tail}"
 
@@ -221,7 +256,7 @@ def _claimed(store: Store, run_id: int) -> TuningRun | None:
         run = store.get_tuning_run(run_id)
         if run is None or run.status not in ("queued", "running"):
             return None
-        if run.status == "running" and run.pid == os.getpid():
+        if run.status == "running" and run.pid in claim_pids():
             return run
         time.sleep(0.2)
     return None
@@ -235,7 +270,8 @@ def run_queued(run_id: int, settings: Settings) -> int:
             say(f"run {run_id} was not handed to this worker (pid {os.getpid()}); exiting")
             return 1
         code = _run_and_record(run, settings, store)
-        start_next(settings, store)
+        if ranks().is_main:  # the other ranks of a launch write nothing, the queue included
+            start_next(settings, store)
         return code
     finally:
         store.close()
@@ -260,11 +296,15 @@ def _run_and_record(run: TuningRun, settings: Settings, store: Store) -> int:
 def run_direct(config_path: str, settings: Settings) -> int:
     """Train a YAML config without the queue (one process per GPU under accelerate)."""
 
+    world = ranks().world_size
     config = load_tune_config(config_path)
+    refuse_unsupported(config.model.quantization)  # on every rank, before anything is stored
+    # The run records how many processes train it, so a resume launches as many.
+    training = config.training.model_copy(update={"processes": world})
+    config = config.model_copy(update={"training": training})
     store = Store(settings.database_url)
     try:
-        rank = int(os.environ.get("RANK", "0"))
-        if rank == 0:
+        if ranks().is_main:
             policy = HostingPolicy.from_settings(settings)
             check = check_launch(config, settings, policy, overwrite=True)
             queued = queue_run(check, settings, store, policy)
@@ -299,7 +339,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     settings = load_settings()
     if args.config:
-        return run_direct(args.config, settings)
+        try:
+            return run_direct(args.config, settings)
+        except TuneConfigError as exc:  # refused before anything was stored
+            print(f"error: {exc}", file=sys.stderr, flush=True)
+            return 2
     if args.run_id is None:
         parser.error("give a RUN_ID or --config")
     return run_queued(args.run_id, settings)

@@ -50,7 +50,7 @@ def test_the_sft_config_really_carries_them(
     # when it finds none, which on this CPU-only machine is always.
     monkeypatch.setattr(transformers.training_args, "is_torch_bf16_gpu_available", lambda: True)
     config = flat_config(name="d", data="x.csv", max_steps=2)
-    args = training_arguments(config, plan_device(hardware=hardware), tmp_path, 10, False)
+    args = training_arguments(config, plan_device(hardware=hardware), tmp_path, 10, None)
     got = {
         "bf16": args.bf16,
         "fp16": args.fp16,

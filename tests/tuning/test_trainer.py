@@ -16,11 +16,12 @@ from studio.hosting import HostingPolicy
 from studio.models.device import DevicePlan
 from studio.settings import Settings
 from studio.tuning.config import TuneConfig, flat_config
+from studio.tuning.data import packed_rows
 from studio.tuning.trainer import precision_choices, total_steps
 from tests import needs
 
 if TYPE_CHECKING:
-    from studio.tuning.data import PreparedData
+    from studio.tuning.data import PreparedData, TrainExample
 
 
 def test_gpu_gets_bf16_and_paged_8bit_adamw_cpu_gets_fp32_adamw() -> None:
@@ -143,6 +144,9 @@ def check_batches(trainer: Any, prepared: PreparedData, config: TuneConfig) -> N
         assert len(rows) < len(lengths) and max(len(seqs) for seqs in packed) > 1
         assert sorted(n for seqs in packed for n in seqs) == sorted(lengths)  # none cut or lost
         assert all(sum(seqs) <= config.data.max_length for seqs in packed)
+        # The Tune tab's preview of packed sequences is the trainer's own packing.
+        shown = packed_rows(prepared.train, config.data.max_length, len(rows))
+        assert [[i for e in seq for i in e.input_ids] for seq in shown] == rows["input_ids"]
     else:
         assert len(rows) == len(lengths) and "seq_lengths" not in rows.column_names
     take = rows.select(range(min(training.batch_size, len(rows))))
@@ -246,3 +250,104 @@ def test_every_training_switch_really_trains_on_cpu(
     assert len(learned) == len(wrapped) * (2 if config.lora.use_dora else 1)
     assert learned <= moved  # every adapter got a gradient: none cut off by checkpointing
     check_saved(model, settings.home / "adapter", config, wrapped)
+
+
+# ---------------------------------------------------------------------------------------------
+# Evaluation cost
+
+
+def examples(lengths: list[int], answer: int = 5) -> list[TrainExample]:
+    from studio.tuning.data import TrainExample
+
+    return [
+        TrainExample(row, (("x", False),), [7] * n, [0] * (n - answer) + [1] * answer, False)
+        for row, n in enumerate(lengths, start=1)
+    ]
+
+
+def test_default_evaluation_stays_under_its_share_and_more_can_be_asked_for() -> None:
+    from studio.tuning.trainer import EVAL_SHARE, MIN_EVAL_ROWS, eval_plan
+
+    # The issue's run: 1,000 rows of 100-250 tokens, batch 8, a 10% eval split.
+    lengths = [100 + (row * 37) % 151 for row in range(1000)]
+    train, held = examples(lengths[:900]), examples(lengths[900:])
+    config = flat_config(name="a", data="x")
+    plan = eval_plan(config, train, held)
+    assert plan is not None and (plan.every, plan.evaluations) == (11, 11)  # 113 steps
+    assert 0.8 * EVAL_SHARE < plan.share <= EVAL_SHARE  # the budget used, not exceeded
+    assert MIN_EVAL_ROWS <= len(plan.rows) < len(held)
+    assert plan.eval_tokens == sum(held[i].n_tokens for i in plan.rows)
+    assert plan.train_tokens == pytest.approx(113 * 8 * sum(lengths[:900]) / 900, abs=1)
+    text = plan.describe()
+    assert f"11 evaluations × {len(plan.rows)} of 100 eval rows" in text
+    assert f"≈ {plan.share:.1%} of the run's compute" in text and "set eval_rows" in text
+    everything = eval_plan(flat_config(name="a", data="x", eval_rows=100), train, held)
+    assert everything is not None and everything.rows == tuple(range(100))
+    assert everything.share > 2.5 * EVAL_SHARE and "eval_rows 100 as set" in everything.describe()
+    other_seed = eval_plan(flat_config(name="a", data="x", seed=1), train, held)
+    assert other_seed is not None and other_seed.rows != plan.rows  # a seeded subset
+    assert eval_plan(config, train, []) is None
+
+
+@pytest.mark.model
+def test_the_stated_evaluation_is_the_schedule_the_run_follows(settings: Settings) -> None:
+    """Evaluations counted and tokens read during a real run (and the worker's final
+    evaluation) are the plan's; its batches are length-grouped."""
+    from studio.models.loading import LoadRequest, load_model
+    from studio.tuning.data import prepare_data
+    from studio.tuning.trainer import EVAL_TOKEN_COST, build_trainer, eval_plan
+
+    config = flat_config(
+        name="evals",
+        data=str(needs.shared_data("sst2", "train.tsv")),
+        template="sst2-sentiment",
+        limit=40,
+        eval_split=0.5,
+        batch_size=2,
+        max_steps=2,
+        eval_steps=1,
+    )
+    loaded = load_model(LoadRequest("smollm2-135m-instruct", quantization="4bit"), settings)
+    prepared = prepare_data(config.data, loaded.tokenizer, HostingPolicy.desktop(), seed=0)
+    plan = eval_plan(config, prepared.train, prepared.eval)
+    assert plan is not None and len(plan.rows) < len(prepared.eval)  # the cap applies
+    trainer = build_trainer(config, loaded, prepared, settings.home / "ckpt", [])
+    check_length_grouping(trainer)
+    read: list[int] = []  # tokens of every forward pass the model runs outside training
+    model = trainer.model
+    hook = model.register_forward_pre_hook(
+        lambda m, _a, kw: None if m.training else read.append(int(kw["attention_mask"].sum())),
+        with_kwargs=True,
+    )
+    trainer.train()
+    trainer.evaluate()  # the worker's final evaluation
+    hook.remove()
+    evaluations = sum(1 for entry in trainer.state.log_history if "eval_loss" in entry)
+    assert evaluations == plan.evaluations == 3  # steps 1 and 2, then the final one
+    assert sum(read) == plan.evaluations * plan.eval_tokens
+    trained = next(
+        e["num_tokens"] for e in reversed(trainer.state.log_history) if "num_tokens" in e
+    )
+    share = sum(read) * EVAL_TOKEN_COST / (trained + sum(read) * EVAL_TOKEN_COST)
+    assert plan.share == pytest.approx(share, rel=0.25)  # the estimate of trained tokens
+
+
+def check_length_grouping(trainer: Any) -> None:
+    """The run's sampler is transformers' length-grouped one, through TRL's trainer."""
+    from transformers.trainer_pt_utils import LengthGroupedSampler
+
+    assert isinstance(trainer._get_train_sampler(), LengthGroupedSampler)
+
+
+def test_batches_are_length_grouped_unless_random_or_without_padding(tmp_path: Path) -> None:
+    from studio.tuning.trainer import training_arguments
+
+    def sampling(**values: Any) -> str:
+        config = flat_config(name="a", data="x", max_steps=2, **values)
+        args = training_arguments(config, DevicePlan("cpu", "float32"), tmp_path, 10, None)
+        return str(args.train_sampling_strategy)
+
+    assert sampling() == "group_by_length"
+    assert sampling(batch_order="random") == "random"
+    # Packed and padding-free batches have no padding to save.
+    assert sampling(packing=True) == sampling(padding_free=True) == "random"

@@ -38,6 +38,7 @@ from studio.ui.tune.tab import build_tune_tab
 from studio.ui.tune.views import (
     error_html,
     memory_html,
+    packed_html,
     preview_html,
     ready_text,
     report_html,
@@ -154,6 +155,13 @@ def test_preview_marks_the_trained_span_escapes_and_counts_tokens() -> None:
     )
 
 
+def test_a_packed_sequence_shows_its_rows_end_to_end_with_their_masks() -> None:
+    html = packed_html([[example(4), example(9)]], max_length=12)
+    assert "packed sequence 1 · 2 rows (4, 9) · 10 of 12 tokens, 4 trained" in html
+    assert html.count("⟦row") == 2 and html.index("⟦row 4⟧") < html.index("⟦row 9⟧")
+    assert html.count('<span class="tune-trained">positive&lt;|im_end|&gt;</span>') == 2
+
+
 def test_memory_estimate_shows_parts_and_whether_it_fits() -> None:
     parts = {"base weights": GIB, "logits": GIB // 2}
     fits = memory_html(MemoryEstimate(parts, 4 * GIB, "cpu"))
@@ -170,6 +178,8 @@ def test_report_lists_the_data_steps_warnings_with_rows_and_memory(tmp_path: Pat
     assert "1 rows cut at max_length: 3" in html and "row 3: 9 tokens" in html
     assert "4 (max steps; 2 rows × 1 accumulation = 2 rows a step" in html
     assert 'data-fits="fits"' in html
+    # Every step evaluates (4 steps, ~10 a run) plus the final one; the cost is stated.
+    assert "5 evaluations × 1 of 1 eval rows (5 tokens each) ≈ 17.2% of the run" in html
     assert "4 optimizer steps → adapters/demo." in ready_text(check, overwrite=False)
 
 

@@ -40,10 +40,10 @@ from studio.ui.tune.views import (
     EMPTY_PREVIEW,
     EMPTY_REPORT,
     error_html,
-    preview_html,
     ready_text,
     report_html,
     status_html,
+    training_preview,
 )
 
 log = logging.getLogger(__name__)
@@ -94,7 +94,7 @@ class TuneHandlers:
         return (
             status_html(ready_text(checked, overwrite), "ok"),
             report_html(checked),
-            preview_html(checked.prepared.train),
+            training_preview(checked),
         )
 
     def launch(self, *values: Any) -> tuple[Any, ...]:
@@ -110,7 +110,7 @@ class TuneHandlers:
         return (
             status_html(message, "ok"),
             report_html(checked),
-            preview_html(checked.prepared.train),
+            training_preview(checked),
             follow,
         )
 

@@ -12,9 +12,10 @@ from collections.abc import Sequence
 from html import escape
 
 from studio.models.errors import ModelError
-from studio.tuning.data import PreparedData, TrainExample
+from studio.tuning.data import PreparedData, TrainExample, packed_rows
 from studio.tuning.jobs import LaunchCheck
 from studio.tuning.memory import GIB, MemoryEstimate
+from studio.tuning.trainer import evaluation_summary
 
 PREVIEW_ROWS = 3
 ERROR_KINDS = {
@@ -26,6 +27,10 @@ ERROR_KINDS = {
     "StoreError": "Store problem",
     "PolicyRefusal": "Not allowed on this studio",
 }
+_LEGEND = (
+    '<div class="tune-legend"><span class="tune-masked">masked prompt (no loss)</span> '
+    '<span class="tune-trained">trained (loss)</span></div>'
+)
 EMPTY_REPORT = '<p class="tune-empty">Check the settings to see the data report here.</p>'
 EMPTY_PREVIEW = (
     '<p class="tune-empty">Check the settings to see the exact training strings of the first '
@@ -76,7 +81,8 @@ def _epochs_text(check: LaunchCheck) -> str:
 
 
 def _data_rows(check: LaunchCheck) -> list[tuple[str, str]]:
-    prepared: PreparedData = check.prepared
+    prepared = check.prepared
+    assert isinstance(prepared, PreparedData)  # the tab's form has no preference method yet
     stats, template = prepared.stats, prepared.template
     used = f" through template '{template.name}' ({template.mode} mode)" if template else ""
     truncated = (
@@ -100,6 +106,7 @@ def _data_rows(check: LaunchCheck) -> list[tuple[str, str]]:
         ("Loss on", "answers only (prompt masked)"
          if check.config.data.completion_only_loss else "every token (prompt included)"),
         ("Optimizer steps", _epochs_text(check)),
+        ("Evaluation", evaluation_summary(check.config, prepared.train, prepared.eval)),
         ("Base model", f"{check.config.model.spec} ({check.config.model.quantization})"),
         ("Adapter", f"adapters/{check.config.name} → {check.adapter_dir}"),
     ]  # fmt: skip
@@ -146,7 +153,7 @@ def report_html(check: LaunchCheck) -> str:
     return (
         '<div class="tune-report">'
         + _table(_data_rows(check), "tune-kv")
-        + warnings_html(check.prepared)
+        + warnings_html(check.prepared)  # type: ignore[arg-type]  # sft only (see _data_rows)
         + memory_html(check.memory)
         + "</div>"
     )
@@ -155,12 +162,42 @@ def report_html(check: LaunchCheck) -> str:
 def sequence_html(segments: Sequence[tuple[str, bool]]) -> str:
     """The exact text of one row: masked pieces grey, trained pieces highlighted; newlines
     marked with a ↵ that copying leaves out."""
+    return f'<pre class="tune-seq">{_pieces(segments)}</pre>'
+
+
+def _pieces(segments: Sequence[tuple[str, bool]]) -> str:
     parts = []
     for piece, trained in segments:
         css = "tune-trained" if trained else "tune-masked"
         shown = escape(piece).replace("\n", '<span class="tune-nl">↵</span>\n')
         parts.append(f'<span class="{css}">{shown}</span>')
-    return f'<pre class="tune-seq">{"".join(parts)}</pre>'
+    return "".join(parts)
+
+
+def packed_html(sequences: Sequence[Sequence[TrainExample]], max_length: int) -> str:
+    """Packed sequences as the model sees them: several rows end to end in one sequence, each
+    starting at a boundary mark (positions restart there and attention stays within the row)."""
+    if not sequences:
+        return '<p class="tune-empty">No training rows.</p>'
+    blocks = []
+    for number, rows in enumerate(sequences, start=1):
+        tokens = sum(row.n_tokens for row in rows)
+        trained = sum(row.completion_tokens for row in rows)
+        head = (
+            f"packed sequence {number} · {len(rows)} rows "
+            f"({', '.join(str(row.row) for row in rows)}) · {tokens} of {max_length} tokens, "
+            f"{trained} trained"
+        )
+        body = "".join(
+            f'<span class="tune-boundary" style="font-weight:bold">⟦row {row.row}⟧</span>'
+            + _pieces(row.segments)
+            for row in rows
+        )
+        blocks.append(
+            f'<div class="tune-example"><div class="tune-example-head">{escape(head)}</div>'
+            f'<pre class="tune-seq">{body}</pre></div>'
+        )
+    return f'<div class="tune-preview">{_LEGEND}{"".join(blocks)}</div>'
 
 
 def example_html(example: TrainExample) -> str:
@@ -176,12 +213,19 @@ def preview_html(examples: Sequence[TrainExample], n: int = PREVIEW_ROWS) -> str
     """The first n training rows exactly as the model sees them."""
     if not examples:
         return '<p class="tune-empty">No training rows.</p>'
-    legend = (
-        '<div class="tune-legend"><span class="tune-masked">masked prompt (no loss)</span> '
-        '<span class="tune-trained">trained (loss)</span></div>'
-    )
     return (
-        f'<div class="tune-preview">{legend}'
+        f'<div class="tune-preview">{_LEGEND}'
         + "".join(example_html(e) for e in examples[:n])
         + "</div>"
     )
+
+
+def training_preview(check: LaunchCheck) -> str:
+    """The training strings Check shows: the first rows, or with packing the first packed
+    sequences."""
+    prepared, max_length = check.prepared, check.config.data.max_length
+    if not isinstance(prepared, PreparedData):  # a preference run: its pairs as text
+        return f'<pre class="tune-seq">{escape(prepared.preview(1))}</pre>'
+    if check.config.training.packing:
+        return packed_html(packed_rows(prepared.train, max_length, PREVIEW_ROWS), max_length)
+    return preview_html(prepared.train)
