@@ -1,1 +1,2 @@
-"""Datasets the studio writes: preference pairs from runs, versioned in the store."""
+"""Datasets the studio writes: preference pairs from runs and synthetic instruction data,
+versioned in the store."""

@@ -14,7 +14,7 @@ import random
 import statistics
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from studio.datasets import (
     Dataset,
@@ -307,6 +307,9 @@ def packed_rows(examples: list[TrainExample], max_length: int, n: int) -> list[l
 # Split, statistics, warnings
 
 
+Row = TypeVar("Row")
+
+
 def eval_count(n: int, eval_split: float) -> int:
     """Rows held out: round(n * eval_split), at least 1 when asked for, always 1 left to train."""
     if eval_split <= 0 or n < 2:
@@ -315,9 +318,9 @@ def eval_count(n: int, eval_split: float) -> int:
 
 
 def split_examples(
-    examples: list[TrainExample], eval_split: float, seed: int
-) -> tuple[list[TrainExample], list[TrainExample]]:
-    """(train, eval) by a seeded shuffle; both keep the file's order."""
+    examples: list[Row], eval_split: float, seed: int
+) -> tuple[list[Row], list[Row]]:
+    """(train, eval) by a seeded shuffle; both keep the file's order (SFT and preference rows)."""
     order = list(range(len(examples)))
     random.Random(seed).shuffle(order)
     held = set(order[: eval_count(len(examples), eval_split)])

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import random
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -24,7 +23,7 @@ from typing import Any
 from studio.datasets import Dataset, load_dataset, map_columns
 from studio.hosting import HostingPolicy
 from studio.tuning.config import DataSettings
-from studio.tuning.data import LengthStats, eval_count
+from studio.tuning.data import LengthStats, split_examples
 from studio.tuning.formats import (
     ROLES,
     DataProblem,
@@ -376,11 +375,7 @@ def split_preference(
     examples: list[PreferenceExample], eval_split: float, seed: int
 ) -> tuple[list[PreferenceExample], list[PreferenceExample]]:
     """(train, held out) by a seeded shuffle, as studio.tuning.data splits SFT rows."""
-    order = list(range(len(examples)))
-    random.Random(seed).shuffle(order)
-    held = set(order[: eval_count(len(examples), eval_split)])
-    train = [e for i, e in enumerate(examples) if i not in held]
-    return train, [e for i, e in enumerate(examples) if i in held]
+    return split_examples(examples, eval_split, seed)
 
 
 def _stats(examples: list[PreferenceExample], max_length: int) -> LengthStats:

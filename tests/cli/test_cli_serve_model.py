@@ -16,10 +16,10 @@ import pytest
 
 from studio.compare.config import build_config
 from studio.export.serving import ServeError, merged_for_serving, plan_serving
-from studio.models.adapters import adapter_path
 from studio.models.device import Hardware
 from studio.settings import SAMPLES_DIR, load_settings
 from tests import needs
+from tests.tuning.test_gguf import small_random_adapter
 
 SMOL = "smollm2-135m-instruct"
 CPU, GPU = Hardware(cuda=False, bf16=False), Hardware(cuda=True, bf16=True)
@@ -32,31 +32,6 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def random_adapter(settings) -> Path:
-    """A LoRA adapter on SmolLM2 whose update is small but not zero."""
-    import torch
-    from peft import LoraConfig, get_peft_model
-
-    from studio.models.loading import LoadRequest, load_model
-    from studio.tuning.card import write_adapter_metadata
-    from tests.tuning.test_adapters import make_card
-
-    base = load_model(LoadRequest(SMOL), settings)
-    torch.manual_seed(0)
-    model = get_peft_model(
-        base.model, LoraConfig(r=4, target_modules="all-linear", init_lora_weights=False)
-    )
-    with torch.no_grad():
-        for name, param in model.named_parameters():
-            if "lora_B" in name:
-                param.mul_(0.05)
-    folder = adapter_path(settings.adapters_dir, "served")
-    model.save_pretrained(folder)
-    base.tokenizer.save_pretrained(folder)
-    write_adapter_metadata(folder, make_card("served", base.location))
-    return folder
-
-
 @pytest.fixture(scope="module")
 def served_home(tmp_path_factory, model_home) -> Iterator[tuple[object, Path]]:
     home = tmp_path_factory.mktemp("serve-home")
@@ -65,7 +40,7 @@ def served_home(tmp_path_factory, model_home) -> Iterator[tuple[object, Path]]:
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("HF_HUB_OFFLINE", "1")
         settings = load_settings(home=home, offline=True, adapters_dir=home / "adapters")
-        yield settings, random_adapter(settings)
+        yield settings, small_random_adapter(settings)
 
 
 @pytest.mark.model
@@ -80,7 +55,7 @@ def test_each_spec_gets_the_server_that_can_serve_it(served_home, tmp_path) -> N
     assert plan_serving(SMOL, settings, hardware=GPU, engine="transformers").command[-3:] == [
         "cuda", "--dtype", "bfloat16",
     ]  # fmt: skip
-    merged = plan_serving("adapters/served", settings, hardware=CPU)
+    merged = plan_serving("adapters/demo", settings, hardware=CPU)
     folder = Path(merged.model)
     assert folder.parent == settings.home / "serving" and (folder / "config.json").is_file()
     assert merged_for_serving(adapter, settings) == folder  # merged once, reused
@@ -111,7 +86,7 @@ def test_a_served_adapter_answers_as_the_local_adapter(served_home) -> None:
     needs.package("openai", "transformers serve needs it")
     settings, _ = served_home
     port = free_port()
-    command = [sys.executable, "-m", "studio.cli.main", "serve-model", "adapters/served"]
+    command = [sys.executable, "-m", "studio.cli.main", "serve-model", "adapters/demo"]
     env = {**os.environ, "STUDIO_HOME": str(settings.home), "HF_HUB_OFFLINE": "1"}
     server = subprocess.Popen(
         [*command, "--port", str(port)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
@@ -126,7 +101,7 @@ def test_a_served_adapter_answers_as_the_local_adapter(served_home) -> None:
             config = build_config(
                 data=str(SAMPLES_DIR / "reviews.csv"),
                 templates=["reviews-sentiment"],
-                models=["adapters/served", f"{spec}?timeout=600&parallel=1"],
+                models=["adapters/demo", f"{spec}?timeout=600&parallel=1"],
                 scoring="generate",
                 max_new_tokens=4,
                 limit=3,

@@ -314,13 +314,17 @@ def test_exporting_an_adapter_is_the_operators_alone(demo: Target, shared: Targe
 def test_a_demo_visitor_may_not_save_a_dataset_even_by_fn_index(
     demo: Target, raw: RawVisitor
 ) -> None:
-    """The Data tab's Save writes into the shared store and the server's disk: refused by the
-    engine before any run is read."""
+    """The Data tab's Save and Generate write into the shared store and the server's disk:
+    refused by the engine before any run or seed file is read."""
     before = demo.state()
     review = {"headers": ["#", "keep", "swap", "example", "chosen from", "chosen",
                           "rejected from", "rejected"], "data": []}  # fmt: skip
     saved = raw.call_named("data_save", ["c1", "exact", 0, review, "visitor-pairs"])
     assert not saved.success and "hosting rule 'demo-read-only'" in saved.text, saved
+    # Synthetic data: generating runs a model on the host and writes a shared dataset.
+    sample = "studio/samples/seed-tasks.jsonl"
+    made = raw.call_named("data_generate", [sample, "smollm2-135m-instruct", 2, 32, "visitor"])
+    assert not made.success and "hosting rule 'demo-read-only'" in made.text, made
     assert demo.state() == before
 
 
